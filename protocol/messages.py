@@ -83,7 +83,8 @@ class Pattern:
     def __post_init__(self) -> None:
         f.text(1, 32)("pattern.name", self.name)
         if not isinstance(self.steps, list | tuple):
-            raise PayloadError("wrong_type", "field 'pattern.steps' must be a list", field="pattern")
+            raise PayloadError("wrong_type", "field 'pattern.steps' must be a list",
+                               field="pattern")
         if not 1 <= len(self.steps) <= MAX_STEPS:
             raise PayloadError(
                 "out_of_range", f"field 'pattern.steps' must hold 1..{MAX_STEPS} steps",
