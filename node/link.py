@@ -1,0 +1,221 @@
+"""The node's MQTT link: the only module that imports paho.
+
+What it guarantees (PROTOCOL.md, Transport and State):
+- the Last Will (retained death with this boot's boot_id) is set before any
+  connect, and the retained birth is published on every successful connect;
+- the node's subscriptions are renewed on every connect;
+- reconnects back off exponentially, never waiting more than
+  `reconnect_max_s` (≤ 10 s) between tries;
+- a refused CONNACK is not a connection (nothing is published or marked up);
+- callbacks only hand events to the agent's queue (no work on paho's thread);
+- TCP_NODELAY, so a one-packet alarm is not held back by Nagle's algorithm.
+
+For the simulator it can cut the network (drop the socket without a
+DISCONNECT, so the broker fires the Will, and refuse to reconnect until
+restored) and crash (the same, then stop its thread: what kill -9 leaves).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from .config import MqttConfig
+
+log = logging.getLogger("tiengmo.node.link")
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The broker accepted us; birth is out and subscriptions renewed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The broker answered CONNACK with a failure (bad credentials, not authorised...)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+LinkEvent = Connected | Disconnected | Refused | Incoming
+Outgoing = tuple[str, bytes, int, bool]   # topic, payload, qos, retain
+
+
+class _GatedClient(mqtt.Client):
+    """paho's client with a gate on opening sockets, for a simulated network cut."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate_open = True
+
+    def _create_socket_connection(self) -> socket.socket:
+        if not self.gate_open:
+            raise ConnectionRefusedError("network cut (simulated)")
+        return super()._create_socket_connection()
+
+
+class Sent:
+    """A publish in flight; `wait` blocks until the broker has it (QoS 1) or times out."""
+
+    def __init__(self, info: Any) -> None:
+        self._info = info
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            self._info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):
+            return False
+        return bool(self._info.is_published())
+
+
+class Link:
+    """One node's connection; `on_event` is called on paho's thread and must only enqueue."""
+
+    def __init__(self, cfg: MqttConfig, client_id: str, *, will: Outgoing,
+                 birth: Callable[[], Outgoing], subscriptions: list[tuple[str, int]],
+                 on_event: Callable[[LinkEvent], None]) -> None:
+        self.cfg = cfg
+        self._birth = birth
+        self._subs = subscriptions
+        self._on_event = on_event
+        self._connected = threading.Event()
+        self._started = False
+        # clean_session=False: a QoS 1 command sent during a short blip is
+        # queued by the broker and still delivered (and judged for expiry).
+        c = _GatedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         clean_session=False, protocol=mqtt.MQTTv311)
+        self._client = c
+        topic, payload, qos, retain = will
+        c.will_set(topic, payload, qos=qos, retain=retain)   # before any connect
+        if cfg.username:
+            c.username_pw_set(cfg.username, cfg.password())
+        if cfg.tls:
+            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None,
+                      certfile=str(cfg.cert_file) if cfg.cert_file else None,
+                      keyfile=str(cfg.key_file) if cfg.key_file else None,
+                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.reconnect_delay_set(cfg.reconnect_min_s, cfg.reconnect_max_s)  # type: ignore[arg-type]
+        c.max_inflight_messages_set(20)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        c.on_socket_open = self._on_socket_open
+
+    # -- paho callbacks (paho's thread: enqueue only) -------------------------
+
+    def _on_socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
+        # AttributeError: not a TCP socket (e.g. a test double)
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any,
+                    props: Any = None) -> None:
+        if rc.is_failure:
+            # Refused: not a connection. paho drops the socket and retries.
+            self._connected.clear()
+            log.warning("broker %s refused the connection: %s", self.cfg.url, rc)
+            self._on_event(Refused(str(rc)))
+            return
+        # Birth and subscriptions go out here, in order, before anything the
+        # agent sends: a node is never heard from without its birth first.
+        topic, payload, qos, retain = self._birth()
+        client.publish(topic, payload, qos=qos, retain=retain)
+        client.subscribe(self._subs)
+        self._connected.set()
+        log.info("connected to %s", self.cfg.url)
+        self._on_event(Connected())
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, rc: Any,
+                       props: Any = None) -> None:
+        was = self._connected.is_set()
+        self._connected.clear()
+        if was:
+            log.warning("lost the connection to %s: %s", self.cfg.url, rc)
+        self._on_event(Disconnected(str(rc)))
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        self._on_event(Incoming(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    # -- the agent's side ----------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        """Connect in the background; retries until the broker is reachable."""
+        self._client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self._client.loop_start()
+        self._started = True
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> Sent:
+        """Queue a publish (thread-safe). QoS 1 while offline is kept and sent on reconnect."""
+        return Sent(self._client.publish(topic, payload, qos=qos, retain=retain))
+
+    def stop(self, death: Outgoing | None, timeout: float) -> bool:
+        """Graceful stop: publish the death ourselves, wait for it, DISCONNECT.
+
+        Returns True when the death reached the broker (or none was asked for).
+        """
+        ok = True
+        if death is not None and self.connected:
+            topic, payload, qos, retain = death
+            ok = self.publish(topic, payload, qos, retain).wait(timeout)
+        elif death is not None:
+            ok = False   # offline: the broker's Will (same boot_id) speaks for us
+        if self._started:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._started = False
+        self._connected.clear()
+        return ok
+
+    def _drop_socket(self) -> None:
+        sock = self._client.socket()
+        if sock is not None:
+            # A TCP close with no DISCONNECT: to the broker this is a lost
+            # client, so it publishes the Will.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Simulated network loss: drop the socket, refuse reconnects until `restore`."""
+        self._client.gate_open = False
+        self._drop_socket()
+
+    def restore(self) -> None:
+        """End a simulated network loss; the next back-off retry reconnects."""
+        self._client.gate_open = True
+
+    def crash(self) -> None:
+        """What kill -9 leaves behind: socket gone without DISCONNECT, thread stopped."""
+        self._client.gate_open = False
+        self._drop_socket()
+        if self._started:
+            self._client.loop_stop()
+            self._started = False
+        self._connected.clear()
