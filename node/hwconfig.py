@@ -25,6 +25,14 @@ OUTPUT_TYPES: frozenset[str] = frozenset({"gong", "siren"})
 _KINDS: frozenset[str] = frozenset(k.value for k in Kind)
 
 
+class HardwareConfigError(ValueError):
+    """The hardware config is unsafe or inconsistent; `problems` says how."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("unsafe hardware config: " + "; ".join(problems))
+        self.problems = problems
+
+
 @dataclass(frozen=True, slots=True)
 class ButtonConfig:
     """One alarm button: held for `hold_s`, it raises an alarm of `kind`."""
