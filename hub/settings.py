@@ -1,0 +1,298 @@
+"""Hub settings: one TOML file, overridable by TIENGMO_<KEY> environment variables.
+
+`load_settings(path, env, **overrides)` reads the file (flat top-level keys plus
+a `[policy]` table, see docs/hub-config.md), applies the environment and then
+keyword overrides, validates everything and returns a frozen HubSettings.
+Unknown keys are refused, naming the file and the key, so a typo in a timer
+cannot silently leave an alarm system on a default. Nothing happens at import
+time; loading may create `data_dir` and its `secret` file (mode 0600).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import secrets
+import socket
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import protocol
+
+from .errors import SettingsError
+from .policy import Policy, parse_policy
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "TIENGMO_"
+SECRET_FILE = "secret"
+# Values people paste from examples; never acceptable in production.
+WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "password", "tiengmo",
+                          "development", "dev", "default", "example"})
+MIN_SECRET_LEN = 16
+ENVIRONMENTS = ("development", "production")
+
+
+@dataclass(frozen=True, slots=True)
+class HubSettings:
+    """Every setting of a hub process. Times ending `_s` are seconds."""
+
+    hub_id: str = ""                       # default: the host name, sanitised
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("/var/lib/tiengmo")
+    db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db
+    registry_file: Path | None = None
+    secret: str = field(default="", repr=False)  # default: kept in <data_dir>/secret
+    # MQTT
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None            # default: hub_id (the broker's ACLs want id == user)
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+    ca_file: Path | None = None
+    prefix: str = protocol.DEFAULT_PREFIX
+    # When true this hub stores and shows but never acks or fans out (a provincial
+    # hub watching bridged local brokers, ARCHITECTURE.md).
+    observer: bool = False
+    # HTTP
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    # Timers of PROTOCOL.md rule 9 and the hub's own
+    keepalive_s: float = 15.0
+    heartbeat_s: float = 10.0
+    missing_after_heartbeats: int = 3
+    loss_debounce_s: float = 20.0
+    report_within_s: float = 60.0
+    time_beacon_s: float = 10.0
+    correlation_window_s: float = 600.0
+    escalate_after_s: float = 120.0
+    sound_expiry_s: float = 60.0
+    failed_to_sound_s: float = 15.0        # no `started`/`done` from a node by then: trouble
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 30.0
+    # A noisy node (a stuck or pranked button) keeps being stored and acked, but
+    # after this many fanned-out incidents in the window its new ones do not sound.
+    noisy_max_fanouts: int = 3
+    noisy_window_s: float = 600.0
+    # Many nodes of one area lost at once are one area trouble (power cut, jamming).
+    area_trouble_min_nodes: int = 3
+    area_trouble_fraction: float = 0.5
+    low_battery_pct: float = 20.0
+    policy: Policy = field(default_factory=Policy)
+    source: str = "<defaults>"             # where these settings came from, for messages
+
+    @property
+    def missing_after_s(self) -> float:
+        return self.heartbeat_s * self.missing_after_heartbeats
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def mqtt_password(self) -> str | None:
+        """The broker password: `password`, else the first line of `password_file`."""
+        if self.password is not None:
+            return self.password
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise SettingsError(f"{self.source}: password_file {self.password_file}: "
+                                f"cannot read a password ({exc})") from None
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(HubSettings) if f.name not in ("source",)}
+_POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
+             "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
+             "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s"}
+
+
+def default_hub_id() -> str:
+    """The host name made into a valid hub id (`hub` if nothing of it survives)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-")
+    name = name[:63].strip("-")
+    return name if protocol.is_hub_id(name) else "hub"
+
+
+def _convert(where: str, name: str, value: Any, from_text: bool) -> Any:
+    """Coerce one value to the field's type; `from_text` for environment strings."""
+    kind = _FIELDS[name].type
+    optional = "None" in str(kind)
+    if value is None or (from_text and optional and value == ""):
+        if optional:
+            return None
+        raise SettingsError(f"{where}: key {name!r} cannot be empty")
+    base = str(kind).replace(" | None", "")
+    try:
+        if base == "bool":
+            if from_text:
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError
+                return low in ("1", "true", "yes", "on")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if base == "int":
+            if from_text:
+                value = int(value.strip())
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError
+            return value
+        if base == "float":
+            if from_text:
+                value = float(value.strip())
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError
+            return float(value)
+        if base == "Path":
+            if not isinstance(value, str | Path) or str(value) == "":
+                raise ValueError
+            return Path(value).expanduser()
+        if base.startswith("Literal"):
+            allowed = ENVIRONMENTS
+            if value not in allowed:
+                raise SettingsError(f"{where}: key {name!r} must be one of "
+                                    f"{', '.join(map(str, allowed))}, got {value!r}")
+            return value
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (ValueError, AttributeError):
+        raise SettingsError(f"{where}: key {name!r} must be {base.lower()}, got {value!r}") \
+            from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file: {exc}") from None
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> HubSettings:
+    """Settings from `path` (or $TIENGMO_CONFIG), then `env` TIENGMO_<KEY>, then overrides."""
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_PREFIX + "CONFIG"):
+        path = env[ENV_PREFIX + "CONFIG"]
+    values: dict[str, Any] = {}
+    source = "<defaults>"
+    policy_raw: Any = None
+    if path is not None:
+        source = str(path)
+        raw = _read_file(Path(path))
+        for key, value in raw.items():
+            if key == "policy":
+                policy_raw = value
+                continue
+            if key not in _FIELDS:
+                raise SettingsError(f"{source}: unknown key {key!r}")
+            values[key] = _convert(source, key, value, from_text=False)
+    for var, text in env.items():
+        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
+            continue
+        key = var[len(ENV_PREFIX):].lower()
+        if key in _FIELDS and key != "policy":
+            values[key] = _convert(f"environment variable {var}", key, text, from_text=True)
+        elif key not in _FIELDS:
+            # Other components share the prefix (the node agent, the simulator), so an
+            # unknown variable is logged, not fatal.
+            log.debug("ignoring environment variable %s: not a hub setting", var)
+    for key, value in overrides.items():
+        if key == "policy":
+            values["policy"] = value if isinstance(value, Policy) else parse_policy(value,
+                                                                                     "<overrides>")
+            continue
+        if key not in _FIELDS:
+            raise SettingsError(f"<overrides>: unknown key {key!r}")
+        values[key] = _convert("<overrides>", key, value, from_text=False)
+    if "policy" not in values:
+        values["policy"] = parse_policy(policy_raw, source)
+    return _finish(values, source)
+
+
+def _finish(values: dict[str, Any], source: str) -> HubSettings:
+    """Fill derived defaults, check ranges and relations, resolve the secret."""
+    if not values.get("hub_id"):
+        values["hub_id"] = default_hub_id()
+    if not protocol.is_hub_id(values["hub_id"]):
+        raise SettingsError(f"{source}: key 'hub_id' = {values['hub_id']!r} must match "
+                            "^[a-z0-9][a-z0-9-]{0,62}$")
+    data_dir = Path(values.get("data_dir", HubSettings.data_dir))
+    values["data_dir"] = data_dir
+    if not values.get("db_url"):
+        values["db_url"] = f"sqlite:///{data_dir.resolve() / 'hub.db'}"
+    for key in _POSITIVE:
+        if key in values and values[key] <= 0:
+            raise SettingsError(f"{source}: key {key!r} must be greater than 0")
+    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "area_trouble_min_nodes"):
+        if key in values and values[key] < 1:
+            raise SettingsError(f"{source}: key {key!r} must be 1 or more")
+    if not 0 < values.get("area_trouble_fraction", 0.5) <= 1:
+        raise SettingsError(f"{source}: key 'area_trouble_fraction' must be in (0, 1]")
+    if not 0 < values.get("http_port", 8080) < 65536:
+        raise SettingsError(f"{source}: key 'http_port' must be 1..65535")
+    if "prefix" in values and not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
+                                                values["prefix"]):
+        raise SettingsError(f"{source}: key 'prefix' must be slash-separated words "
+                            "without wildcards")
+    if not re.match(r"^mqtts?://", values.get("broker_url", "mqtt://")):
+        raise SettingsError(f"{source}: key 'broker_url' must start with mqtt:// or mqtts://")
+    values["source"] = source
+    values["secret"] = _resolve_secret(values, source)
+    return HubSettings(**values)
+
+
+def _resolve_secret(values: dict[str, Any], source: str) -> str:
+    """An explicit secret, else the one kept in <data_dir>/secret (made on first start)."""
+    production = values.get("environment") == "production"
+    secret = values.get("secret", "")
+    if not secret:
+        secret = _kept_secret(values["data_dir"], source)
+    if production and (secret.strip().lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LEN):
+        raise SettingsError(f"{source}: key 'secret' is empty, a default or shorter than "
+                            f"{MIN_SECRET_LEN} characters; refusing to start in production")
+    return str(secret)
+
+
+def _kept_secret(data_dir: Path, source: str) -> str:
+    path = data_dir / SECRET_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SettingsError(f"{source}: cannot read {path}: {exc}") from None
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        new = secrets.token_urlsafe(32)
+        # Write aside, then link into place: link() fails if the name exists, so two
+        # replicas starting together keep one secret and nobody reads a half-written file.
+        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            new = path.read_text(encoding="utf-8").strip()
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"{source}: cannot create {path}: {exc}") from None
+    return new
