@@ -1,0 +1,462 @@
+"""The node agent: buttons to gong first, then outbox, then hub (PROTOCOL.md).
+
+Threads: gpiozero calls `_on_press` on its own thread, which sounds the local
+pattern and writes the outbox at once (local first, then durable) and hands
+the send to the agent's queue. paho's thread only enqueues (see link.py).
+Everything else (sends, acks, commands, heartbeats, the LED) runs on the
+agent's one thread, so its state needs no locks beyond the outbox's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import protocol
+from protocol import (
+    PRIORITY_ALARM,
+    AckStatus,
+    Command,
+    Heartbeat,
+    HubState,
+    HubTime,
+    Kind,
+    NodeState,
+    PayloadError,
+    Power,
+    ProtocolError,
+    Result,
+    ResultStatus,
+    Source,
+    TopicKind,
+    Topics,
+)
+from protocol import Ack as AckMsg
+from protocol import Cancel as CancelMsg
+
+from .clock import HubClock
+from .commands import CommandRunner
+from .config import NodeConfig
+from .errors import OutboxError
+from .hardware import NodeHardware
+from .hwconfig import ButtonConfig
+from .led import LedState
+from .link import Connected, Disconnected, Incoming, Link, LinkEvent, Outgoing, Refused
+from .outbox import Entry, EntryState, Outbox
+from .player import Player
+
+log = logging.getLogger("tiengmo.node.agent")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("tiengmo")[:32]
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    alarm_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class _CancelPressed:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    output: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    pass
+
+
+_Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
+
+
+class NodeAgent:
+    """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9)."""
+
+    def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
+                 hardware: NodeHardware | None = None,
+                 wall: Callable[[], float] = time.time,
+                 mono: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.topics = Topics(config.mqtt.prefix)
+        self._mono = mono
+        t = config.timers
+        self.clock = HubClock(stale_s=t.hub_time_stale_s, wall=wall, mono=mono)
+        # Hardware first: outputs claim their pins at the off level right away.
+        self.hardware = hardware or NodeHardware(config.hardware, pin_factory)
+        self.player = Player(list(self.hardware.outputs.values()))
+        self.stats: Counter[str] = Counter()
+        self.boot_id = -1
+        self.outbox: Outbox | None = None
+        self.link: Link | None = None
+        self._queue: queue.Queue[_Event] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._started_at = mono()
+        self._seq = 0
+        self._resend: dict[str, tuple[float, int]] = {}   # alarm_id -> (due, attempt)
+        self._next_heartbeat = 0.0
+        self._next_prune = 0.0
+        self._fault: str | None = None
+        self._version = _version()
+        self.commands = CommandRunner(
+            player=self.player, clock=self.clock, publish_result=self._publish_result,
+            silence_incident=self._silence_local_for_incident,
+            drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
+            clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
+            memory=t.cmd_memory, mono=mono)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the outbox, take the next boot_id, wire the inputs, connect."""
+        cfg = self.config
+        self.outbox = Outbox(cfg.data_dir / "outbox.sqlite")
+        self.boot_id = self.outbox.next_boot_id()
+        self._started_at = self._mono()
+        self.hardware.on_press = self._on_press
+        self.hardware.on_cancel = lambda: self._queue.put(_CancelPressed())
+        self.player.on_fault = lambda out, why: self._queue.put(_Fault(out, why))
+        will = NodeState(online=False, boot_id=self.boot_id)
+        self.link = Link(cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
+                         subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
+                         on_event=self._queue.put)
+        self._next_heartbeat = self._mono() + cfg.timers.heartbeat_s
+        self._thread = threading.Thread(target=self._loop, name=f"agent-{cfg.node_id}",
+                                        daemon=True)
+        self._thread.start()
+        self.link.start()
+        log.info("node %s (area %s) started, boot_id %d, %d alarm(s) waiting in the outbox",
+                 cfg.node_id, cfg.area, self.boot_id, self.outbox.depth())
+
+    def stop(self) -> None:
+        """Graceful: publish the death, wait for it, outputs off, close everything."""
+        self._halt()
+        if self.link is not None:
+            death = NodeState(online=False, boot_id=self.boot_id)
+            if not self.link.stop(self._out_state(death), self.config.timers.stop_timeout_s):
+                log.warning("death not confirmed by the broker; its Last Will covers us")
+        self._close_local()
+        log.info("node %s stopped", self.config.node_id)
+
+    def crash(self) -> None:
+        """For the simulator: what kill -9 leaves (no death, no DISCONNECT; the Will fires).
+
+        The outputs are then switched off as the service manager's ExecStopPost would.
+        """
+        self._halt()
+        if self.link is not None:
+            self.link.crash()
+        self._close_local()
+
+    def run_forever(self) -> int:
+        """Start and run until SIGTERM/SIGINT; then stop gracefully and return 0."""
+        done = threading.Event()
+
+        def on_signal(signum: int, frame: Any) -> None:
+            log.info("signal %d: stopping", signum)
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        while not done.wait(1.0):
+            pass
+        self.stop()
+        return 0
+
+    def _halt(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_Stop())
+            self._thread.join(10)
+            self._thread = None
+
+    def _close_local(self) -> None:
+        self.player.close()
+        self.hardware.close()
+        if self.outbox is not None:
+            self.outbox.close()
+
+    # -- state readable by tests and the simulator ---------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None and self.link.connected
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        return self.link is not None and self.link.wait_connected(timeout)
+
+    @property
+    def led_state(self) -> LedState:
+        return self.hardware.led.state
+
+    # -- press: local first, then durable, then send --------------------------
+
+    def _on_press(self, button: ButtonConfig) -> None:
+        """gpiozero's thread: sound at once, write the outbox, queue the send."""
+        kind = Kind(button.kind)
+        alarm_id = protocol.new_id()
+        local = self.config.local_pattern(kind.value)
+        # Local first (rule 1): before any write or send, whatever the network.
+        self.player.play(alarm_id, local.pattern, local.duration_s, PRIORITY_ALARM)
+        ts = self.clock.judge_ms()
+        log.warning("ALARM %s from button %d: %s", kind.value, button.number, alarm_id)
+        self._fault = None   # a new alarm starts a new story on the LED
+        try:
+            assert self.outbox is not None
+            self.outbox.add(alarm_id, kind, ts, Source.BUTTON, button.number,
+                            self.clock.own_ms())
+        except (OutboxError, AssertionError) as exc:
+            log.error("alarm %s could not be written to the outbox: %s", alarm_id, exc)
+            self._fault = "outbox"
+        self._queue.put(_Send(alarm_id))
+
+    # -- the agent's thread ----------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                event = self._queue.get(timeout=self._wait_s())
+            except queue.Empty:
+                event = None
+            try:
+                if isinstance(event, _Stop):
+                    return
+                if event is not None:
+                    self._handle(event)
+                self._timers()
+            except Exception:   # never let one bad event stop the node
+                log.exception("agent error (carrying on)")
+                self.stats["agent_errors"] += 1
+
+    def _wait_s(self) -> float:
+        now = self._mono()
+        due = [self._next_heartbeat, *(d for d, _ in self._resend.values())]
+        wait = min(due) - now if due else 1.0
+        if self.commands.held_count() or self.player.current is not None:
+            wait = min(wait, 0.1)   # held commands and sound ends need prompt answers
+        return max(0.01, min(wait, 1.0))
+
+    def _handle(self, event: _Event) -> None:
+        if isinstance(event, Incoming):
+            self._incoming(event)
+        elif isinstance(event, _Send):
+            entry = self.outbox.get(event.alarm_id) if self.outbox else None
+            if entry is not None:
+                self._send(entry)
+        elif isinstance(event, Connected):
+            self.stats["connects"] += 1
+            # Every reconnect re-sends every pending alarm (rule 2).
+            for entry in self.outbox.pending() if self.outbox else []:
+                self._send(entry)
+            self._next_heartbeat = self._mono()
+        elif isinstance(event, Disconnected):
+            self.clock.forget_beacons()
+        elif isinstance(event, Refused):
+            self.stats["refused"] += 1
+            self.clock.forget_beacons()
+        elif isinstance(event, _CancelPressed):
+            self._cancel()
+        elif isinstance(event, _Fault):
+            log.error("sounder fault on %s: %s", event.output, event.reason)
+            self._fault = f"{event.output}: {event.reason}"
+            self.commands.on_fault(event.output, event.reason)
+
+    def _timers(self) -> None:
+        now = self._mono()
+        t = self.config.timers
+        for alarm_id, (due, _) in list(self._resend.items()):
+            if now >= due:
+                entry = self.outbox.get(alarm_id) if self.outbox else None
+                if entry is None or entry.state is not EntryState.PENDING \
+                        or not self.connected:
+                    # Offline: the reconnect re-sends every pending alarm anyway.
+                    self._resend.pop(alarm_id, None)
+                else:
+                    self._send(entry)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + t.heartbeat_s
+            self._heartbeat()
+        if now >= self._next_prune and self.outbox is not None:
+            self._next_prune = now + 3600
+            keep_ms = int(self.config.log_keep_days * 86_400_000)
+            self.outbox.prune(self.clock.own_ms() - keep_ms)
+        self.commands.tick()
+        self._update_led()
+
+    # -- sending ---------------------------------------------------------------
+
+    def _publish(self, kind: TopicKind, topic: str, msg: protocol.Message) -> None:
+        assert self.link is not None
+        self.link.publish(topic, protocol.encode(msg), protocol.QOS[kind],
+                          kind in protocol.RETAINED)
+
+    def _out_state(self, msg: NodeState) -> Outgoing:
+        return (self.topics.node_state(self.config.node_id), protocol.encode(msg), 1, True)
+
+    def _birth(self) -> Outgoing:
+        cfg = self.config
+        return self._out_state(NodeState(
+            online=True, boot_id=self.boot_id, ts_ms=self.clock.judge_ms(),
+            version=self._version, area=cfg.area,
+            outputs=tuple(o.name for o in cfg.hardware.outputs),
+            buttons=tuple((b.number, Kind(b.kind)) for b in cfg.hardware.buttons)))
+
+    def _backoff_s(self, attempt: int) -> float:
+        t = self.config.timers
+        base = min(t.resend_max_s, t.resend_first_s * 2 ** max(0, attempt - 1))
+        # Jitter only shortens the wait, so "first re-send within resend_first_s" and
+        # "never more than resend_max_s apart" hold, while a fleet that lost its
+        # broker together does not re-send in lock-step.
+        return base * (1 - t.resend_jitter * random.random())
+
+    def _send(self, entry: Entry) -> None:
+        if entry.state is not EntryState.PENDING or self.link is None or self.outbox is None:
+            return
+        if not self.connected:
+            return   # the reconnect re-sends it
+        attempt = entry.attempt + 1
+        self._publish(TopicKind.ALARM, self.topics.alarm(self.config.node_id),
+                      entry.to_alarm(attempt))
+        delay = self._backoff_s(attempt)
+        self._resend[entry.alarm_id] = (self._mono() + delay, attempt)
+        self.outbox.mark_sent(entry.alarm_id, attempt, self.clock.own_ms() + int(delay * 1000),
+                              self.clock.own_ms())
+        self.stats["alarms_sent"] += 1
+        log.info("alarm %s sent (attempt %d)", entry.alarm_id, attempt)
+
+    def _heartbeat(self) -> None:
+        if not self.connected or self.outbox is None:
+            return
+        self._seq += 1
+        power = self.hardware.power_good()
+        hb = Heartbeat(boot_id=self.boot_id, seq=self._seq, ts_ms=self.clock.judge_ms(),
+                       uptime_s=int(self._mono() - self._started_at), outbox=self.outbox.depth(),
+                       power=None if power is None else (Power.MAINS if power else Power.BATTERY))
+        self._publish(TopicKind.HEARTBEAT, self.topics.heartbeat(self.config.node_id), hb)
+
+    def _publish_result(self, cmd_id: str, status: ResultStatus, reason: str | None) -> None:
+        self.stats[f"result_{status.value}"] += 1
+        self._publish(TopicKind.RESULT, self.topics.result(self.config.node_id),
+                      Result(cmd_id=cmd_id, status=status, ts_ms=self.clock.judge_ms(),
+                             reason=reason))
+
+    def _cancel(self) -> None:
+        entry = self.outbox.latest_open() if self.outbox else None
+        if entry is None:
+            log.info("cancel input: no open alarm to cancel")
+            return
+        log.warning("cancel of alarm %s", entry.alarm_id)
+        self.player.silence(entry.alarm_id)
+        self._publish(TopicKind.CANCEL, self.topics.cancel(self.config.node_id),
+                      CancelMsg(alarm_id=entry.alarm_id, ts_ms=self.clock.judge_ms()))
+
+    # -- receiving -------------------------------------------------------------
+
+    def _reject(self, topic: str, exc: ProtocolError) -> None:
+        self.stats["invalid"] += 1
+        self.stats[f"invalid_{exc.reason}"] += 1
+        log.warning("ignored message on %s: %s (%s)", topic[:120], exc, exc.reason)
+
+    def _incoming(self, msg: Incoming) -> None:
+        try:
+            match = self.topics.parse(msg.topic)
+            if match.kind is TopicKind.ACK:
+                ack = protocol.decode(AckMsg, msg.payload)
+                if not msg.retain:
+                    self.clock.sample(ack.ts_ms)
+                self._ack(ack)
+            elif match.kind in (TopicKind.NODE_CMD, TopicKind.AREA_CMD):
+                self._command(msg)
+            elif match.kind is TopicKind.HUB_STATE:
+                hs = protocol.decode(HubState, msg.payload)
+                self.clock.hub_state(match.hub_id or hs.hub_id, hs.online)
+            elif match.kind is TopicKind.HUB_TIME:
+                ht = protocol.decode(HubTime, msg.payload)
+                if msg.retain:   # possibly hours old: never a clock sample
+                    raise PayloadError("retained_time", "a retained time beacon is not fresh")
+                self.clock.beacon(ht.hub_id, ht.ts_ms)
+            else:
+                raise PayloadError("bad_topic", "not a topic a node listens to")
+        except ProtocolError as exc:
+            self._reject(msg.topic, exc)
+
+    def _command(self, msg: Incoming) -> None:
+        try:
+            cmd = protocol.decode(Command, msg.payload)
+        except PayloadError as exc:
+            self._reject(msg.topic, exc)
+            try:   # answer a command we can name, so the hub is not left waiting
+                cmd_id = protocol.parse_object(msg.payload).get("cmd_id")
+            except ProtocolError:
+                return
+            if protocol.is_uuid(cmd_id):
+                self.commands.invalid(str(cmd_id).lower(), f"invalid: {exc}"[:200])
+            return
+        self.stats["commands"] += 1
+        self.commands.receive(cmd)
+
+    def _ack(self, ack: AckMsg) -> None:
+        assert self.outbox is not None
+        now = self.clock.own_ms()
+        entry = self.outbox.get(ack.alarm_id)
+        if entry is None:
+            self.stats["ack_unknown"] += 1
+            log.info("ack for an alarm this node does not hold: %s", ack.alarm_id)
+            return
+        if ack.status is AckStatus.REJECTED:
+            if self.outbox.mark_rejected(ack.alarm_id, ack.reason or "rejected", now):
+                log.error("hub rejected alarm %s: %s; not re-sending it",
+                          ack.alarm_id, ack.reason)
+                self._fault = f"rejected: {ack.reason}"
+            self._resend.pop(ack.alarm_id, None)
+            return
+        if ack.status is AckStatus.RECEIVED:
+            if self.outbox.mark_received(ack.alarm_id, ack.incident_id, now):
+                log.info("alarm %s received by the hub (incident %s)",
+                         ack.alarm_id, ack.incident_id)
+        else:
+            self.outbox.set_progress(ack.alarm_id, ack.status.value, ack.incident_id, now)
+            log.info("alarm %s %s", ack.alarm_id, ack.status.value)
+            if ack.status in (AckStatus.RESOLVED, AckStatus.CANCELLED):
+                self.player.silence(ack.alarm_id)
+        self._resend.pop(ack.alarm_id, None)
+
+    def _silence_local_for_incident(self, incident_id: str) -> None:
+        for entry in self.outbox.by_incident(incident_id) if self.outbox else []:
+            self.player.silence(entry.alarm_id)
+
+    # -- LED -------------------------------------------------------------------
+
+    def _update_led(self) -> None:
+        state = LedState.IDLE
+        latest = self.outbox.latest_open() if self.outbox else None
+        if self._fault is not None:
+            state = LedState.FAULT
+        elif not self.clock.hub_available():
+            state = LedState.NO_HUB
+        elif latest is not None and latest.state is EntryState.PENDING:
+            state = LedState.SENDING
+        elif latest is not None and latest.progress == AckStatus.ACKNOWLEDGED.value:
+            state = LedState.ACKNOWLEDGED
+        elif latest is not None:
+            state = LedState.RECEIVED
+        if self.hardware.led.state is not state:
+            self.hardware.led.show(state)
