@@ -132,7 +132,9 @@ def test_gong_rolls_a_long_on_step_into_strikes(factory: MockFactory) -> None:
     # 0.55 s of 100 ms strike cycles: about 6 strikes, each no longer than the pulse limit.
     assert 4 <= len(strikes) <= 7
     assert all(length <= 0.04 + SLACK for _, length in strikes)
-    assert all(b[0] - a[0] >= 0.06 for a, b in zip(strikes, strikes[1:], strict=False))
+    # Strikes keep the roll's rhythm: pulse_ms + roll_gap_ms apart on average.
+    spacing = (strikes[-1][0] - strikes[0][0]) / (len(strikes) - 1)
+    assert 0.08 <= spacing <= 0.1 + SLACK / 2
     out.close()
 
 
