@@ -93,7 +93,7 @@ def blast_lengths_after(pin: MockPin, t: float) -> list[float]:
 
 
 def since_clear(pin: MockPin) -> float:
-    return sum(s.timestamp for s in pin.states) + (time.monotonic() - pin._last_change)
+    return float(sum(s.timestamp for s in pin.states) + (time.monotonic() - pin._last_change))
 
 
 def test_priority_stack_newest_among_equals_and_silence_by_key(factory: MockFactory) -> None:

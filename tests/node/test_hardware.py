@@ -1,0 +1,191 @@
+"""NodeHardware wired like the reference build, driven through its mock pins."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from gpiozero import Device
+from gpiozero.pins.mock import MockFactory, MockPin
+
+from node.hardware import NodeHardware
+from node.hwconfig import (
+    ButtonConfig,
+    HardwareConfig,
+    HardwareConfigError,
+    InputConfig,
+    OutputConfig,
+)
+from node.led import LED_PATTERNS, LedState
+from tests.node.pins import high_periods, wait_for
+
+THEFT = ButtonConfig(pin=17, number=1, kind="theft", hold_s=0.3)
+FIRE = ButtonConfig(pin=27, number=2, kind="fire", hold_s=0.3)
+CFG = HardwareConfig(
+    buttons=(THEFT, FIRE),
+    cancel=InputConfig(pin=22, hold_s=0.3),
+    outputs=(OutputConfig(name="gong", type="gong", pin=23, feedback_pin=24),
+             OutputConfig(name="siren", type="siren", pin=25)),
+    enable_pin=12,
+    enable_toggle_ms=20,
+    power_good_pin=16,
+    led_pin=13,
+)
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    f = MockFactory()
+    yield f
+    f.reset()
+
+
+@pytest.fixture
+def hw(factory: MockFactory) -> Iterator[NodeHardware]:
+    node = NodeHardware(CFG, pin_factory=factory)
+    yield node
+    node.close()
+
+
+class Presses:
+    def __init__(self) -> None:
+        self.seen: list[ButtonConfig] = []
+        self.event = threading.Event()
+
+    def __call__(self, b: ButtonConfig) -> None:
+        self.seen.append(b)
+        self.event.set()
+
+
+def pin(factory: MockFactory, n: int) -> MockPin:
+    p: MockPin = factory.pin(n)
+    return p
+
+
+def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardware) -> None:
+    presses = Presses()
+    hw.on_press = presses
+    button = pin(factory, THEFT.pin)
+    for _ in range(3):  # three brushes, each shorter than hold_s
+        button.drive_low()
+        time.sleep(0.1)
+        button.drive_high()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert presses.seen == []
+
+
+def test_holding_a_button_triggers_once(factory: MockFactory, hw: NodeHardware) -> None:
+    presses = Presses()
+    hw.on_press = presses
+    button = pin(factory, FIRE.pin)
+    button.drive_low()
+    assert presses.event.wait(3)
+    time.sleep(0.8)  # still held, well past two more hold times: no repeat
+    button.drive_high()
+    time.sleep(0.1)
+    assert presses.seen == [FIRE]
+
+
+def test_cancel_input_held_calls_on_cancel(factory: MockFactory, hw: NodeHardware) -> None:
+    cancelled = threading.Event()
+    hw.on_cancel = cancelled.set
+    presses = Presses()
+    hw.on_press = presses
+    cancel = pin(factory, 22)
+    cancel.drive_low()
+    assert cancelled.wait(3)
+    cancel.drive_high()
+    assert presses.seen == []
+
+
+def test_outputs_start_off_and_end_off(factory: MockFactory) -> None:
+    node = NodeHardware(CFG, pin_factory=factory)
+    assert set(node.outputs) == {"gong", "siren"}
+    assert not pin(factory, 23).state and not pin(factory, 25).state
+    node.outputs["siren"].on()
+    node.outputs["gong"].on()
+    assert wait_for(lambda: bool(pin(factory, 25).state), 2)
+    node.close()
+    assert not pin(factory, 23).state and not pin(factory, 25).state
+    assert not pin(factory, 12).state  # enable dropped
+    node.close()  # twice is harmless
+
+
+def test_enable_line_toggles_while_running(factory: MockFactory, hw: NodeHardware) -> None:
+    enable = pin(factory, 12)
+    enable.clear_states()
+    time.sleep(0.3)
+    assert len(enable.states) >= 4
+
+
+def test_power_good_follows_its_input(factory: MockFactory, hw: NodeHardware) -> None:
+    power = pin(factory, 16)
+    power.drive_high()
+    assert hw.power_good() is True
+    power.drive_low()
+    assert hw.power_good() is False
+    bare = NodeHardware(HardwareConfig(), pin_factory=MockFactory())
+    assert bare.power_good() is None
+    bare.close()
+
+
+def test_led_rhythms_differ_per_state(factory: MockFactory, hw: NodeHardware) -> None:
+    assert len(set(LED_PATTERNS.values())) == len(LedState)
+    led = pin(factory, 13)
+    hw.led.show(LedState.ACKNOWLEDGED)
+    assert hw.led.state is LedState.ACKNOWLEDGED
+    time.sleep(0.1)
+    led.clear_states()
+    time.sleep(0.5)
+    assert led.state and len(led.states) == 1  # steady on
+    hw.led.show(LedState.SENDING)
+    time.sleep(0.1)
+    led.clear_states()
+    time.sleep(0.6)
+    assert len(high_periods(led)) >= 2  # fast blink
+    hw.led.show(LedState.FAULT)
+    led.clear_states()
+    time.sleep(1.0)
+    assert len(high_periods(led)) == 3  # triple blink, then a long pause
+
+
+def test_led_without_a_pin_remembers_the_state() -> None:
+    node = NodeHardware(replace(CFG, led_pin=None), pin_factory=MockFactory())
+    node.led.show(LedState.NO_HUB)
+    assert node.led.state is LedState.NO_HUB
+    node.close()
+
+
+def test_unsafe_config_is_refused_before_any_pin_is_claimed(factory: MockFactory) -> None:
+    cfg = replace(CFG, outputs=(OutputConfig(name="gong", type="gong", pin=4),))
+    with pytest.raises(HardwareConfigError) as err:
+        NodeHardware(cfg, pin_factory=factory)
+    assert any("GPIO 4" in p for p in err.value.problems)
+    assert factory.pins == {}
+
+
+def test_each_node_uses_its_own_factory() -> None:
+    # Two simulated nodes with the same pin numbers must not share pins.
+    a, b = MockFactory(), MockFactory()
+    node_a = NodeHardware(CFG, pin_factory=a)
+    node_b = NodeHardware(CFG, pin_factory=b)
+    node_a.outputs["siren"].on()
+    assert wait_for(lambda: bool(a.pin(25).state), 2)
+    time.sleep(0.05)
+    assert not b.pin(25).state
+    node_a.close()
+    node_b.close()
+
+
+def test_none_means_gpiozeros_default_factory(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = MockFactory()
+    monkeypatch.setattr(Device, "pin_factory", default)
+    node = NodeHardware(CFG, pin_factory=None)
+    node.outputs["siren"].on()
+    assert wait_for(lambda: bool(default.pin(25).state), 2)  # on the default factory's pin
+    node.close()
+    assert not default.pin(25).state
