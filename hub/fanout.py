@@ -1,0 +1,142 @@
+"""Fan-out: sounding an incident's area, and knowing which gongs did not sound.
+
+- `FanOut.sound(...)` builds one `sound` command (new cmd_id, expiry after
+  `sound_expiry_s` on the hub's clock, pattern/priority/duration from the
+  policy), records it, then publishes it once to the area's cmd topic: the
+  broker copies it to every node of the area and below (PROTOCOL.md rule 4).
+- The noisy-node limit (a stuck or pranked button) is counted in the database
+  by `Store.record_alarm(noisy_max_fanouts=…)` so every replica agrees; it only
+  ever holds back fan-out (`fanout_held`), never storing or acking. Here a held
+  incident becomes a `noisy_node` trouble that operators see.
+- Failed to sound: every enabled node of a fanned-out area that has reported
+  no `started` (or `done`) within `failed_to_sound_s` becomes a trouble. The
+  check reads results from the database, so it holds whichever replica the
+  results reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import protocol
+from protocol import Action, Command, Kind, new_id
+
+from .policy import Sound
+from .services import Publisher
+from .store import IncidentInfo, Store, TroubleKind
+
+log = logging.getLogger("tiengmo.hub.fanout")
+
+_SOUNDED = {protocol.ResultStatus.STARTED.value, protocol.ResultStatus.DONE.value}
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    cmd_id: str
+    incident_id: str | None
+    area: str
+    deadline_ms: int
+    nodes: tuple[str, ...]
+
+
+def sound_command(sound: Sound, now_ms: int, expiry_s: float, *,
+                  incident_id: str | None, drill: bool = False) -> Command:
+    """A fresh `sound` for `sound.area`; a new cmd_id every time (re-sounding restarts it)."""
+    return Command(cmd_id=new_id(), action=Action.SOUND, ts_ms=now_ms,
+                   expires_ts_ms=now_ms + int(expiry_s * 1000), pattern=sound.pattern,
+                   duration_s=sound.duration_s, priority=sound.priority,
+                   incident_id=incident_id, drill=drill)
+
+
+def kind_label(kind: str) -> str:
+    """Vietnamese / English name of a kind, for operators' log lines."""
+    names = {Kind.FIRE: "cháy / fire", Kind.THEFT: "trộm cắp / theft",
+             Kind.ROBBERY: "cướp / robbery", Kind.FIGHT: "đánh nhau / fight",
+             Kind.FLOOD: "lũ lụt / flood", Kind.MEDICAL: "cấp cứu / medical",
+             Kind.SOS: "khẩn cấp / SOS"}
+    try:
+        return names[Kind(kind)]
+    except ValueError:
+        return kind
+
+
+class FanOut:
+    def __init__(self, store: Store, publisher: Publisher, *, sound_expiry_s: float,
+                 failed_to_sound_s: float) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.sound_expiry_s = sound_expiry_s
+        self.failed_to_sound_s = failed_to_sound_s
+        self._pending: dict[str, _Pending] = {}
+        self._lock = threading.Lock()
+
+    def sound(self, incident: IncidentInfo, sound: Sound, now_ms: int, *,
+              issued_by: str = "hub", note: str | None = None) -> Command:
+        """Record, then publish, one `sound` for the incident; watch who starts it."""
+        cmd = sound_command(sound, now_ms, self.sound_expiry_s,
+                            incident_id=incident.incident_id, drill=incident.drill)
+        # Recorded first: a result that races the publish always finds its command.
+        self.store.record_command(cmd, "area", sound.area, issued_by=issued_by, note=note)
+        self.publisher.publish_area_cmd(sound.area, cmd)
+        self.watch(cmd.cmd_id, incident.incident_id, sound.area, now_ms)
+        return cmd
+
+    def silence(self, incident: IncidentInfo, area: str, now_ms: int, *,
+                issued_by: str = "hub", note: str | None = None) -> Command:
+        cmd = Command(cmd_id=new_id(), action=Action.SILENCE, ts_ms=now_ms,
+                      expires_ts_ms=now_ms + int(self.sound_expiry_s * 1000),
+                      incident_id=incident.incident_id)
+        self.store.record_command(cmd, "area", area, issued_by=issued_by, note=note)
+        self.publisher.publish_area_cmd(area, cmd)
+        return cmd
+
+    def hold_noisy(self, node_id: str, incident: IncidentInfo, now_ms: int) -> None:
+        """A noisy node's new incident was stored and acked but not sounded: tell operators."""
+        ref = self.store.open_trouble(TroubleKind.NOISY_NODE.value, node_id,
+                                      {"incident_id": incident.incident_id,
+                                       "kind": incident.kind}, now_ms)
+        if ref.new:
+            log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: too many alarms; incident %s "
+                        "stored and acked, gongs NOT sounded", node_id, incident.incident_id)
+
+    # ---- failed to sound ------------------------------------------------
+
+    def watch(self, cmd_id: str, incident_id: str | None, area: str, now_ms: int) -> None:
+        nodes = tuple(n.id for n in self.store.nodes(area=area) if n.enabled and n.registered)
+        deadline = now_ms + int(self.failed_to_sound_s * 1000)
+        with self._lock:
+            self._pending[cmd_id] = _Pending(cmd_id, incident_id, area, deadline, nodes)
+
+    def check(self, now_ms: int) -> list[str]:
+        """Open a trouble for each node that did not start a due command; their ids."""
+        with self._lock:
+            due = [p for p in self._pending.values() if p.deadline_ms <= now_ms]
+            for p in due:
+                del self._pending[p.cmd_id]
+        silent: list[str] = []
+        for p in due:
+            sounded = {r.node_id for r in self.store.results_for(p.cmd_id)
+                       if r.status in _SOUNDED}
+            for node_id in p.nodes:
+                if node_id in sounded:
+                    continue
+                silent.append(node_id)
+                ref = self.store.open_trouble(
+                    TroubleKind.FAILED_TO_SOUND.value, node_id,
+                    {"cmd_id": p.cmd_id, "incident_id": p.incident_id, "area": p.area}, now_ms)
+                if ref.new:
+                    log.warning("KHÔNG KÊU / FAILED TO SOUND: node %s did not start command "
+                                "%s (incident %s) within %.0f s", node_id, p.cmd_id,
+                                p.incident_id, self.failed_to_sound_s)
+        return silent
+
+    def sounded(self, node_id: str, now_ms: int) -> None:
+        """A node started a sound: any earlier failed-to-sound trouble of it is over."""
+        self.store.clear_trouble(TroubleKind.FAILED_TO_SOUND.value, node_id, now_ms)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)

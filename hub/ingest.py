@@ -1,0 +1,259 @@
+"""Ingest: every message from the broker, parsed once, handled, never fatal.
+
+Runs on the hub's worker threads (the link's callbacks only enqueue). For each
+message: `Topics.parse` + `decode` once, at the edge; the node id is the
+topic's (the broker's ACL binds a node to its own topics, so identity comes
+from the topic, never from the payload). Rejects are counted by reason
+(`rejects`, for metrics) and logged with the reason; the next message is
+handled whatever happened to this one.
+
+Alarm path (PROTOCOL.md rules 2-4, 8): store it (one transaction, idempotent
+on alarm_id, correlated on the hub's clock at receipt) -> fan out a new
+incident's one `sound` -> ack `received` with the incident id. The ack only
+ever follows the commit; every copy of an alarm_id is acked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import protocol
+from protocol import (
+    Ack,
+    AckStatus,
+    Alarm,
+    Cancel,
+    Heartbeat,
+    HubState,
+    NodeState,
+    ProtocolError,
+    Result,
+    TopicKind,
+    Topics,
+    decode,
+)
+
+from .fanout import FanOut, kind_label
+from .link import Inbound
+from .policy import Policy
+from .services import Publisher
+from .store import AlarmOutcome, Store, TroubleKind
+from .supervision import Supervisor
+
+log = logging.getLogger("tiengmo.hub.ingest")
+
+# Reasons a well-formed alarm will never be accepted: the node should stop
+# re-sending it (ack `rejected`) rather than retry forever.
+NEVER_ACCEPTED = frozenset({"unknown_kind", "unsupported_version"})
+
+
+class _RateLimitedLog:
+    """Log each reject reason at most `burst` times per `period_s`, then a summary.
+
+    A flood of garbage must not drown the lines an operator needs.
+    """
+
+    def __init__(self, burst: int = 20, period_s: float = 60.0) -> None:
+        self.burst, self.period_s = burst, period_s
+        self._window: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, reason: str) -> tuple[bool, int]:
+        now = time.monotonic()
+        with self._lock:
+            start, n = self._window.get(reason, (now, 0))
+            if now - start > self.period_s:
+                suppressed = max(0, n - self.burst)
+                self._window[reason] = (now, 1)
+                return True, suppressed
+            self._window[reason] = (start, n + 1)
+            return n < self.burst, 0
+
+
+class Ingest:
+    def __init__(self, *, topics: Topics, store: Store, publisher: Publisher, fanout: FanOut,
+                 policy: Policy, supervisor: Supervisor | None, hub_id: str,
+                 correlation_window_s: float, noisy_max_fanouts: int | None,
+                 noisy_window_s: float, observer: bool = False,
+                 clock_ms: Callable[[], int] | None = None) -> None:
+        self.topics = topics
+        self.store = store
+        self.publisher = publisher
+        self.fanout = fanout
+        self.policy = policy
+        self.supervisor = supervisor
+        self.hub_id = hub_id
+        self.window_s = correlation_window_s
+        self.noisy_max_fanouts = noisy_max_fanouts
+        self.noisy_window_s = noisy_window_s
+        # An observer (a provincial hub over bridged brokers) stores and shows,
+        # never acks or fans out what a local hub owns.
+        self.observer = observer
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self.rejects: Counter[str] = Counter()
+        self.handled: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._log_limit = _RateLimitedLog()
+
+    # ---- entry point -----------------------------------------------------
+
+    def handle(self, msg: Inbound) -> None:
+        """Handle one message; never raises."""
+        try:
+            self._dispatch(msg)
+        except ProtocolError as err:
+            self._reject(err.reason, msg.topic, str(err))
+        except Exception:  # the next message must still be handled
+            self._count(self.rejects, "internal_error")
+            log.exception("error handling a message on %s; carrying on", msg.topic)
+
+    def _dispatch(self, msg: Inbound) -> None:
+        match = self.topics.parse(msg.topic)
+        kind = match.kind
+        node_id = match.node_id or ""
+        if kind is TopicKind.ALARM:
+            self._alarm(node_id, msg)
+        elif kind is TopicKind.NODE_STATE:
+            self._state(node_id, decode(NodeState, msg.payload), msg.received_ms)
+        elif kind is TopicKind.HEARTBEAT:
+            self._heartbeat(node_id, decode(Heartbeat, msg.payload), msg.received_ms)
+        elif kind is TopicKind.CANCEL:
+            self._cancel(node_id, decode(Cancel, msg.payload), msg.received_ms)
+        elif kind is TopicKind.RESULT:
+            self._result(node_id, decode(Result, msg.payload), msg.received_ms)
+        elif kind is TopicKind.HUB_STATE:
+            state = decode(HubState, msg.payload)
+            if match.hub_id != self.hub_id:
+                log.info("hub %s is %s", match.hub_id, "online" if state.online else "offline")
+        else:
+            raise ProtocolError("not_for_hub", f"the hub does not handle {kind.value} messages")
+        self._count(self.handled, kind.value)
+
+    def _count(self, counter: Counter[str], key: str) -> None:
+        with self._lock:
+            counter[key] += 1
+
+    def _reject(self, reason: str, topic: str, why: str) -> None:
+        self._count(self.rejects, reason)
+        ok, suppressed = self._log_limit.allow(reason)
+        if suppressed:
+            log.warning("rejected %d more message(s) for %s (not logged)", suppressed, reason)
+        if ok:
+            log.warning("rejected message on %s: %s (%s)", topic[:160], reason, why)
+
+    # ---- alarms ------------------------------------------------------------
+
+    def _alarm(self, node_id: str, msg: Inbound) -> None:
+        try:
+            alarm = decode(Alarm, msg.payload)
+        except ProtocolError as err:
+            self._reject(err.reason, msg.topic, str(err))
+            if err.alarm_id and err.reason in NEVER_ACCEPTED and not self.observer:
+                # Well-formed but never acceptable: stop the node re-sending it.
+                self._ack(node_id, Ack(alarm_id=err.alarm_id, status=AckStatus.REJECTED,
+                                       ts_ms=self._clock_ms(), reason=f"{err.reason}: {err}"[:200]))
+            return
+        outcome = self.store.record_alarm(
+            node_id, alarm, msg.received_ms, window_s=self.window_s,
+            noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s)
+        # The store has committed: the alarm is durable from here on.
+        if not self.observer:
+            self._after_store(node_id, alarm, outcome, msg.received_ms)
+            self._ack(node_id, Ack(alarm_id=alarm.alarm_id, status=AckStatus.RECEIVED,
+                                   ts_ms=self._clock_ms(), incident_id=outcome.incident_id))
+
+    def _after_store(self, node_id: str, alarm: Alarm, out: AlarmOutcome, now_ms: int) -> None:
+        inc = out.incident
+        where = inc.area or out.alarm.area or "?"
+        if not out.new_alarm:
+            log.info("alarm %s from %s again (attempt %d): already stored in incident %s",
+                     alarm.alarm_id, node_id, alarm.attempt, out.incident_id)
+            return
+        if not out.node_known or not out.node_enabled:
+            what = "UNKNOWN" if not out.node_known else "DISABLED"
+            trouble = TroubleKind.UNKNOWN_NODE if not out.node_known else TroubleKind.DISABLED_NODE
+            self.store.open_trouble(trouble.value, node_id,
+                                    {"alarm_id": alarm.alarm_id, "kind": alarm.kind.value},
+                                    now_ms)
+            log.warning("BÁO ĐỘNG TỪ NÚT LẠ / ALARM FROM %s NODE %s: %s at %s; stored as "
+                        "incident %s, flagged, NOT sounded", what, node_id,
+                        kind_label(alarm.kind), where, out.incident_id)
+            return
+        if out.fan_out and inc.area is not None:
+            sound = self.policy.sound_for(alarm.kind.value, inc.area)
+            self.fanout.sound(inc, sound, now_ms)
+            log.warning("BÁO ĐỘNG / ALARM %s at %s from %s → incident %s, sounding area %s",
+                        kind_label(alarm.kind), where, node_id, out.incident_id, sound.area)
+        elif out.new_incident and out.alarm.fanout_held:
+            self.fanout.hold_noisy(node_id, inc, now_ms)
+            log.warning("BÁO ĐỘNG / ALARM %s at %s from noisy node %s → incident %s, "
+                        "NOT sounded (noisy-node limit)", kind_label(alarm.kind), where,
+                        node_id, out.incident_id)
+        else:
+            log.info("BÁO ĐỘNG / ALARM %s at %s from %s joins incident %s (%d alarms)",
+                     kind_label(alarm.kind), where, node_id, out.incident_id,
+                     inc.alarm_count)
+
+    def _ack(self, node_id: str, ack: Ack) -> None:
+        self.publisher.publish_ack(node_id, ack)
+
+    # ---- cancel, state, heartbeat, result ----------------------------------
+
+    def _cancel(self, node_id: str, cancel: Cancel, now_ms: int) -> None:
+        out = self.store.record_cancel(node_id, cancel, now_ms)
+        if out.alarm is None or out.incident is None:
+            log.warning("cancel from %s for alarm %s that it never sent; ignored", node_id,
+                        cancel.alarm_id)
+            return
+        if self.observer:
+            return
+        inc = out.incident
+        if out.incident_cancelled and out.new_cancel:
+            log.warning("HỦY / CANCELLED by %s: incident %s (every alarm of it cancelled)",
+                        node_id, inc.incident_id)
+            if inc.fanned_out and inc.sounded_area:
+                self.fanout.silence(inc, inc.sounded_area, now_ms, note="cancelled by node")
+        self._ack(node_id, Ack(alarm_id=cancel.alarm_id, status=AckStatus.CANCELLED,
+                               ts_ms=self._clock_ms(), incident_id=inc.incident_id))
+
+    def _state(self, node_id: str, state: NodeState, now_ms: int) -> None:
+        change = self.store.record_node_state(node_id, state, now_ms)
+        if not change.applied:
+            log.info("stale death of %s (boot %d) ignored", node_id, state.boot_id)
+            return
+        if self.supervisor is not None:
+            if state.online:
+                self.supervisor.birth(node_id, state.boot_id, now_ms)
+            else:
+                self.supervisor.death(node_id, state.boot_id, now_ms)
+        if not change.known:
+            log.warning("node %s is not registered (state %s)", node_id,
+                        "online" if state.online else "offline")
+        elif state.online and state.area and change.node.area and state.area != change.node.area:
+            log.warning("node %s says it is in %s but the registry puts it in %s", node_id,
+                        state.area, change.node.area)
+
+    def _heartbeat(self, node_id: str, hb: Heartbeat, now_ms: int) -> None:
+        self.store.record_heartbeat(node_id, hb, now_ms)
+        if self.supervisor is not None:
+            self.supervisor.heartbeat(node_id, hb.boot_id, now_ms)
+
+    def _result(self, node_id: str, result: Result, now_ms: int) -> None:
+        out = self.store.record_result(node_id, result, now_ms)
+        if not out.new:
+            return
+        status = result.status
+        if status in (protocol.ResultStatus.STARTED, protocol.ResultStatus.DONE):
+            self.fanout.sounded(node_id, now_ms)
+        elif status is protocol.ResultStatus.FAILED:
+            self.store.open_trouble(TroubleKind.SOUNDER_FAULT.value, node_id,
+                                    {"cmd_id": result.cmd_id, "reason": result.reason}, now_ms)
+            log.warning("LỖI CÒI / SOUNDER FAULT on %s: %s (command %s)", node_id,
+                        result.reason, result.cmd_id)
+        elif status is protocol.ResultStatus.REJECTED:
+            log.warning("node %s rejected command %s: %s", node_id, result.cmd_id,
+                        result.reason)

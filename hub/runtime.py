@@ -1,0 +1,311 @@
+"""The Hub: link + store + ingest + supervision + fan-out + escalation + beacon.
+
+Built by `Hub(settings, ...)`; nothing connects or opens until `start()`.
+
+Threads: paho's network thread only enqueues (hub.link); `workers` ingest
+threads handle messages, sharded by node id so one node's messages stay in
+order (a birth before its death, an alarm before its cancel); one tick thread
+runs the beacon and, on the leading replica, supervision, failed-to-sound
+checks and escalation.
+
+Several replicas: everything that must survive or be shared lives in the
+database (incidents, noisy-node counts, escalation compare-and-set,
+troubles). Supervision keeps a live view in memory, fed by node states and
+heartbeats that every replica receives unshared (see hub.link), and only the
+replica for which `Leadership.is_leader()` is true acts on it. The default
+`AlwaysLeader` suits one hub; a DB- or broker-lease leadership can replace it
+without touching the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import protocol
+from protocol import Topics
+
+from .escalation import Escalator
+from .fanout import FanOut
+from .ingest import Ingest
+from .link import Inbound, Link, LinkConfig
+from .services import Publisher
+from .settings import HubSettings
+from .store import NodeStatus, Store, TroubleKind
+from .supervision import (
+    Event,
+    StatusChanged,
+    SupervisionTimers,
+    Supervisor,
+    TroubleCleared,
+    TroubleRaised,
+)
+from .supervision import NodeStatus as SupStatus
+
+log = logging.getLogger("tiengmo.hub")
+
+_STOP = object()
+
+
+class Leadership(Protocol):
+    """Who runs the hub-wide timers (supervision, escalation) among replicas."""
+
+    def is_leader(self) -> bool: ...
+
+
+class AlwaysLeader:
+    def is_leader(self) -> bool:
+        return True
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Hub:
+    def __init__(self, settings: HubSettings, store: Store | None = None,
+                 publisher: Publisher | None = None, *, shared_group: str | None = None,
+                 leadership: Leadership | None = None, workers: int = 2,
+                 clock_ms: Callable[[], int] = wall_ms,
+                 cert_file: str | None = None, key_file: str | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.prefix)
+        self._store = store
+        self._own_store = store is None
+        self._publisher = publisher
+        self.shared_group = shared_group
+        self.leadership = leadership or AlwaysLeader()
+        self.clock_ms = clock_ms
+        self._n_workers = max(1, workers)
+        self._tls = (cert_file, key_file)
+        self.link: Link | None = None
+        self.ingest: Ingest | None = None
+        self.supervisor: Supervisor | None = None
+        self.fanout: FanOut | None = None
+        self.escalator: Escalator | None = None
+        self._queues: list[queue.Queue[Any]] = []
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self.started = False
+
+    # ---- composition -------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the hub is not started")
+        return self._store
+
+    def _link_config(self) -> LinkConfig:
+        s = self.settings
+        return LinkConfig(
+            hub_id=s.hub_id, broker_url=s.broker_url, username=s.username or s.hub_id,
+            password=s.mqtt_password(), ca_file=str(s.ca_file) if s.ca_file else None,
+            cert_file=self._tls[0], key_file=self._tls[1], keepalive_s=int(s.keepalive_s),
+            reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s,
+            shared_group=self.shared_group)
+
+    def start(self, wait_connected_s: float | None = 10.0) -> Hub:
+        """Open the store, sync the registry, recover, connect; returns self."""
+        if self.started:
+            return self
+        s = self.settings
+        now = self.clock_ms()
+        if self._store is None:
+            self._store = Store.open(s.db_url, clock=self.clock_ms)
+        if s.registry_file is not None:
+            reg = protocol.load_registry(s.registry_file)
+            self._store.sync_registry(reg)
+            log.info("registry %s: %d areas, %d nodes", s.registry_file, len(reg.areas),
+                     len(reg.nodes))
+        self.link = Link(self._link_config(), self.topics, on_message=self.submit)
+        out: Publisher = self._publisher or self.link
+        self.fanout = FanOut(self._store, out, sound_expiry_s=s.sound_expiry_s,
+                             failed_to_sound_s=s.failed_to_sound_s)
+        self.supervisor = Supervisor(SupervisionTimers(
+            heartbeat_s=s.heartbeat_s, missing_after_heartbeats=s.missing_after_heartbeats,
+            loss_debounce_s=s.loss_debounce_s, report_within_s=s.report_within_s,
+            area_min_nodes=s.area_trouble_min_nodes, area_fraction=s.area_trouble_fraction),
+            started_ms=now)
+        self.ingest = Ingest(
+            topics=self.topics, store=self._store, publisher=out, fanout=self.fanout,
+            policy=s.policy, supervisor=self.supervisor, hub_id=s.hub_id,
+            correlation_window_s=s.correlation_window_s,
+            noisy_max_fanouts=s.noisy_max_fanouts, noisy_window_s=s.noisy_window_s,
+            observer=s.observer, clock_ms=self.clock_ms)
+        self.escalator = Escalator(self._store, self.fanout, s.policy,
+                                   escalate_after_s=s.escalate_after_s)
+        self._recover(now)
+        self._stop.clear()
+        self._queues = [queue.Queue() for _ in range(self._n_workers)]
+        self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
+                                          name=f"hub-ingest-{i}")
+                         for i, q in enumerate(self._queues)]
+        self._threads.append(threading.Thread(target=self._tick_loop, daemon=True,
+                                              name="hub-tick"))
+        for t in self._threads:
+            t.start()
+        self.link.start()
+        self.started = True
+        if wait_connected_s and not self.link.wait_connected(wait_connected_s):
+            log.warning("broker %s not reachable yet; the hub keeps trying", s.broker_url)
+        log.info("hub %s started (db %s)", s.hub_id, _safe_url(s.db_url))
+        return self
+
+    def stop(self) -> None:
+        """Publish the hub's death, drain the queues, close what the hub opened."""
+        if not self.started:
+            return
+        self.started = False
+        if self.link is not None:
+            self.link.stop()  # no new messages from here; the death is published
+        self._stop.set()
+        for q in self._queues:
+            q.put(_STOP)
+        for t in self._threads:
+            t.join(10)
+        if self._own_store and self._store is not None:
+            self._store.close()
+            self._store = None
+        log.info("hub %s stopped", self.settings.hub_id)
+
+    # ---- recovery --------------------------------------------------------
+
+    def _recover(self, now_ms: int) -> None:
+        """Carry on after a restart: node liveness, open troubles, unsounded incidents."""
+        assert self.supervisor is not None and self.fanout is not None
+        store = self.store
+        nodes = [n for n in store.nodes() if n.registered and n.area]
+        self.supervisor.set_nodes([(n.id, n.area or "", n.enabled) for n in nodes])
+        open_troubles = store.troubles(open_only=True)
+        lost_kinds = {TroubleKind.NODE_OFFLINE.value, TroubleKind.NODE_MISSING.value}
+        lost = {t.subject for t in open_troubles if t.kind in lost_kinds}
+        for t in open_troubles:
+            if t.kind == TroubleKind.AREA_LOSS.value:
+                self.supervisor.restore_area_trouble(t.subject)
+        for n in nodes:
+            # A node's last message before the hub was down says nothing about
+            # now: liveness gets a fresh grace from the hub's start. A death
+            # does carry over (the retained Will re-arrives anyway).
+            self.supervisor.restore(
+                n.id, online=None if n.status is not NodeStatus.OFFLINE else False,
+                boot_id=n.boot_id, last_seen_ms=None,
+                offline_since_ms=n.status_since_ms, trouble_open=n.id in lost)
+        window_ms = int(self.settings.correlation_window_s * 1000)
+        for inc in store.open_incidents(include_drills=False):
+            # Stored, but the hub died before its one `sound` went out.
+            if (not inc.fanned_out and not inc.flagged and not inc.fanout_held
+                    and inc.area and now_ms - inc.opened_ms < window_ms
+                    and not self.settings.observer):
+                sound = self.settings.policy.sound_for(inc.kind, inc.area)
+                self.fanout.sound(inc, sound, now_ms, note="recovered after restart")
+                log.warning("incident %s was never sounded (hub restart): sounding %s now",
+                            inc.incident_id, sound.area)
+        log.info("recovered: %d nodes, %d open troubles, %d open incidents", len(nodes),
+                 len(open_troubles), len(store.open_incidents()))
+
+    # ---- ingest workers ----------------------------------------------------
+
+    def submit(self, msg: Inbound) -> None:
+        """Queue one inbound message (called on paho's thread: nothing else happens here)."""
+        if not self._queues:
+            return
+        # Shard by the node segment so each node's messages stay in order.
+        parts = msg.topic.split("/")
+        key = parts[-2] if len(parts) >= 2 else msg.topic
+        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(msg)
+
+    def _work(self, q: queue.Queue[Any]) -> None:
+        assert self.ingest is not None
+        while True:
+            item = q.get()
+            if item is _STOP:
+                return
+            self.ingest.handle(item)
+
+    @property
+    def backlog(self) -> int:
+        return sum(q.qsize() for q in self._queues)
+
+    # ---- the tick thread -------------------------------------------------
+
+    def _tick_loop(self) -> None:
+        assert self.supervisor is not None and self.link is not None
+        s = self.settings
+        tick_s = min(self.supervisor.timers.tick_s, s.time_beacon_s, s.failed_to_sound_s / 3,
+                     s.escalate_after_s / 10)
+        next_beacon = 0.0
+        while not self._stop.wait(tick_s):
+            try:
+                if time.monotonic() >= next_beacon and self.link.connected.is_set():
+                    self.link.publish_time()
+                    next_beacon = time.monotonic() + s.time_beacon_s
+                if self.leadership.is_leader():
+                    self.tick(self.clock_ms())
+            except Exception:  # a database hiccup must not stop supervision for good
+                log.exception("hub tick failed; retrying at the next tick")
+
+    def tick(self, now_ms: int) -> None:
+        """One round of the hub-wide timers (the leader's job)."""
+        assert self.supervisor and self.fanout and self.escalator
+        self._apply(self.supervisor.tick(now_ms), now_ms)
+        if not self.settings.observer:
+            self.fanout.check(now_ms)
+            self.escalator.check(now_ms)
+
+    def _apply(self, events: list[Event], now_ms: int) -> None:
+        store = self.store
+        for ev in events:
+            if isinstance(ev, StatusChanged):
+                if ev.status is SupStatus.MISSING:
+                    store.set_node_status(ev.node_id, NodeStatus.MISSING, now_ms)
+            elif isinstance(ev, TroubleRaised) and ev.node_id is not None:
+                kind = (TroubleKind.NODE_OFFLINE if ev.status is SupStatus.OFFLINE
+                        else TroubleKind.NODE_MISSING)
+                store.open_trouble(kind.value, ev.node_id,
+                                   {"area": ev.area, "since_ms": ev.since_ms}, now_ms)
+                log.warning("MẤT KẾT NỐI / NODE LOST: %s in %s is %s since %.0f s ago",
+                            ev.node_id, ev.area, (ev.status or SupStatus.MISSING).value,
+                            (now_ms - ev.since_ms) / 1000)
+            elif isinstance(ev, TroubleRaised):
+                store.open_trouble(TroubleKind.AREA_LOSS.value, ev.area,
+                                   {"nodes": list(ev.nodes), "since_ms": ev.since_ms}, now_ms)
+                log.warning("MẤT KẾT NỐI CẢ KHU VỰC / AREA LOST: %d nodes of %s (%s) lost at "
+                            "once: power cut or jamming?", len(ev.nodes), ev.area,
+                            ", ".join(ev.nodes))
+            elif isinstance(ev, TroubleCleared) and ev.node_id is not None:
+                store.clear_trouble(TroubleKind.NODE_OFFLINE.value, ev.node_id, now_ms)
+                store.clear_trouble(TroubleKind.NODE_MISSING.value, ev.node_id, now_ms)
+                if not ev.folded:
+                    log.info("KẾT NỐI LẠI / NODE BACK: %s in %s", ev.node_id, ev.area)
+            elif isinstance(ev, TroubleCleared):
+                store.clear_trouble(TroubleKind.AREA_LOSS.value, ev.area, now_ms)
+                log.info("KẾT NỐI LẠI / AREA BACK: %s", ev.area)
+
+    # ---- for metrics and /healthz -----------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        ing = self.ingest
+        return {
+            "hub_id": self.settings.hub_id,
+            "started": self.started,
+            "broker_connected": bool(self.link and self.link.connected.is_set()),
+            "backlog": self.backlog,
+            "handled": dict(ing.handled) if ing else {},
+            "rejected": dict(ing.rejects) if ing else {},
+        }
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password, for logs."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, cred = head.partition("://")
+    user = cred.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"
