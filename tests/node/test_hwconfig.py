@@ -14,16 +14,16 @@ from node.hwconfig import (
 )
 from protocol import Kind
 
-# The reference build of docs/wiring.md.
+# The reference build of docs/wiring.md (and node/examples/node.toml).
 REFERENCE = HardwareConfig(
     buttons=(ButtonConfig(pin=17, number=1, kind="theft"),
              ButtonConfig(pin=27, number=2, kind="fire")),
     cancel=InputConfig(pin=22),
     outputs=(OutputConfig(name="gong", type="gong", pin=23, feedback_pin=24),
-             OutputConfig(name="siren", type="siren", pin=25)),
-    enable_pin=12,
-    power_good_pin=16,
-    led_pin=13,
+             OutputConfig(name="siren", type="siren", pin=26)),
+    enable_pin=25,
+    power_good_pin=5,   # an input may sit on a boot-high pin
+    led_pin=12,
 )
 
 
@@ -51,7 +51,7 @@ def test_output_on_a_boot_high_pin_is_refused() -> None:
 
 def test_inputs_may_use_low_pins() -> None:
     # Only outputs are dangerous on boot-high pins; a button there is fine.
-    cfg = replace(REFERENCE, buttons=(ButtonConfig(pin=5, number=1, kind="fire"),))
+    cfg = replace(REFERENCE, buttons=(ButtonConfig(pin=6, number=1, kind="fire"),))
     assert check_hardware_config(cfg) == []
 
 
@@ -78,7 +78,7 @@ def test_unknown_output_type() -> None:
 
 def test_duplicate_output_names() -> None:
     cfg = replace(REFERENCE, outputs=(OutputConfig(name="gong", type="gong", pin=23),
-                                      OutputConfig(name="gong", type="siren", pin=25)))
+                                      OutputConfig(name="gong", type="siren", pin=26)))
     assert "two outputs" in one(cfg)
 
 
