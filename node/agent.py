@@ -216,6 +216,7 @@ class NodeAgent:
         local = self.config.local_pattern(kind.value)
         # Local first (rule 1): before any write or send, whatever the network.
         self.player.play(alarm_id, local.pattern, local.duration_s, PRIORITY_ALARM)
+        self._wait_sounding()
         ts = self.clock.judge_ms()
         log.warning("ALARM %s from button %d: %s", kind.value, button.number, alarm_id)
         self._fault = None   # a new alarm starts a new story on the LED
@@ -227,6 +228,18 @@ class NodeAgent:
             log.error("alarm %s could not be written to the outbox: %s", alarm_id, exc)
             self._fault = "outbox"
         self._queue.put(_Send(alarm_id))
+
+    def _wait_sounding(self, limit_s: float = 0.05) -> None:
+        """Let the player's thread energise an output before the outbox write.
+
+        Player.play only schedules; without this the fsync could win the race
+        and the gong would strike after the write. Bounded, because an output
+        may rightly stay off (a louder sound in its gap, a spent total cap).
+        """
+        outputs = list(self.hardware.outputs.values())
+        deadline = self._mono() + limit_s
+        while outputs and not any(o.is_on for o in outputs) and self._mono() < deadline:
+            time.sleep(0.001)
 
     # -- the agent's thread ----------------------------------------------------
 
