@@ -1,0 +1,213 @@
+"""Incident life cycle (acknowledge, resolve, escalate, drills) and the alarm/incident queries.
+
+State changes are conditional UPDATEs (compare-and-set), so two operators or two
+replicas acting at once cannot both "win" an acknowledgement or an escalation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy.orm import Session
+
+import protocol
+
+from ..db import models as m
+from ..errors import InvalidAction, NotFound
+from . import convert
+from .alarms import OPEN_STATES
+from .base import StoreBase
+from .snapshots import DRILL_KIND, AlarmInfo, IncidentInfo, IncidentState, Outcome
+
+I = m.Incident  # noqa: E741 - short alias keeps the query lines readable
+A = m.Alarm
+
+
+def _under(col: Any, area: str) -> ColumnElement[bool]:
+    """`col` is `area` or an area below it."""
+    return or_(col == area, col.startswith(area + "/", autoescape=True))
+
+
+class IncidentsMixin(StoreBase):
+    def open_drill(self, area: str, actor: str, now_ms: int) -> IncidentInfo:
+        if not protocol.is_area_path(area):
+            raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
+
+        def tx(s: Session) -> IncidentInfo:
+            # No correlation key: drills never absorb (or get absorbed by) real alarms.
+            row = I(incident_id=protocol.new_id(), kind=DRILL_KIND, area=area, origin_node=None,
+                    state=IncidentState.OPEN.value, corr_key=None, opened_ms=now_ms,
+                    last_alarm_ms=None, alarm_count=0, drill=True, escalation_level=0,
+                    sounded_area=area, fanned_out=True, flagged=False, fanout_held=False,
+                    note=f"drill started by {actor}")
+            s.add(row)
+            s.flush()
+            return convert.incident(row)
+
+        return self._write(tx)
+
+    def _get(self, s: Session, incident_id: str) -> m.Incident:
+        row = s.get(I, incident_id)
+        if row is None:
+            raise NotFound(f"incident {incident_id!r} does not exist")
+        return row
+
+    def acknowledge(self, incident_id: str, actor: str, now_ms: int) -> tuple[IncidentInfo, bool]:
+        def tx(s: Session) -> tuple[IncidentInfo, bool]:
+            row = self._get(s, incident_id)
+            if row.state == IncidentState.ACKNOWLEDGED.value:
+                return convert.incident(row), False
+            if row.state != IncidentState.OPEN.value:
+                raise InvalidAction(f"incident {incident_id} is {row.state}; "
+                                    "only an open incident can be acknowledged")
+            done = s.execute(update(I).where(I.incident_id == incident_id,
+                                             I.state == IncidentState.OPEN.value).values(
+                state=IncidentState.ACKNOWLEDGED.value, acknowledged_ms=now_ms,
+                acknowledged_by=actor))
+            s.refresh(row)
+            return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
+
+        return self._write(tx)
+
+    def resolve(self, incident_id: str, actor: str, outcome: Outcome, note: str | None,
+                now_ms: int) -> tuple[IncidentInfo, bool]:
+        outcome = Outcome(outcome)
+
+        def tx(s: Session) -> tuple[IncidentInfo, bool]:
+            row = self._get(s, incident_id)
+            if row.state == IncidentState.RESOLVED.value:
+                return convert.incident(row), False
+            # A cancelled incident may still be resolved, to record what it really was.
+            done = s.execute(update(I).where(
+                I.incident_id == incident_id,
+                I.state.in_([*OPEN_STATES, IncidentState.CANCELLED.value])).values(
+                state=IncidentState.RESOLVED.value, resolved_ms=now_ms, resolved_by=actor,
+                outcome=outcome.value, note=note, corr_key=None))
+            s.refresh(row)
+            return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
+
+        return self._write(tx)
+
+    def incident(self, incident_id: str) -> IncidentInfo | None:
+        with self._read() as s:
+            row = s.get(I, incident_id)
+            return convert.incident(row) if row else None
+
+    def open_incidents(self, *, include_drills: bool = True) -> list[IncidentInfo]:
+        q = select(I).where(I.state.in_(OPEN_STATES)).order_by(I.opened_ms.desc())
+        if not include_drills:
+            q = q.where(I.drill.is_(False))
+        with self._read() as s:
+            return [convert.incident(r) for r in s.scalars(q)]
+
+    @staticmethod
+    def _incident_filters(q: Select[Any], state: str | None, kind: str | None,
+                          area: str | None, since_ms: int | None, until_ms: int | None,
+                          include_drills: bool) -> Select[Any]:
+        if state is not None:
+            q = q.where(I.state == state)
+        if kind is not None:
+            q = q.where(I.kind == kind)
+        if area is not None:
+            q = q.where(_under(I.area, area))
+        if since_ms is not None:
+            q = q.where(I.opened_ms >= since_ms)
+        if until_ms is not None:
+            q = q.where(I.opened_ms < until_ms)
+        if not include_drills:
+            q = q.where(I.drill.is_(False))
+        return q
+
+    def incidents(self, *, state: str | None = None, kind: str | None = None,
+                  area: str | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None, include_drills: bool = True,
+                  limit: int = 100, offset: int = 0) -> list[IncidentInfo]:
+        q = self._incident_filters(select(I), state, kind, area, since_ms, until_ms,
+                                   include_drills)
+        q = q.order_by(I.opened_ms.desc(), I.incident_id).limit(limit).offset(offset)
+        with self._read() as s:
+            return [convert.incident(r) for r in s.scalars(q)]
+
+    def count_incidents(self, *, state: str | None = None, kind: str | None = None,
+                        area: str | None = None, since_ms: int | None = None,
+                        until_ms: int | None = None, include_drills: bool = False) -> int:
+        q = self._incident_filters(select(func.count()).select_from(I), state, kind, area,
+                                   since_ms, until_ms, include_drills)
+        with self._read() as s:
+            return int(s.scalar(q) or 0)
+
+    def incidents_to_escalate(self, now_ms: int, after_s: float, *,
+                              max_level: int | None = None) -> list[IncidentInfo]:
+        due = now_ms - int(after_s * 1000)
+        q = select(I).where(I.state == IncidentState.OPEN.value, I.drill.is_(False),
+                            I.flagged.is_(False), I.fanned_out.is_(True),
+                            func.coalesce(I.escalated_ms, I.opened_ms) <= due)
+        if max_level is not None:
+            q = q.where(I.escalation_level < max_level)
+        with self._read() as s:
+            return [convert.incident(r) for r in s.scalars(q.order_by(I.opened_ms))]
+
+    def mark_escalated(self, incident_id: str, level: int, area: str, now_ms: int) -> bool:
+        def tx(s: Session) -> bool:
+            done = s.execute(update(I).where(
+                I.incident_id == incident_id, I.escalation_level == level - 1,
+                I.state == IncidentState.OPEN.value).values(
+                escalation_level=level, escalated_ms=now_ms, sounded_area=area))
+            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+        return self._write(tx)
+
+    def mark_fanned_out(self, incident_id: str, area: str) -> None:
+        def tx(s: Session) -> None:
+            row = self._get(s, incident_id)
+            row.fanned_out = True
+            if row.sounded_area is None or protocol.area_contains(area, row.sounded_area):
+                row.sounded_area = area
+
+        self._write(tx)
+
+    # --- alarm queries -------------------------------------------------------------------------
+
+    @staticmethod
+    def _alarm_filters(q: Select[Any], node_id: str | None, incident_id: str | None,
+                       kind: str | None, since_ms: int | None, until_ms: int | None,
+                       flagged: bool | None) -> Select[Any]:
+        if node_id is not None:
+            q = q.where(A.node_id == node_id)
+        if incident_id is not None:
+            q = q.where(A.incident_id == incident_id)
+        if kind is not None:
+            q = q.where(A.kind == kind)
+        if since_ms is not None:
+            q = q.where(A.received_ms >= since_ms)
+        if until_ms is not None:
+            q = q.where(A.received_ms < until_ms)
+        if flagged is True:
+            q = q.where(or_(A.unknown_node.is_(True), A.disabled_node.is_(True)))
+        elif flagged is False:
+            q = q.where(A.unknown_node.is_(False), A.disabled_node.is_(False))
+        return q
+
+    def alarms(self, *, node_id: str | None = None, incident_id: str | None = None,
+               kind: str | None = None, since_ms: int | None = None,
+               until_ms: int | None = None, flagged: bool | None = None,
+               limit: int = 100, offset: int = 0) -> list[AlarmInfo]:
+        q = self._alarm_filters(select(A), node_id, incident_id, kind, since_ms, until_ms,
+                                flagged)
+        q = q.order_by(A.received_ms.desc(), A.alarm_id).limit(limit).offset(offset)
+        with self._read() as s:
+            return [convert.alarm(r) for r in s.scalars(q)]
+
+    def count_alarms(self, *, node_id: str | None = None, incident_id: str | None = None,
+                     kind: str | None = None, since_ms: int | None = None,
+                     until_ms: int | None = None, flagged: bool | None = None) -> int:
+        q = self._alarm_filters(select(func.count()).select_from(A), node_id, incident_id,
+                                kind, since_ms, until_ms, flagged)
+        with self._read() as s:
+            return int(s.scalar(q) or 0)
+
+    def alarm(self, alarm_id: str) -> AlarmInfo | None:
+        with self._read() as s:
+            row = s.get(A, alarm_id.lower())
+            return convert.alarm(row) if row else None

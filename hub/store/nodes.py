@@ -1,0 +1,207 @@
+"""Areas and nodes: the registry, births and deaths, heartbeats, supervision state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import protocol
+
+from ..db import models as m
+from ..errors import NotFound
+from . import convert
+from .base import StoreBase
+from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
+
+REGISTRY = "registry"
+OPERATOR = "operator"
+
+
+def ensure_node(s: Session, node_id: str, now_ms: int) -> m.Node:
+    """The node's row, created as an unregistered (unknown) node if it has none.
+
+    Unknown nodes are kept, not dropped: operators must see who is talking.
+    """
+    row = s.get(m.Node, node_id)
+    if row is None:
+        row = m.Node(id=node_id, enabled=False, registered=False, status=NodeStatus.UNKNOWN,
+                     outputs=[], buttons={}, heartbeat={}, created_ms=now_ms)
+        s.add(row)
+        s.flush()
+    return row
+
+
+def ensure_areas(s: Session, path: str) -> None:
+    """Create `path` and its ancestors if missing, named by their slug."""
+    for p in protocol.area_ancestors(path):
+        if s.get(m.Area, p) is None:
+            s.add(m.Area(path=p, name=p.rsplit("/", 1)[-1], level=None, depth=p.count("/") + 1,
+                         parent=protocol.area_parent(p)))
+    s.flush()
+
+
+class NodesMixin(StoreBase):
+    def sync_registry(self, reg: protocol.Registry) -> None:
+        now = self.now_ms()
+
+        def tx(s: Session) -> None:
+            listed = {a.path for a in reg.areas}
+            for a in reg.areas:
+                row = s.get(m.Area, a.path)
+                if row is None:
+                    row = m.Area(path=a.path)
+                    s.add(row)
+                row.name, row.level, row.depth = a.name, a.level, a.depth
+                row.parent = protocol.area_parent(a.path)
+            in_file = {n.id for n in reg.nodes}
+            for n in reg.nodes:
+                node = ensure_node(s, n.id, now)
+                node.area, node.name, node.households = n.area, n.name, n.households
+                node.lat, node.lon, node.enabled = n.lat, n.lon, n.enabled
+                node.registered, node.registered_by = True, REGISTRY
+            gone = s.scalars(select(m.Node).where(m.Node.registered_by == REGISTRY,
+                                                  m.Node.id.not_in(in_file))).all()
+            for node in gone:
+                # Its history stays; it is now an unknown node whose alarms are flagged.
+                node.registered, node.registered_by, node.enabled = False, None, False
+            # Areas no longer listed stay while an operator-registered node still uses them.
+            used = {a for (area,) in s.execute(select(m.Node.area).where(
+                m.Node.registered.is_(True))) if area for a in protocol.area_ancestors(area)}
+            for row in s.scalars(select(m.Area)).all():
+                if row.path not in listed and row.path not in used:
+                    s.delete(row)
+            s.add(m.AuditRow(ts_ms=now, actor="registry", action="registry_sync",
+                             subject=None, detail={"source": reg.source,
+                                                   "areas": len(reg.areas),
+                                                   "nodes": len(reg.nodes),
+                                                   "unregistered": sorted(n.id for n in gone)}))
+
+        self._write(tx)
+
+    def register_node(self, node_id: str, area: str, *, name: str | None = None,
+                      households: int | None = None, lat: float | None = None,
+                      lon: float | None = None, enabled: bool = True) -> NodeInfo:
+        if not protocol.is_node_id(node_id):
+            raise ValueError(f"node id {node_id!r} must match ^[a-z0-9][a-z0-9-]{{0,62}}$")
+        if not protocol.is_area_path(area):
+            raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
+        now = self.now_ms()
+
+        def tx(s: Session) -> NodeInfo:
+            ensure_areas(s, area)
+            node = ensure_node(s, node_id, now)
+            node.area, node.name, node.households = area, name, households
+            node.lat, node.lon, node.enabled = lat, lon, enabled
+            node.registered, node.registered_by = True, OPERATOR
+            return convert.node(node)
+
+        return self._write(tx)
+
+    def _known(self, s: Session, node_id: str) -> m.Node:
+        row = s.get(m.Node, node_id)
+        if row is None or not row.registered:
+            raise NotFound(f"node {node_id!r} is not registered")
+        return row
+
+    def set_node_enabled(self, node_id: str, enabled: bool) -> NodeInfo:
+        def tx(s: Session) -> NodeInfo:
+            row = self._known(s, node_id)
+            row.enabled = enabled
+            return convert.node(row)
+
+        return self._write(tx)
+
+    def move_node(self, node_id: str, area: str) -> NodeInfo:
+        if not protocol.is_area_path(area):
+            raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
+
+        def tx(s: Session) -> NodeInfo:
+            row = self._known(s, node_id)
+            ensure_areas(s, area)
+            row.area = area
+            return convert.node(row)
+
+        return self._write(tx)
+
+    def record_node_state(self, node_id: str, state: protocol.NodeState,
+                          received_ms: int) -> NodeChange:
+        def tx(s: Session) -> NodeChange:
+            row = ensure_node(s, node_id, received_ms)
+            before = NodeStatus(row.status)
+            row.last_seen_ms = max(row.last_seen_ms or 0, received_ms)
+            if state.online:
+                new_boot = row.boot_id is None or state.boot_id != row.boot_id
+                row.boot_id = state.boot_id
+                row.version = state.version
+                row.reported_area = state.area
+                row.outputs = list(state.outputs or ())
+                row.buttons = {str(k): str(v) for k, v in state.buttons or ()}
+                if not row.registered:
+                    row.area = state.area   # an unknown node is placed where it says it is
+                self._set_status(row, NodeStatus.ONLINE, received_ms)
+                return NodeChange(convert.node(row), True, before, bool(row.registered),
+                                  new_boot)
+            if row.boot_id is not None and state.boot_id < row.boot_id:
+                # The Last Will of an earlier run, delivered late: the node is back.
+                return NodeChange(convert.node(row), False, before, bool(row.registered))
+            row.boot_id = state.boot_id
+            self._set_status(row, NodeStatus.OFFLINE, received_ms)
+            return NodeChange(convert.node(row), True, before, bool(row.registered))
+
+        return self._write(tx)
+
+    @staticmethod
+    def _set_status(row: m.Node, status: NodeStatus, now_ms: int) -> None:
+        if row.status != status:
+            row.status = status
+            row.status_since_ms = now_ms
+
+    def record_heartbeat(self, node_id: str, hb: protocol.Heartbeat,
+                         received_ms: int) -> NodeChange:
+        def tx(s: Session) -> NodeChange:
+            row = ensure_node(s, node_id, received_ms)
+            before = NodeStatus(row.status)
+            row.last_seen_ms = max(row.last_seen_ms or 0, received_ms)
+            row.last_heartbeat_ms = received_ms
+            beat: dict[str, Any] = {k: v for k, v in hb.to_dict().items() if k != "v"}
+            row.heartbeat = beat
+            # Heartbeats resume: not missing any more. A node that died (offline) comes
+            # back with a birth, never by heartbeat, since a late heartbeat can follow
+            # its Last Will out of the broker.
+            if before in (NodeStatus.MISSING, NodeStatus.UNKNOWN) and (
+                    row.boot_id is None or hb.boot_id >= row.boot_id):
+                self._set_status(row, NodeStatus.ONLINE, received_ms)
+                row.boot_id = hb.boot_id
+            return NodeChange(convert.node(row), True, before, bool(row.registered))
+
+        return self._write(tx)
+
+    def set_node_status(self, node_id: str, status: NodeStatus, now_ms: int) -> NodeChange:
+        def tx(s: Session) -> NodeChange:
+            row = s.get(m.Node, node_id)
+            if row is None:
+                raise NotFound(f"node {node_id!r} is unknown")
+            before = NodeStatus(row.status)
+            self._set_status(row, status, now_ms)
+            return NodeChange(convert.node(row), True, before, bool(row.registered))
+
+        return self._write(tx)
+
+    def node(self, node_id: str) -> NodeInfo | None:
+        with self._read() as s:
+            row = s.get(m.Node, node_id)
+            return convert.node(row) if row else None
+
+    def nodes(self, *, area: str | None = None) -> list[NodeInfo]:
+        with self._read() as s:
+            q = select(m.Node).order_by(m.Node.id)
+            if area is not None:
+                q = q.where((m.Node.area == area) | m.Node.area.startswith(area + "/",
+                                                                           autoescape=True))
+            return [convert.node(r) for r in s.scalars(q)]
+
+    def areas(self) -> list[AreaInfo]:
+        with self._read() as s:
+            return [convert.area(r) for r in s.scalars(select(m.Area).order_by(m.Area.path))]
