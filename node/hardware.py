@@ -18,9 +18,10 @@ from typing import Any
 
 from gpiozero import Button, Device, DigitalInputDevice
 
+from .enable import EnableLine
 from .hwconfig import ButtonConfig, HardwareConfig, HardwareConfigError, check_hardware_config
 from .led import StatusLed
-from .outputs import EnableLine, SafeOutput
+from .outputs import SafeOutput
 
 log = logging.getLogger(__name__)
 

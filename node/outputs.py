@@ -49,7 +49,7 @@ class _Closable(Protocol):
     def close(self) -> None: ...
 
 
-def _closer(ref: weakref.ReferenceType[Any]) -> Callable[[], None]:
+def atexit_closer(ref: weakref.ReferenceType[Any]) -> Callable[[], None]:
     """An atexit hook that closes the device if it still exists (without keeping it alive)."""
 
     def close() -> None:
@@ -107,7 +107,7 @@ class SafeOutput:
         self._thread = threading.Thread(target=self._run, name=f"output-{cfg.name}", daemon=True)
         self._thread.start()
         # Ends off even if nobody calls close(): the interpreter's exit runs this.
-        self._atexit = _closer(weakref.ref(self))
+        self._atexit = atexit_closer(weakref.ref(self))
         atexit.register(self._atexit)
 
     # -- what callers use --------------------------------------------------------------
@@ -303,49 +303,3 @@ class SafeOutput:
             callback(self.name, reason)
         except Exception:  # a broken listener must not stop the caps
             log.exception("%s: fault callback failed", self.name)
-
-
-class EnableLine:
-    """The dead-man enable line to the output driver.
-
-    A thread toggles the pin every `toggle_ms` while the agent runs. The driver's enable
-    input sits behind a retriggerable monostable (74HC123) or a capacitor-coupled charge
-    pump (docs/wiring.md): a steady level, high or low, drops the enable within a few
-    periods. So a crashed, hung or killed agent, or a Pi that is still booting, cannot hold
-    an output on, whatever state its output pins are left in.
-    """
-
-    def __init__(
-        self,
-        pin: int,
-        toggle_ms: int = 50,
-        pin_factory: Any = None,
-        *,
-        alive: Callable[[], bool] | None = None,
-    ) -> None:
-        self.pin = pin
-        self._period = toggle_ms / 1000.0
-        # `alive` lets the agent tie the toggling to its own main loop's health.
-        self._alive = alive
-        self._device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"enable-{pin}", daemon=True)
-        self._thread.start()
-        self._atexit = _closer(weakref.ref(self))
-        atexit.register(self._atexit)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._period):
-            if self._alive is None or self._alive():
-                self._device.toggle()
-
-    def close(self) -> None:
-        """Stop toggling and drive the line low: the driver's enable drops."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout=2.0)
-        self._device.off()
-        atexit.unregister(self._atexit)
-        self._device.close()

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from gpiozero.pins.mock import MockConnectedPin, MockFactory, MockPin
 
+from node.enable import EnableLine
 from node.hwconfig import HardwareConfigError, OutputConfig
-from node.outputs import FAULT_NO_CURRENT, FAULT_TOTAL_CAP, EnableLine, SafeOutput
+from node.outputs import FAULT_NO_CURRENT, FAULT_TOTAL_CAP, SafeOutput
 from tests.node.pins import groups, high_periods, wait_for
 
 # Slack for a loaded 2-core machine: caps may overrun by a scheduler delay, never by more.
