@@ -52,7 +52,14 @@ def _phases(pattern: Pattern) -> list[tuple[bool, float]]:
 
 
 class Player:
-    """Non-blocking, cancellable player of the node's active sounds."""
+    """Non-blocking, cancellable player of the node's active sounds.
+
+    `clock` stamps `ActiveSound.started`/`ends` and decides expiry; the worker still waits
+    in real time for the differences, so a test clock should advance like a real one.
+    `on_fault(output, reason)` passes on the outputs' faults: `no_current` (feedback shows
+    no current while sounding) and `total_cap` (the output's total sounding time is used up).
+    Each is reported once while it stands, not once per blast.
+    """
 
     def __init__(
         self, outputs: Sequence[SafeOutput], clock: Callable[[], float] = time.monotonic
