@@ -48,8 +48,12 @@ class AlarmsMixin(StoreBase):
             row = s.get(m.Alarm, alarm.alarm_id)
             if row is not None:
                 # A copy: re-sent after a lost ack, or by a second replica. Same answer.
-                row.attempts = max(row.attempts, alarm.attempt)
-                row.copies += 1
+                # In SQL, not Python: copies arriving on two replicas must both count.
+                s.execute(update(m.Alarm).where(m.Alarm.alarm_id == row.alarm_id).values(
+                    copies=m.Alarm.copies + 1,
+                    attempts=case((m.Alarm.attempts < alarm.attempt, alarm.attempt),
+                                  else_=m.Alarm.attempts)))
+                s.refresh(row)
                 inc = s.get(m.Incident, row.incident_id)
                 assert inc is not None
                 return AlarmOutcome(row.alarm_id, row.incident_id, False, False, known, enabled,
