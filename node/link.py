@@ -101,6 +101,7 @@ class Link:
         self._on_event = on_event
         self._connected = threading.Event()
         self._started = False
+        self._sub_mid = -1
         # clean_session=False: a QoS 1 command sent during a short blip is
         # queued by the broker and still delivered (and judged for expiry).
         c = _GatedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -120,6 +121,7 @@ class Link:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
         c.on_socket_open = self._on_socket_open
 
     # -- paho callbacks (paho's thread: enqueue only) -------------------------
@@ -141,7 +143,19 @@ class Link:
         # agent sends: a node is never heard from without its birth first.
         topic, payload, qos, retain = self._birth()
         client.publish(topic, payload, qos=qos, retain=retain)
-        client.subscribe(self._subs)
+        # Up only once the broker confirms the subscriptions (on_subscribe):
+        # until then a command or beacon sent to us could still be missed.
+        _, self._sub_mid = client.subscribe(self._subs)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any,
+                      props: Any = None) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(c) for c in codes if getattr(c, "is_failure", False)]
+        if refused:
+            # Still up (we can publish alarms), but some commands will not reach us.
+            log.error("broker refused %d subscription(s) (check its ACL): %s",
+                      len(refused), ", ".join(refused))
         self._connected.set()
         log.info("connected to %s", self.cfg.url)
         self._on_event(Connected())
