@@ -116,10 +116,11 @@ class Hub:
             return self
         s = self.settings
         now = self.clock_ms()
+        # The registry first: a bad file is refused before anything is opened.
+        reg = protocol.load_registry(s.registry_file) if s.registry_file is not None else None
         if self._store is None:
             self._store = Store.open(s.db_url, clock=self.clock_ms)
-        if s.registry_file is not None:
-            reg = protocol.load_registry(s.registry_file)
+        if reg is not None:
             self._store.sync_registry(reg)
             log.info("registry %s: %d areas, %d nodes", s.registry_file, len(reg.areas),
                      len(reg.nodes))
