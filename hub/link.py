@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from protocol import Ack, Command, HubState, HubTime, Message, Topics, encode, shared
 from protocol.topics import QOS, RETAINED
@@ -109,13 +110,15 @@ class Link:
         self._started = False
         v5 = config.shared_group is not None
         self._v5 = v5
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=config.hub_id,
-            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
-            # A hub replica's session is stateless: everything it must know
-            # lives in the database; retained births re-arrive on subscribe.
-            **({} if v5 else {"clean_session": True}),
-        )
+        # A hub's session is clean: everything it must know lives in the
+        # database, and retained births re-arrive on subscribe. (MQTT 5 takes
+        # clean start at connect time instead of clean_session.)
+        if v5:
+            self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.hub_id,
+                                       protocol=MQTTProtocolVersion.MQTTv5)
+        else:
+            self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.hub_id,
+                                       protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)
         user = config.username or url_user
         if user:
             self._client.username_pw_set(user, config.password or url_pw)
@@ -186,7 +189,7 @@ class Link:
         self.connect_count += 1
         subs = self._subscriptions()
         if self._v5:
-            client.subscribe([(t, mqtt.SubscribeOptions(qos=q)) for t, q in subs])
+            client.subscribe([(t, SubscribeOptions(qos=q)) for t, q in subs])
         else:
             client.subscribe(subs)
         birth = HubState(online=True, hub_id=self.config.hub_id, ts_ms=self._clock_ms())

@@ -208,3 +208,25 @@ def test_other_kinds_use_their_own_pattern(broker: Mosquitto, wire: Wire,
         sound = wire.wait_for(is_area_cmd("bach-thong/vi-huong/na-cha"))[0].json()
         assert sound["pattern"]["name"] == "theft"
         assert not [m for m in wire.messages if m.topic == T.area_cmd(COMMUNE)]
+
+
+def test_two_replicas_share_the_alarm_stream_one_ack_and_one_sound(
+        broker: Mosquitto, wire: Wire, tmp_path: Path) -> None:
+    watch_all(wire)
+    settings_a = hub_settings(broker, tmp_path, hub_id="hub-a")
+    settings_b = hub_settings(broker, tmp_path, hub_id="hub-b")  # same database
+    with running_hub(settings_a, shared_group="tiengmo") as a, \
+            running_hub(settings_b, shared_group="tiengmo") as b:
+        presses = [(f"na-sang-0{1 + i % 4}", alarm("fire")) for i in range(12)]
+        for node_id, al in presses:
+            send_alarm(wire, node_id, al)
+        for node_id, al in presses:
+            wire.wait_for(is_ack(node_id, al.alarm_id))
+        wire.wait_for(lambda m: m.topic == T.hub_time(), count=4)
+        acks = [m for m in wire.messages if "/ack" in m.topic]
+        assert len(acks) == len(presses)                 # each copy answered once, not twice
+        assert len({m.json()["incident_id"] for m in acks}) == 1
+        assert len(cmds(wire)) == 1
+        assert a.ingest is not None and b.ingest is not None
+        assert a.ingest.handled["alarm"] + b.ingest.handled["alarm"] == len(presses)
+        assert a.ingest.handled["alarm"] > 0 and b.ingest.handled["alarm"] > 0  # truly shared
