@@ -434,6 +434,7 @@ class NodeAgent:
             self.stats["ack_unknown"] += 1
             log.info("ack for an alarm this node does not hold: %s", ack.alarm_id)
             return
+        self.stats["acks_received"] += 1   # read by the simulator's per-node report
         if ack.status is AckStatus.REJECTED:
             if self.outbox.mark_rejected(ack.alarm_id, ack.reason or "rejected", now):
                 log.error("hub rejected alarm %s: %s; not re-sending it",
