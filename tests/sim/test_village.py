@@ -7,7 +7,7 @@ from pathlib import Path
 from firmware_sim.village import Village
 from protocol import parse_registry
 from tests.support.broker import Mosquitto
-from tests.support.nodes import BareHub
+from tests.support.nodes import BareHub, wait_until
 from tests.support.wire import Wire
 
 REGISTRY = parse_registry({
@@ -59,7 +59,7 @@ def test_a_cut_network_fires_the_will_and_a_restore_brings_a_new_birth(
         node.cut_network()
         wire.wait_for(lambda m: m.topic == "mo/v1/nodes/sim-0002/state"
                       and m.json() == {"v": 1, "online": False, "boot_id": 0})
-        assert not node.agent.connected   # type: ignore[union-attr]
+        assert wait_until(lambda: not node.agent.connected)   # type: ignore[union-attr]
         node.restore_network()
         wire.wait_for(lambda m: m.topic == "mo/v1/nodes/sim-0002/state"
                       and m.json()["online"], count=2)
