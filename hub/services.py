@@ -16,10 +16,12 @@ from typing import Protocol
 import protocol
 from protocol import Ack, Command
 
-from .errors import InvalidAction, NotFound
+from .errors import InvalidAction, NotFound, PolicyError
 from .policy import Policy, Sound
 from .settings import HubSettings
 from .store import IncidentInfo, NodeInfo, Outcome, Store
+
+HUB_ACTOR = "hub"
 
 
 class Publisher(Protocol):
@@ -47,74 +49,259 @@ class Services:
         self.policy: Policy = settings.policy
         self.clock = clock
 
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _command(self, action: protocol.Action, *, sound: Sound | None = None,
+                 incident_id: str | None = None, drill: bool | None = None,
+                 duration_s: int | None = None) -> Command:
+        now = self.clock()
+        # Every command expires: a silence or sound delivered late must not act on a
+        # newer situation (PROTOCOL.md rule 5).
+        expires = now + int(self.settings.sound_expiry_s * 1000)
+        if sound is not None:
+            return Command(protocol.new_id(), action, now, expires, pattern=sound.pattern,
+                           duration_s=sound.duration_s, priority=sound.priority,
+                           incident_id=incident_id, drill=drill)
+        return Command(protocol.new_id(), action, now, expires, incident_id=incident_id,
+                       duration_s=duration_s)
+
+    def _check_can_publish(self) -> None:
+        if self.settings.observer:
+            raise InvalidAction("this hub is an observer: it never sounds, silences or acks")
+
+    def _send_area(self, area: str, cmd: Command, actor: str, note: str | None = None) -> None:
+        self._check_can_publish()
+        # Stored before it goes out, so every node's `result` finds its command.
+        self.store.record_command(cmd, "area", area, issued_by=actor, note=note)
+        self.publisher.publish_area_cmd(area, cmd)
+
+    def _send_node(self, node_id: str, cmd: Command, actor: str) -> None:
+        self._check_can_publish()
+        self.store.record_command(cmd, "node", node_id, issued_by=actor)
+        self.publisher.publish_node_cmd(node_id, cmd)
+
+    def _ack_all(self, incident: IncidentInfo, status: protocol.AckStatus) -> None:
+        now = self.clock()
+        for alarm in self.store.alarms(incident_id=incident.incident_id, limit=100_000):
+            self.publisher.publish_ack(alarm.node_id, Ack(alarm.alarm_id, status, now,
+                                                          incident.incident_id))
+
+    def _incident(self, incident_id: str) -> IncidentInfo:
+        inc = self.store.incident(incident_id)
+        if inc is None:
+            raise NotFound(f"incident {incident_id!r} does not exist")
+        return inc
+
+    def _audit(self, actor: str, action: str, subject: str | None, **detail: object) -> None:
+        self.store.audit(actor, action, subject, {k: v for k, v in detail.items()
+                                                  if v is not None}, now_ms=self.clock())
+
     # --- sounding ------------------------------------------------------------------------------
 
+    def _incident_sound(self, inc: IncidentInfo, area: str | None) -> Sound:
+        if inc.area is None:
+            raise InvalidAction(f"incident {inc.incident_id} has no area to sound")
+        sound = self.policy.sound_for(inc.kind, inc.area)
+        if area is not None and area != sound.area:
+            kp = self.policy.kind_policy(inc.kind)
+            try:
+                pattern = self.policy.pattern_for(kp.pattern or inc.kind, area)
+            except PolicyError:
+                pattern = sound.pattern
+            sound = Sound(area, pattern, sound.duration_s, sound.priority)
+        return sound
+
     def sound_incident(self, incident_id: str, *, area: str | None = None,
-                       actor: str = "hub") -> Command:
+                       actor: str = HUB_ACTOR) -> Command:
         """Sound an incident per policy (or in `area`): store, audit, publish one `sound`."""
-        raise NotImplementedError
+        inc = self._incident(incident_id)
+        if inc.drill:
+            raise InvalidAction("a drill is sounded by start_drill")
+        sound = self._incident_sound(inc, area)
+        cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id)
+        self._send_area(sound.area, cmd, actor)
+        self._audit(actor, "sound", inc.incident_id, area=sound.area, cmd_id=cmd.cmd_id,
+                    pattern=sound.pattern.name, kind=inc.kind)
+        return cmd
 
     def escalate_due(self, now_ms: int | None = None) -> list[Command]:
         """Widen every unacknowledged incident due for escalation by one area level; safe
         with several replicas (the store's compare-and-set picks one)."""
-        raise NotImplementedError
+        now = self.clock() if now_ms is None else now_ms
+        sent: list[Command] = []
+        for inc in self.store.incidents_to_escalate(now, self.settings.escalate_after_s,
+                                                    max_level=self.policy.max_escalation):
+            current = inc.sounded_area or self._incident_sound(inc, None).area
+            # At the top there is nothing wider: sound the same area again, since the
+            # first sound has ended and nobody has taken the incident yet.
+            wider = self.policy.widen(current) or current
+            level = inc.escalation_level + 1
+            if not self.store.mark_escalated(inc.incident_id, level, wider, now):
+                continue   # another replica escalated it
+            sound = self._incident_sound(inc, wider)
+            cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id)
+            self._send_area(wider, cmd, HUB_ACTOR)
+            self._audit(HUB_ACTOR, "escalate", inc.incident_id, level=level, area=wider,
+                        cmd_id=cmd.cmd_id)
+            sent.append(cmd)
+        return sent
 
     # --- incidents -----------------------------------------------------------------------------
 
     def acknowledge(self, incident_id: str, actor: str) -> IncidentInfo:
         """An operator took the incident: `acknowledged` acks to every node whose alarm is in
         it. Idempotent. Raises NotFound, InvalidAction (resolved/cancelled)."""
-        raise NotImplementedError
+        inc, changed = self.store.acknowledge(incident_id, actor, self.clock())
+        if changed:
+            self._audit(actor, "acknowledge", incident_id)
+            if not self.settings.observer:
+                self._ack_all(inc, protocol.AckStatus.ACKNOWLEDGED)
+        return inc
 
     def resolve(self, incident_id: str, actor: str, outcome: Outcome | str,
                 note: str | None = None) -> IncidentInfo:
         """Close the incident with what it was: `resolved` acks, and a silence for its sound."""
-        raise NotImplementedError
+        try:
+            result = Outcome(outcome)
+        except ValueError:
+            raise InvalidAction(f"outcome {outcome!r} is not one of "
+                                f"{', '.join(o.value for o in Outcome)}") from None
+        inc, changed = self.store.resolve(incident_id, actor, result, note, self.clock())
+        if changed:
+            self._audit(actor, "resolve", incident_id, outcome=result.value, note=note)
+            if not self.settings.observer:
+                self._ack_all(inc, protocol.AckStatus.RESOLVED)
+                self._silence_incident(inc, actor)
+        return inc
+
+    def _silence_incident(self, inc: IncidentInfo, actor: str) -> Command:
+        cmd = self._command(protocol.Action.SILENCE, incident_id=inc.incident_id)
+        area = inc.sounded_area or inc.area
+        if area is not None:
+            self._send_area(area, cmd, actor)
+        elif inc.origin_node is not None:
+            self._send_node(inc.origin_node, cmd, actor)
+        return cmd
 
     def silence(self, actor: str, *, incident_id: str | None = None,
                 area: str | None = None) -> Command:
         """Silence one incident's sound (where it sounded), or every sound in `area`."""
-        raise NotImplementedError
+        if (incident_id is None) == (area is None):
+            raise InvalidAction("silence needs exactly one of incident_id or area")
+        if incident_id is not None:
+            cmd = self._silence_incident(self._incident(incident_id), actor)
+            self._audit(actor, "silence", incident_id, cmd_id=cmd.cmd_id)
+            return cmd
+        assert area is not None
+        self._check_area(area)
+        cmd = self._command(protocol.Action.SILENCE)
+        self._send_area(area, cmd, actor)
+        self._audit(actor, "silence", area, cmd_id=cmd.cmd_id)
+        return cmd
+
+    @staticmethod
+    def _check_area(area: str) -> None:
+        if not protocol.is_area_path(area):
+            raise InvalidAction(f"area {area!r} is not 1-4 slugs joined by '/'")
 
     def all_clear(self, area: str, actor: str, duration_s: int | None = None) -> list[Command]:
         """Silence every sound in `area`, then play the all-clear signal there."""
-        raise NotImplementedError
+        self._check_area(area)
+        silence = self._command(protocol.Action.SILENCE)
+        self._send_area(area, silence, actor)
+        sound = self.policy.all_clear(area, duration_s)
+        cmd = self._command(protocol.Action.SOUND, sound=sound)
+        self._send_area(area, cmd, actor)
+        self._audit(actor, "all_clear", area, cmd_ids=[silence.cmd_id, cmd.cmd_id])
+        return [silence, cmd]
 
     def broadcast(self, area: str, actor: str, signal: str, duration_s: int | None = None,
                   message: str | None = None) -> Command:
         """An operator's warning (priority 3) with `signal` = a kind or a pattern name."""
-        raise NotImplementedError
+        self._check_area(area)
+        try:
+            sound = self.policy.warning(area, signal, duration_s)
+        except PolicyError as exc:
+            raise InvalidAction(str(exc)) from None
+        cmd = self._command(protocol.Action.SOUND, sound=sound)
+        self._send_area(area, cmd, actor, note=message)
+        self._audit(actor, "broadcast", area, signal=signal, duration_s=sound.duration_s,
+                    message=message, cmd_id=cmd.cmd_id)
+        return cmd
 
     def start_drill(self, area: str, actor: str,
                     duration_s: int | None = None) -> tuple[IncidentInfo, Command]:
         """A drill in `area`: a drill incident (never counted) and a `sound` with drill=true."""
-        raise NotImplementedError
+        self._check_area(area)
+        self._check_can_publish()
+        inc = self.store.open_drill(area, actor, self.clock())
+        sound = self.policy.drill(area, duration_s)
+        cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id,
+                            drill=True)
+        self._send_area(area, cmd, actor, note="drill")
+        self._audit(actor, "start_drill", area, incident_id=inc.incident_id,
+                    duration_s=sound.duration_s, cmd_id=cmd.cmd_id, drill=True)
+        return inc, cmd
 
     def stop_drill(self, incident_id: str, actor: str) -> Command:
         """Silence a drill and close its incident (outcome `test`)."""
-        raise NotImplementedError
+        inc = self._incident(incident_id)
+        if not inc.drill:
+            raise InvalidAction(f"incident {incident_id} is not a drill")
+        cmd = self._silence_incident(inc, actor)
+        self.store.resolve(incident_id, actor, Outcome.TEST, "drill stopped", self.clock())
+        self._audit(actor, "stop_drill", incident_id, cmd_id=cmd.cmd_id, drill=True)
+        return cmd
 
     # --- nodes ---------------------------------------------------------------------------------
 
+    def _node(self, node_id: str) -> NodeInfo:
+        node = self.store.node(node_id)
+        if node is None:
+            raise NotFound(f"node {node_id!r} is unknown")
+        return node
+
     def test_node(self, node_id: str, actor: str, duration_s: int | None = None) -> Command:
-        raise NotImplementedError
+        """Ask one node to self-test (plays the drill pattern briefly, reports)."""
+        self._node(node_id)
+        cmd = self._command(protocol.Action.TEST, duration_s=duration_s)
+        self._send_node(node_id, cmd, actor)
+        self._audit(actor, "test_node", node_id, cmd_id=cmd.cmd_id, duration_s=duration_s)
+        return cmd
 
     def ping_node(self, node_id: str, actor: str) -> Command:
-        raise NotImplementedError
+        self._node(node_id)
+        cmd = self._command(protocol.Action.PING)
+        self._send_node(node_id, cmd, actor)
+        self._audit(actor, "ping_node", node_id, cmd_id=cmd.cmd_id)
+        return cmd
 
     def register_node(self, node_id: str, area: str, actor: str, *, name: str | None = None,
                       households: int | None = None, lat: float | None = None,
                       lon: float | None = None, enabled: bool = True) -> NodeInfo:
-        raise NotImplementedError
+        try:
+            node = self.store.register_node(node_id, area, name=name, households=households,
+                                            lat=lat, lon=lon, enabled=enabled)
+        except ValueError as exc:
+            raise InvalidAction(str(exc)) from None
+        self._audit(actor, "register_node", node_id, area=area, name=name, enabled=enabled)
+        return node
 
     def enable_node(self, node_id: str, actor: str) -> NodeInfo:
-        raise NotImplementedError
+        node = self.store.set_node_enabled(node_id, True)
+        self._audit(actor, "enable_node", node_id)
+        return node
 
     def disable_node(self, node_id: str, actor: str) -> NodeInfo:
-        raise NotImplementedError
+        node = self.store.set_node_enabled(node_id, False)
+        self._audit(actor, "disable_node", node_id)
+        return node
 
     def move_node(self, node_id: str, area: str, actor: str) -> NodeInfo:
-        raise NotImplementedError
-
-
-__all__ = ["InvalidAction", "NotFound", "Publisher", "Services", "Sound", "protocol"]
+        before = self._node(node_id)
+        try:
+            node = self.store.move_node(node_id, area)
+        except ValueError as exc:
+            raise InvalidAction(str(exc)) from None
+        self._audit(actor, "move_node", node_id, area=area, previous_area=before.area)
+        return node
