@@ -1,0 +1,1 @@
+"""Package data of the tiengmo command: the demo district's registry."""
