@@ -104,10 +104,12 @@ class Link:
         self._on_connected = on_connected
         self._clock_ms = clock_ms
         self.host, self.port, tls, url_user, url_pw = parse_broker_url(config.broker_url)
+        # Set once connected AND subscribed (the SUBACK came back).
         self.connected = threading.Event()
         self.connect_count = 0
         self._stopping = False
         self._started = False
+        self._sub_mid = -1
         v5 = config.shared_group is not None
         self._v5 = v5
         # A hub's session is clean: everything it must know lives in the
@@ -137,6 +139,7 @@ class Link:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_socket_open = self._on_socket_open
 
     # ---- lifecycle -------------------------------------------------------
@@ -189,15 +192,27 @@ class Link:
         self.connect_count += 1
         subs = self._subscriptions()
         if self._v5:
-            client.subscribe([(t, SubscribeOptions(qos=q)) for t, q in subs])
+            _, self._sub_mid = client.subscribe([(t, SubscribeOptions(qos=q)) for t, q in subs])
         else:
-            client.subscribe(subs)
+            _, self._sub_mid = client.subscribe(subs)
+        log.info("connected to broker %s:%d as hub %s (connection #%d)", self.host, self.port,
+                 self.config.hub_id, self.connect_count)
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any,
+                      props: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # The broker's ACL refused a topic: alarms on it would be lost silently.
+            log.error("broker refused %d of the hub's subscriptions (%s): check its ACL",
+                      len(refused), ", ".join(refused))
+        # Ready only now: a message published before the SUBACK would miss us,
+        # and the birth tells nodes that a hub is listening.
         birth = HubState(online=True, hub_id=self.config.hub_id, ts_ms=self._clock_ms())
         client.publish(self.topics.hub_state(self.config.hub_id), encode(birth), qos=1,
                        retain=True)
         self.connected.set()
-        log.info("connected to broker %s:%d as hub %s (connection #%d)", self.host, self.port,
-                 self.config.hub_id, self.connect_count)
         if self._on_connected is not None:
             self._on_connected()
 
