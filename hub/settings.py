@@ -44,7 +44,7 @@ class HubSettings:
 
     hub_id: str = ""                       # default: the host name, sanitised
     environment: Literal["development", "production"] = "development"
-    data_dir: Path = Path("/var/lib/tiengmo")
+    data_dir: Path = Path("/var/lib/tiengmo")  # default: see default_data_dir()
     db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db
     registry_file: Path | None = None
     secret: str = field(default="", repr=False)  # default: kept in <data_dir>/secret
@@ -110,6 +110,15 @@ _FIELDS = {f.name: f for f in dataclasses.fields(HubSettings) if f.name not in (
 _POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
              "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
              "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s"}
+
+
+def default_data_dir(environment: str) -> Path:
+    """/var/lib/tiengmo in production (the systemd unit's StateDirectory), else the user's
+    XDG data directory, so `tiengmo hub` works for a developer without root."""
+    if environment == "production":
+        return Path("/var/lib/tiengmo")
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "tiengmo"
 
 
 def default_hub_id() -> str:
@@ -229,7 +238,8 @@ def _finish(values: dict[str, Any], source: str) -> HubSettings:
     if not protocol.is_hub_id(values["hub_id"]):
         raise SettingsError(f"{source}: key 'hub_id' = {values['hub_id']!r} must match "
                             "^[a-z0-9][a-z0-9-]{0,62}$")
-    data_dir = Path(values.get("data_dir", HubSettings.data_dir))
+    data_dir = Path(values["data_dir"]) if values.get("data_dir") else default_data_dir(
+        values.get("environment", "development"))
     values["data_dir"] = data_dir
     if not values.get("db_url"):
         values["db_url"] = f"sqlite:///{data_dir.resolve() / 'hub.db'}"

@@ -147,3 +147,13 @@ def test_policy_errors_name_file_and_key(tmp_path: Path, snippet: str, key: str)
     with pytest.raises(PolicyError) as err:
         load_settings(path, env={})
     assert str(path) in str(err.value) and key in str(err.value)
+
+
+def test_the_annotated_example_loads(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "hub" / "examples" / "hub.toml"
+    s = load_settings(example, env={}, data_dir=tmp_path, environment="development")
+    assert s.hub_id == "hub-vi-huong" and s.broker_url.startswith("mqtts://")
+    assert s.policy.sound_for("flood", "bach-thong/vi-huong/na-sang").area == \
+        "bach-thong/vi-huong"
+    assert s.policy.sound_for("theft", "bach-thong/vi-huong/na-sang").pattern.steps == (
+        (120, 150), (120, 800))
