@@ -1,0 +1,167 @@
+"""Helpers for the Ansible tests: the tools, a throwaway Debian root, a test inventory.
+
+The root is made with debootstrap once and cached as a tarball outside the
+repository (TIENGMO_ROOTFS_CACHE), so repeated runs unpack it in seconds; CI
+starts from nothing and makes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = REPO / "ansible"
+ROOTFS_CACHE = Path(os.environ.get("TIENGMO_ROOTFS_CACHE",
+                                   "/var/cache/tiengmo-test/bookworm-minbase.tgz"))
+SUITE = "bookworm"
+PLAYBOOKS = ["site.yml", "controller.yml", "node.yml", "broker.yml", "hub.yml"]
+
+
+def tool(name: str) -> str:
+    """The path of an Ansible tool: TIENGMO_ANSIBLE_BIN, the CI venv, or PATH."""
+    for d in (os.environ.get("TIENGMO_ANSIBLE_BIN"), "/opt/tiengmo-ci/ansible/bin"):
+        if d and (Path(d) / name).exists():
+            return str(Path(d) / name)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} is not installed: run .ci/ansible.sh (it installs "
+                           f"ansible and ansible-lint into /opt/tiengmo-ci/ansible)")
+    return found
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_LOCAL_TEMP": "/tmp/tiengmo-ansible-local",
+        "PATH": f"{Path(tool('ansible-playbook')).parent}:{env.get('PATH', '')}",
+    })
+    return env
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (deb822 or one-line sources)."""
+    texts = []
+    for p in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if p.is_file():
+            texts.append(p.read_text(errors="replace"))
+    text = "\n".join(texts)
+    for pattern in (r"^URIs:\s*(\S+/debian)/?\s*$", r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+/debian)/?\s"):
+        m = re.search(pattern, text, re.M)
+        if m:
+            return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+def make_root(dest: Path) -> None:
+    """Unpack a minbase Debian root at `dest`, making and caching it first if needed."""
+    if not ROOTFS_CACHE.exists():
+        ROOTFS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        build = ROOTFS_CACHE.parent / f"build-{os.getpid()}"
+        shutil.rmtree(build, ignore_errors=True)
+        subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(build), debian_mirror()],
+                       check=True, stdout=subprocess.DEVNULL)
+        tmp = ROOTFS_CACHE.with_suffix(".tmp")
+        subprocess.run(["tar", "-C", str(build), "-czf", str(tmp), "."], check=True)
+        tmp.rename(ROOTFS_CACHE)
+        shutil.rmtree(build, ignore_errors=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-C", str(dest), "-xzf", str(ROOTFS_CACHE)], check=True)
+    # What an image builder does in a chroot: name servers for apt, and no
+    # daemons started by package scripts (they would run on this machine).
+    shutil.copy("/etc/resolv.conf", dest / "etc/resolv.conf")
+    policy = dest / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+
+
+def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int]) -> None:
+    chroot: dict[str, Any] = {"ansible_connection": "community.general.chroot",
+                              "ansible_host": str(root), "ansible_become": False}
+    inv = {"all": {
+        "vars": {
+            "tiengmo_deployment_name": "test",
+            "tiengmo_credentials_dir": str(work / "credentials"),
+            "tiengmo_build_dir": str(work / "build"),
+            "tiengmo_mqtt_prefix": "mo/v1",
+            "tiengmo_broker_hostname": "localhost",
+            "tiengmo_broker_tls_port": ports["tls"],
+            "tiengmo_broker_local_port": ports["plain"],
+            "tiengmo_broker_tls_bind_address": "127.0.0.1",
+            "tiengmo_broker_dynsec_admin": "hub-admin",
+            "tiengmo_areas": [
+                {"path": "bach-thong", "name": "Huyện Bạch Thông", "level": "huyện"},
+                {"path": "bach-thong/vi-huong", "name": "Xã Vi Hương", "level": "xã"},
+                {"path": "bach-thong/vi-huong/na-sang", "name": "Thôn Nà Sang", "level": "thôn"},
+            ],
+        },
+        "children": {
+            "tiengmo_controller": {"hosts": {"localhost": {
+                "ansible_connection": "local",
+                "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}},
+            "tiengmo_brokers": {"hosts": {"broker-test": dict(chroot)}},
+            "tiengmo_hubs": {"hosts": {"hub-test": {"tiengmo_hub_id": "hub-test-1"}}},
+            "tiengmo_nodes": {"children": {"thon_na_sang": {"hosts": {
+                "na-sang-01": {**chroot, **NODE_VARS},
+                "na-cha-01": {"tiengmo_node_id": "na-cha-01",
+                              "tiengmo_node_area": "bach-thong/vi-huong/na-cha"},
+            }}}},
+        },
+    }}
+    path.write_text(yaml.safe_dump(inv, allow_unicode=True, sort_keys=False))
+
+
+NODE_VARS: dict[str, Any] = {
+    "tiengmo_node_id": "na-sang-01",
+    "tiengmo_node_area": "bach-thong/vi-huong/na-sang",
+    "tiengmo_node_name": "Nhà văn hoá thôn Nà Sang",
+    "tiengmo_node_households": 22,
+    "tiengmo_node_hardware": False,
+    "tiengmo_node_buttons": [{"pin": 17, "number": 1, "kind": "theft"},
+                             {"pin": 27, "number": 2, "kind": "fire", "hold_s": 1.5}],
+    "tiengmo_node_cancel": {"pin": 22, "hold_s": 3.0},
+    "tiengmo_node_outputs": [
+        {"name": "gong", "type": "gong", "pin": 23, "pulse_ms": 60, "feedback_pin": 24},
+        {"name": "siren", "type": "siren", "pin": 16, "active_high": False, "max_on_s": 20.0},
+    ],
+    "tiengmo_node_enable": {"pin": 25, "toggle_ms": 50},
+    "tiengmo_node_led": {"pin": 12},
+    "tiengmo_node_patterns": {"fire": {"steps": [[120, 180]], "duration_s": 120}},
+}
+
+
+def run_playbooks(inventory: Path, playbooks: list[str], limit: str, log: Path,
+                  timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    cmd = [tool("ansible-playbook"), "-i", str(inventory), "--limit", limit,
+           *[str(ANSIBLE_DIR / p) for p in playbooks]]
+    proc = subprocess.run(cmd, cwd=ANSIBLE_DIR, env=ansible_env(), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    log.write_text(proc.stdout)
+    return proc
+
+
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                   r"\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP lines as {host: {ok, changed, unreachable, failed, ...}}."""
+    keys = ["ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"]
+    tail = output[output.rfind("PLAY RECAP"):]
+    return {m.group(1): dict(zip(keys, map(int, m.groups()[1:]), strict=True))
+            for m in RECAP.finditer(tail)}
+
+
+def recap_lines(output: str) -> str:
+    return output[output.rfind("PLAY RECAP"):].strip()
+
