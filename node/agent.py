@@ -53,6 +53,7 @@ from .led import LedState
 from .link import Connected, Disconnected, Incoming, Link, LinkEvent, Outgoing, Refused
 from .outbox import Entry, EntryState, Outbox
 from .player import Player
+from .status import led_state
 
 log = logging.getLogger("tiengmo.node.agent")
 
@@ -70,19 +71,17 @@ class _Send:
 
 
 @dataclass(frozen=True, slots=True)
-class _CancelPressed:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class _Fault:
     output: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+class _CancelPressed:
+    """The cancel input was held."""
+
+
 class _Stop:
-    pass
+    """Leave the agent's loop."""
 
 
 _Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
@@ -334,7 +333,7 @@ class NodeAgent:
 
     def _backoff_s(self, attempt: int) -> float:
         t = self.config.timers
-        base = min(t.resend_max_s, t.resend_first_s * 2 ** max(0, attempt - 1))
+        base = min(t.resend_max_s, t.resend_first_s * 2.0 ** max(0, attempt - 1))
         # Jitter only shortens the wait, so "first re-send within resend_first_s" and
         # "never more than resend_max_s apart" hold, while a fleet that lost its
         # broker together does not re-send in lock-step.
@@ -460,17 +459,8 @@ class NodeAgent:
     # -- LED -------------------------------------------------------------------
 
     def _update_led(self) -> None:
-        state = LedState.IDLE
         latest = self.outbox.latest_open() if self.outbox else None
-        if self._fault is not None:
-            state = LedState.FAULT
-        elif not self.clock.hub_available():
-            state = LedState.NO_HUB
-        elif latest is not None and latest.state is EntryState.PENDING:
-            state = LedState.SENDING
-        elif latest is not None and latest.progress == AckStatus.ACKNOWLEDGED.value:
-            state = LedState.ACKNOWLEDGED
-        elif latest is not None:
-            state = LedState.RECEIVED
+        state = led_state(fault=self._fault is not None,
+                          hub_available=self.clock.hub_available(), latest=latest)
         if self.hardware.led.state is not state:
             self.hardware.led.show(state)

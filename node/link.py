@@ -209,7 +209,7 @@ class Link:
         return ok
 
     def _drop_socket(self) -> None:
-        sock = self._client.socket()
+        sock: Any = self._client.socket()
         if sock is not None:
             # A TCP close with no DISCONNECT: to the broker this is a lost
             # client, so it publishes the Will.
