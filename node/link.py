@@ -102,6 +102,7 @@ class Link:
         self._connected = threading.Event()
         self._started = False
         self._sub_mid = -1
+        self._session_up = False   # CONNACK accepted (maybe before SUBACK)
         # clean_session=False: a QoS 1 command sent during a short blip is
         # queued by the broker and still delivered (and judged for expiry).
         c = _GatedClient(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -141,6 +142,7 @@ class Link:
             return
         # Birth and subscriptions go out here, in order, before anything the
         # agent sends: a node is never heard from without its birth first.
+        self._session_up = True
         topic, payload, qos, retain = self._birth()
         client.publish(topic, payload, qos=qos, retain=retain)
         # Up only once the broker confirms the subscriptions (on_subscribe):
@@ -164,6 +166,7 @@ class Link:
                        props: Any = None) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._session_up = False
         if was:
             log.warning("lost the connection to %s: %s", self.cfg.url, rc)
         self._on_event(Disconnected(str(rc)))
@@ -196,7 +199,9 @@ class Link:
         Returns True when the death reached the broker (or none was asked for).
         """
         ok = True
-        if death is not None and self.connected:
+        # A birth may be out before SUBACK, so a session counts, not `connected`:
+        # otherwise a stop in that window would leave "online" retained.
+        if death is not None and (self._session_up or self.connected):
             topic, payload, qos, retain = death
             ok = self.publish(topic, payload, qos, retain).wait(timeout)
         elif death is not None:
