@@ -50,6 +50,7 @@ from .supervision import NodeStatus as SupStatus
 log = logging.getLogger("tiengmo.hub")
 
 _STOP = object()
+NODE_REFRESH_MS = 10_000
 
 
 class Leadership(Protocol):
@@ -91,6 +92,7 @@ class Hub:
         self._queues: list[queue.Queue[Any]] = []
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._nodes_synced_ms = 0
         self.started = False
 
     # ---- composition -------------------------------------------------------
@@ -142,6 +144,7 @@ class Hub:
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
         self._recover(now)
+        self._nodes_synced_ms = now
         self._stop.clear()
         self._queues = [queue.Queue() for _ in range(self._n_workers)]
         self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
@@ -246,17 +249,25 @@ class Hub:
                 if time.monotonic() >= next_beacon and self.link.connected.is_set():
                     self.link.publish_time()
                     next_beacon = time.monotonic() + s.time_beacon_s
+                now = self.clock_ms()
+                if self.fanout is not None:
+                    # The commands this replica issued: checked here, leader or not.
+                    self.fanout.check(now)
                 if self.leadership.is_leader():
-                    self.tick(self.clock_ms())
+                    self.tick(now)
             except Exception:  # a database hiccup must not stop supervision for good
                 log.exception("hub tick failed; retrying at the next tick")
 
     def tick(self, now_ms: int) -> None:
         """One round of the hub-wide timers (the leader's job)."""
-        assert self.supervisor and self.fanout and self.escalator
+        assert self.supervisor and self.escalator
+        if now_ms - self._nodes_synced_ms >= NODE_REFRESH_MS:
+            # Operators may register, move or disable nodes while the hub runs.
+            self._nodes_synced_ms = now_ms
+            self.supervisor.set_nodes([(n.id, n.area or "", n.enabled)
+                                       for n in self.store.nodes() if n.registered and n.area])
         self._apply(self.supervisor.tick(now_ms), now_ms)
         if not self.settings.observer:
-            self.fanout.check(now_ms)
             self.escalator.check(now_ms)
 
     def _apply(self, events: list[Event], now_ms: int) -> None:
