@@ -230,3 +230,22 @@ def test_two_replicas_share_the_alarm_stream_one_ack_and_one_sound(
         assert a.ingest is not None and b.ingest is not None
         assert a.ingest.handled["alarm"] + b.ingest.handled["alarm"] == len(presses)
         assert a.ingest.handled["alarm"] > 0 and b.ingest.handled["alarm"] > 0  # truly shared
+
+
+def test_hub_resubscribes_and_republishes_its_birth_after_the_broker_restarts(
+        broker: Mosquitto, tmp_path: Path) -> None:
+    with running_hub(hub_settings(broker, tmp_path)) as hub:
+        assert hub.link is not None
+        broker.restart()  # same port, no persistence: every subscription is gone
+        wait_until(lambda: hub.link is not None and hub.link.connect_count >= 2
+                   and hub.link.connected.is_set(), 20, "the hub back on the broker")
+        fresh = Wire(broker.host, broker.port)
+        try:
+            watch_all(fresh)
+            birth = fresh.wait_for(lambda m: m.topic == T.hub_state("hub-test"))[0]
+            assert birth.json()["online"] is True
+            a = alarm("sos")
+            send_alarm(fresh, "na-sang-01", a)
+            fresh.wait_for(is_ack("na-sang-01", a.alarm_id))
+        finally:
+            fresh.close()
