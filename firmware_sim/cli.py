@@ -268,7 +268,7 @@ def _run(args: argparse.Namespace, fleet: Fleet, presses: list[tuple[str, int]],
     try:
         fleet.start()
         st = _wait_online(fleet, args.online_timeout, stop)
-        if stop.is_set():
+        if stop.is_set() and not st.all_online:
             _say(f"interrupted while starting ({_progress(st)}); stopping")
             code = 130
         elif not st.all_online:
@@ -281,7 +281,7 @@ def _run(args: argparse.Namespace, fleet: Fleet, presses: list[tuple[str, int]],
         else:
             online_s = time.monotonic() - t0
             _say(f"all {st.total} online after {online_s:.1f} s")
-            for node_id, button in presses:
+            for node_id, button in presses if not stop.is_set() else []:
                 r = fleet.press(node_id, button)
                 pressed.append({"node": node_id, "button": button, "ok": "error" not in r,
                                 **({"error": r["error"]} if "error" in r else {})})
