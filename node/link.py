@@ -168,7 +168,10 @@ class Link:
         self._connected.clear()
         self._session_up = False
         if was:
-            log.warning("lost the connection to %s: %s", self.cfg.url, rc)
+            # A disconnect we asked for (a graceful stop) is not news; a lost link is.
+            rc_failed = bool(getattr(rc, "is_failure", True))
+            level = logging.WARNING if rc_failed else logging.INFO
+            log.log(level, "lost the connection to %s: %s", self.cfg.url, rc)
         self._on_event(Disconnected(str(rc)))
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
