@@ -85,12 +85,14 @@ def make_root(dest: Path) -> None:
     policy.chmod(0o755)
 
 
-def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int]) -> None:
+def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
+                    repo: Path = REPO) -> None:
     chroot: dict[str, Any] = {"ansible_connection": "community.general.chroot",
                               "ansible_host": str(root), "ansible_become": False}
     inv = {"all": {
         "vars": {
             "tiengmo_deployment_name": "test",
+            "tiengmo_controller_repo_dir": str(repo),
             "tiengmo_credentials_dir": str(work / "credentials"),
             "tiengmo_build_dir": str(work / "build"),
             "tiengmo_mqtt_prefix": "mo/v1",

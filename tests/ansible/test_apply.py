@@ -1,0 +1,274 @@
+"""A real apply of the node and broker roles into a throwaway Debian root.
+
+One module-scoped apply (debootstrap root from a cache, then the node and
+broker playbooks through the chroot connection), then a second apply that
+must change nothing. The tests then look at what the roles left in the root,
+run the installed agent's --check inside it, and run the installed Mosquitto
+with the installed config against real MQTT clients.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.ansible import support
+from tests.ansible.mqtt_client import Client
+
+pytestmark = pytest.mark.timeout(1200)
+
+LIMIT = "localhost,na-sang-01,broker-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Applied:
+    root: Path
+    work: Path
+    ports: dict[str, int]
+    first: str
+    second: str
+    times: dict[str, float]
+
+    def password(self, user: str) -> str:
+        return (self.work / "credentials" / "mqtt" / user).read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
+    work = tmp_path_factory.mktemp("ansible-apply")
+    root = work / "root"
+    times: dict[str, float] = {}
+    t = time.monotonic()
+    support.make_root(root)
+    times["root"] = time.monotonic() - t
+    # Build from a snapshot of the tree, so the wheel cannot change between
+    # the two applies while people edit the working tree.
+    src = work / "src"
+    shutil.copytree(support.REPO, src, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", ".venv", "venv", "__pycache__", ".*_cache",
+        ".hypothesis", "node_modules"))
+    ports = {"tls": free_port(), "plain": free_port()}
+    inventory = work / "hosts.yml"
+    support.write_inventory(inventory, root, work, ports, repo=src)
+    logs = []
+    for name in ("first", "second"):
+        t = time.monotonic()
+        proc = support.run_playbooks(inventory, ["node.yml", "broker.yml"], LIMIT,
+                                     work / f"{name}-apply.log")
+        times[name] = time.monotonic() - t
+        assert proc.returncode == 0, f"{name} apply failed:\n{proc.stdout[-6000:]}"
+        logs.append(proc.stdout)
+    summary = (f"root {times['root']:.1f} s, first apply {times['first']:.1f} s, "
+               f"second apply {times['second']:.1f} s\nfirst apply:\n"
+               f"{support.recap_lines(logs[0])}\nsecond apply:\n{support.recap_lines(logs[1])}\n")
+    Path(os.environ.get("TIENGMO_ANSIBLE_REPORT", "/tmp/tiengmo-ansible-report.txt")).write_text(
+        summary)
+    print(summary)
+    yield Applied(root, work, ports, logs[0], logs[1], times)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def in_root(applied: Applied, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["chroot", str(applied.root), *argv], text=True,
+                          capture_output=True, timeout=120)
+
+
+# ------------------------------------------------------------ the applies --
+
+def test_first_apply_changes_things_and_the_second_changes_nothing(applied: Applied) -> None:
+    first = support.recap(applied.first)
+    second = support.recap(applied.second)
+    for host in ("na-sang-01", "broker-test"):
+        assert first[host]["failed"] == 0 and first[host]["unreachable"] == 0
+        assert first[host]["changed"] > 0, f"{host}: the first apply installed nothing?"
+        assert second[host]["changed"] == 0, (
+            f"{host} is not idempotent:\n{support.recap_lines(applied.second)}")
+        assert second[host]["failed"] == 0
+    assert second["localhost"]["changed"] == 0
+
+
+def test_secrets_are_never_printed(applied: Applied) -> None:
+    for user in ("na-sang-01", "na-cha-01", "hub-test-1", "hub-admin"):
+        secret = applied.password(user)
+        assert len(secret) == 32
+        assert secret not in applied.first and secret not in applied.second
+
+
+# ------------------------------------------------------------------ node --
+
+def test_node_config_is_rendered_from_host_vars(applied: Applied) -> None:
+    conf = tomllib.loads((applied.root / "etc/tiengmo/node.toml").read_text())
+    assert conf["node"]["id"] == "na-sang-01"
+    assert conf["node"]["area"] == "bach-thong/vi-huong/na-sang"
+    assert conf["mqtt"]["url"] == f"mqtts://localhost:{applied.ports['tls']}"
+    assert conf["mqtt"]["username"] == "na-sang-01"
+    assert conf["mqtt"]["ca_file"] == "/etc/tiengmo/ca.crt"
+    assert [o["pin"] for o in conf["outputs"]] == [23, 16]
+    assert conf["outputs"][1]["active_high"] is False
+    assert conf["patterns"]["fire"]["steps"] == [[120, 180]]
+
+
+def test_node_credential_is_private_to_the_service_user(applied: Applied) -> None:
+    pw = applied.root / "etc/tiengmo/mqtt-password"
+    st = pw.stat()
+    assert st.st_mode & 0o777 == 0o600
+    uid = in_root(applied, "id", "-u", "tiengmo").stdout.strip()
+    assert str(st.st_uid) == uid
+    assert pw.read_text().strip() == applied.password("na-sang-01")
+    groups = in_root(applied, "id", "-nG", "tiengmo").stdout.split()
+    assert "gpio" in groups
+
+
+def test_output_pins_boot_off_and_the_watchdog_is_on(applied: Applied) -> None:
+    text = (applied.root / "boot/firmware/config.txt").read_text()
+    assert "gpio=23,25=op,dl" in text      # active-high gong and the enable line: low
+    assert "gpio=16=op,dh" in text         # active-low siren relay: high
+    assert "dtparam=watchdog=on" in text
+    wd = (applied.root / "etc/systemd/system.conf.d/tiengmo-watchdog.conf").read_text()
+    assert "RuntimeWatchdogSec=15" in wd
+    journal = (applied.root / "etc/systemd/journald.conf.d/tiengmo.conf").read_text()
+    assert "SystemMaxUse=64M" in journal
+
+
+def test_unit_restarts_always_and_drives_outputs_off_after_exit(applied: Applied) -> None:
+    unit = (applied.root / "etc/systemd/system/tiengmo-node.service").read_text()
+    assert "Restart=always" in unit
+    assert ("ExecStopPost=/opt/tiengmo/venv/bin/tiengmo node --config /etc/tiengmo/node.toml "
+            "--outputs-off") in unit
+    assert "User=tiengmo" in unit
+    # The agent does not send sd_notify watchdog pings: no WatchdogSec.
+    assert not any(line.startswith("WatchdogSec=") for line in unit.splitlines())
+    wants = applied.root / "etc/systemd/system/multi-user.target.wants/tiengmo-node.service"
+    assert wants.is_symlink()
+    assert (applied.root / "etc/systemd/system/sysinit.target.wants/"
+            "systemd-timesyncd.service").exists()
+
+
+def test_installed_agent_checks_the_installed_config(applied: Applied) -> None:
+    tiengmo = "/opt/tiengmo/venv/bin/tiengmo"
+    ok = in_root(applied, tiengmo, "node", "--config", "/etc/tiengmo/node.toml",
+                 "--check", "--no-hardware")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # The same check refuses a config with a kind of alarm the protocol lacks.
+    bad = applied.root / "tmp/bad-node.toml"
+    bad.write_text((applied.root / "etc/tiengmo/node.toml").read_text()
+                   .replace('kind = "fire"', 'kind = "earthquake"'))
+    refused = in_root(applied, tiengmo, "node", "--config", "/tmp/bad-node.toml",
+                      "--check", "--no-hardware")
+    assert refused.returncode != 0
+    assert "buttons[1].kind" in refused.stdout + refused.stderr
+
+
+def test_agent_was_installed_offline_from_the_wheelhouse(applied: Applied) -> None:
+    listed = in_root(applied, "/opt/tiengmo/venv/bin/pip", "list", "--format=freeze")
+    names = {line.split("==")[0].lower() for line in listed.stdout.split()}
+    assert {"tiengmo", "paho-mqtt", "gpiozero"} <= names
+    wheels = sorted(p.name for p in (applied.root / "opt/tiengmo/wheelhouse").glob("*.whl"))
+    assert any(w.startswith("tiengmo-") for w in wheels)
+    assert any(w.startswith("paho_mqtt-") for w in wheels)
+
+
+# ---------------------------------------------------------------- broker --
+
+@pytest.fixture(scope="module")
+def mosquitto(applied: Applied) -> Iterator[Applied]:
+    """The installed Mosquitto, run inside the root with the installed config."""
+    run = applied.root / "run/mosquitto"
+    run.mkdir(parents=True, exist_ok=True)
+    uid = int(in_root(applied, "id", "-u", "mosquitto").stdout)
+    os.chown(run, uid, uid)
+    log = (applied.work / "mosquitto.log").open("wb")
+    proc = subprocess.Popen(["chroot", str(applied.root), "/usr/sbin/mosquitto", "-c",
+                             "/etc/mosquitto/mosquitto.conf"], stdout=log, stderr=log)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError((applied.work / "mosquitto.log").read_text())
+        try:
+            for port in applied.ports.values():
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    yield applied
+    proc.terminate()
+    proc.wait(15)
+
+
+def tls_client(a: Applied, user: str, password: str | None = None) -> Client:
+    return Client("localhost", a.ports["tls"], user,
+                  a.password(user) if password is None else password,
+                  ca_file=str(a.work / "credentials/pki/ca.crt"))
+
+
+def test_broker_accepts_a_nodes_credential_over_tls(mosquitto: Applied) -> None:
+    c = tls_client(mosquitto, "na-sang-01")
+    try:
+        assert c.wait_connected(), f"refused: {c.reason}"
+    finally:
+        c.close()
+
+
+def test_broker_refuses_a_wrong_password_and_an_unknown_user(mosquitto: Applied) -> None:
+    wrong = tls_client(mosquitto, "na-sang-01", password="not-the-password")
+    unknown = tls_client(mosquitto, "nobody-01", password="x")
+    try:
+        assert not wrong.wait_connected()
+        assert not unknown.wait_connected()
+    finally:
+        wrong.close()
+        unknown.close()
+
+
+def test_node_cannot_publish_as_another_node_or_read_its_commands(mosquitto: Applied) -> None:
+    a = tls_client(mosquitto, "na-sang-01")
+    b = tls_client(mosquitto, "na-cha-01")
+    hub = Client("127.0.0.1", mosquitto.ports["plain"], "hub-test-1",
+                 mosquitto.password("hub-test-1"))
+    try:
+        assert a.wait_connected() and b.wait_connected() and hub.wait_connected()
+        hub.subscribe("mo/v1/nodes/#")
+        b.subscribe("mo/v1/nodes/na-cha-01/cmd")
+        a.subscribe("mo/v1/nodes/na-cha-01/cmd")      # refused (or never delivered)
+        a.publish("mo/v1/nodes/na-cha-01/alarm", b'{"forged": true}')
+        a.publish("mo/v1/nodes/na-sang-01/alarm", b'{"own": true}')
+        hub.publish("mo/v1/nodes/na-cha-01/cmd", b'{"for": "na-cha-01"}')
+        # The hub gets A's own alarm and nothing forged under B's topics.
+        topic, payload = hub.messages.get(timeout=15)
+        assert (topic, payload) == ("mo/v1/nodes/na-sang-01/alarm", b'{"own": true}')
+        # B gets its command; A, having asked for it, does not.
+        assert b.messages.get(timeout=15) == ("mo/v1/nodes/na-cha-01/cmd",
+                                              b'{"for": "na-cha-01"}')
+        time.sleep(1.0)  # give a wrongly delivered copy time to arrive
+        assert a.messages.empty()
+        assert all(t != "mo/v1/nodes/na-cha-01/alarm" for t, _ in list(hub.messages.queue))
+    finally:
+        for c in (a, b, hub):
+            c.close()
+
+
+def test_hub_admin_manages_clients_through_dynamic_security(mosquitto: Applied) -> None:
+    out = subprocess.run(
+        ["mosquitto_ctrl", "-h", "localhost", "-p", str(mosquitto.ports["tls"]),
+         "--cafile", str(mosquitto.work / "credentials/pki/ca.crt"),
+         "-u", "hub-admin", "-P", mosquitto.password("hub-admin"), "dynsec", "listClients"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "hub-admin" in out.stdout.split()
