@@ -92,7 +92,7 @@ class StateWatcher:
 
     def wait(self, pred: Any, timeout: float) -> bool:
         with self.cv:
-            return self.cv.wait_for(pred, timeout)
+            return bool(self.cv.wait_for(pred, timeout))
 
     def close(self) -> None:
         self.c.disconnect()
