@@ -109,6 +109,18 @@ def test_secrets_are_never_printed(applied: Applied) -> None:
         assert secret not in applied.first and secret not in applied.second
 
 
+def test_registry_generated_from_the_inventory_names_every_node(applied: Applied) -> None:
+    from protocol import load_registry
+
+    reg = load_registry(applied.work / "build" / "registry.toml")
+    assert {n.id for n in reg.nodes} == {"na-sang-01", "na-cha-01"}
+    node = reg.node("na-sang-01")
+    assert node is not None and node.households == 22
+    assert node.name == "Nhà văn hoá thôn Nà Sang"
+    area = reg.area("bach-thong/vi-huong/na-sang")
+    assert area is not None and area.name == "Thôn Nà Sang"
+
+
 # ------------------------------------------------------------------ node --
 
 def test_node_config_is_rendered_from_host_vars(applied: Applied) -> None:
