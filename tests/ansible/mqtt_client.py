@@ -8,6 +8,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 
 class Client:
@@ -24,12 +25,12 @@ class Client:
         if ca_file:
             self.c.tls_set(ca_certs=ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.c.on_connect = self._on_connect
-        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.granted.put([r.value for r in rcs])
         self.c.connect_async(host, port, keepalive=15)
         self.c.loop_start()
 
-    def _on_connect(self, c: mqtt.Client, u: object, flags: object, rc: mqtt.ReasonCode,
+    def _on_connect(self, c: mqtt.Client, u: object, flags: object, rc: ReasonCode,
                     p: object) -> None:
         self.reason = rc
         if not rc.is_failure:

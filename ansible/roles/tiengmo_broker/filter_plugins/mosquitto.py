@@ -27,8 +27,9 @@ def mosquitto_hash(password: str, username: str, iterations: int = ITERATIONS) -
     salt = hmac.new(password.encode(), b"tiengmo-mosquitto-salt:" + username.encode(),
                     hashlib.sha256).digest()[:SALT_BYTES]
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return "$7${}${}${}".format(iterations, base64.b64encode(salt).decode(),
-                                base64.b64encode(digest).decode())
+    salt_b64 = base64.b64encode(salt).decode()
+    digest_b64 = base64.b64encode(digest).decode()
+    return f"$7${iterations}${salt_b64}${digest_b64}"
 
 
 class FilterModule:
