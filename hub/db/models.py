@@ -181,3 +181,68 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(AREA), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- operators, sessions, tokens and the event log (migration 0002) -------------------------
+# Secrets are never stored: passwords as argon2 hashes, session and API tokens as SHA-256 of
+# 256-bit random values (a leaked table gives nobody a way in).
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+    last_login_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    created_by: Mapped[str] = mapped_column(String(ACTOR))
+    last_used_ms: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WebSession(Base):
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class LoginThrottle(Base):
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)  # "user:x" | "ip:a.b.c.d"
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_ms: Mapped[int] = mapped_column(BigInteger)
+    locked_until_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class EventRow(Base):
+    """One change to an incident, alarm, node, trouble or command, appended by database
+    triggers (migration 0002) in the same transaction as the change, whoever made it."""
+
+    __tablename__ = "events"
+    # AUTOINCREMENT on SQLite: ids are never reused after old events are pruned, so a
+    # client's Last-Event-ID keeps meaning the same event.
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger, index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(AREA))
+
+    __table_args__ = ({"sqlite_autoincrement": True},)
