@@ -82,6 +82,16 @@ class HubSettings:
     area_trouble_min_nodes: int = 3
     area_trouble_fraction: float = 0.5
     low_battery_pct: float = 20.0
+    # Operators' API (docs/api.md): browser sessions end after `session_idle_s` without a
+    # request or `session_max_s` after login; logins are throttled per user and per address.
+    session_idle_s: float = 8 * 3600.0
+    session_max_s: float = 24 * 3600.0
+    login_max_failures: int = 5            # per user name, then a lockout that doubles
+    login_ip_max_failures: int = 20        # per client address (an office behind one NAT)
+    login_lockout_s: float = 30.0
+    login_lockout_max_s: float = 3600.0
+    event_retention_s: float = 7 * 86400.0   # the live stream's replay log
+    stream_poll_s: float = 0.25            # how often to look for other replicas' events
     policy: Policy = field(default_factory=Policy)
     source: str = "<defaults>"             # where these settings came from, for messages
 
@@ -109,7 +119,9 @@ class HubSettings:
 _FIELDS = {f.name: f for f in dataclasses.fields(HubSettings) if f.name not in ("source",)}
 _POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
              "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
-             "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s"}
+             "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s",
+             "session_idle_s", "session_max_s", "login_lockout_s", "login_lockout_max_s",
+             "event_retention_s", "stream_poll_s"}
 
 
 def default_data_dir(environment: str) -> Path:
@@ -246,7 +258,8 @@ def _finish(values: dict[str, Any], source: str) -> HubSettings:
     for key in _POSITIVE:
         if key in values and values[key] <= 0:
             raise SettingsError(f"{source}: key {key!r} must be greater than 0")
-    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "area_trouble_min_nodes"):
+    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "area_trouble_min_nodes",
+                "login_max_failures", "login_ip_max_failures"):
         if key in values and values[key] < 1:
             raise SettingsError(f"{source}: key {key!r} must be 1 or more")
     if not 0 < values.get("area_trouble_fraction", 0.5) <= 1:
