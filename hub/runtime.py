@@ -12,9 +12,10 @@ Several replicas: everything that must survive or be shared lives in the
 database (incidents, noisy-node counts, escalation compare-and-set,
 troubles). Supervision keeps a live view in memory, fed by node states and
 heartbeats that every replica receives unshared (see hub.link), and only the
-replica for which `Leadership.is_leader()` is true acts on it. The default
-`AlwaysLeader` suits one hub; a DB- or broker-lease leadership can replace it
-without touching the rules.
+replica for which `Leadership.is_leader()` is true acts on it. By default
+the leadership comes from the database (hub.leadership: a PostgreSQL advisory
+lock, or a file lock beside a SQLite file), safe with one hub and with many;
+a replica that takes over first reloads which troubles are open.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import protocol
 from protocol import Topics
@@ -33,6 +34,7 @@ from protocol import Topics
 from .escalation import Escalator
 from .fanout import FanOut
 from .ingest import Ingest
+from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
 from .services import Publisher
 from .settings import HubSettings
@@ -53,17 +55,6 @@ _STOP = object()
 NODE_REFRESH_MS = 10_000
 
 
-class Leadership(Protocol):
-    """Who runs the hub-wide timers (supervision, escalation) among replicas."""
-
-    def is_leader(self) -> bool: ...
-
-
-class AlwaysLeader:
-    def is_leader(self) -> bool:
-        return True
-
-
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -80,7 +71,10 @@ class Hub:
         self._own_store = store is None
         self._publisher = publisher
         self.shared_group = shared_group
-        self.leadership = leadership or AlwaysLeader()
+        # None: chosen from the database at start() (hub.leadership.leadership_for).
+        self._own_leadership = leadership is None
+        self.leadership: Leadership = leadership or AlwaysLeader()
+        self._leading = False
         self.clock_ms = clock_ms
         self._n_workers = max(1, workers)
         self._tls = (cert_file, key_file)
@@ -145,6 +139,10 @@ class Hub:
                                    escalate_after_s=s.escalate_after_s)
         self._recover(now)
         self._nodes_synced_ms = now
+        if self._own_leadership:
+            self.leadership = leadership_for(self._store.engine, s.hub_id)
+        _call(self.leadership, "start")
+        self._leading = self.leadership.is_leader()  # _recover loaded the troubles already
         self._stop.clear()
         self._queues = [queue.Queue() for _ in range(self._n_workers)]
         self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
@@ -173,6 +171,7 @@ class Hub:
             q.put(_STOP)
         for t in self._threads:
             t.join(10)
+        _call(self.leadership, "stop")   # at once: a peer or a restart need not wait
         if self._own_store and self._store is not None:
             self._store.close()
             self._store = None
@@ -253,10 +252,29 @@ class Hub:
                 if self.fanout is not None:
                     # The commands this replica issued: checked here, leader or not.
                     self.fanout.check(now)
-                if self.leadership.is_leader():
+                leading = self.leadership.is_leader()
+                if leading and not self._leading:
+                    self._take_over()
+                self._leading = leading
+                if leading:
                     self.tick(now)
             except Exception:  # a database hiccup must not stop supervision for good
                 log.exception("hub tick failed; retrying at the next tick")
+
+    def _take_over(self) -> None:
+        """Newly leading: which troubles are open is the old leader's news, in the database."""
+        assert self.supervisor is not None
+        open_troubles = self.store.troubles(open_only=True)
+        lost = {t.subject for t in open_troubles
+                if t.kind in (TroubleKind.NODE_OFFLINE.value, TroubleKind.NODE_MISSING.value)}
+        for n in self.store.nodes():
+            self.supervisor.restore(n.id, online=None, boot_id=None, last_seen_ms=None,
+                                    trouble_open=n.id in lost)
+        for t in open_troubles:
+            if t.kind == TroubleKind.AREA_LOSS.value:
+                self.supervisor.restore_area_trouble(t.subject)
+        log.warning("hub %s leads supervision and escalation now (%d open troubles)",
+                    self.settings.hub_id, len(open_troubles))
 
     def tick(self, now_ms: int) -> None:
         """One round of the hub-wide timers (the leader's job)."""
@@ -307,10 +325,18 @@ class Hub:
             "hub_id": self.settings.hub_id,
             "started": self.started,
             "broker_connected": bool(self.link and self.link.connected.is_set()),
+            "leader": self.leadership.is_leader(),
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
         }
+
+
+def _call(obj: object, method: str) -> None:
+    """Start or stop a leadership that has such a method (a bare is_leader() one has not)."""
+    fn = getattr(obj, method, None)
+    if callable(fn):
+        fn()
 
 
 def _safe_url(url: str) -> str:
