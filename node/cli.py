@@ -29,7 +29,7 @@ EPILOG = textwrap.dedent("""\
     examples:
       tiengmo node --config /etc/tiengmo/node.toml
       tiengmo node --config node.toml --check               # config + pins + files
-      tiengmo node --config node.toml --check --no-hardware # config file only
+      tiengmo node --config node.toml --check --no-hardware # config + pins, no files
       tiengmo node --config /etc/tiengmo/node.toml --outputs-off   # ExecStopPost
 
     exit status: 0 ok, 1 hardware/runtime problem, 2 config error.
@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validate the config, the pins (no output on GPIO 0-8, no pin "
                              "used twice) and the files it names, then exit")
     parser.add_argument("--no-hardware", action="store_true",
-                        help="with --check: validate the config file alone")
+                        help="with --check: validate the config file and its pin rules, "
+                             "not the files it names (for image builds)")
     parser.add_argument("--outputs-off", action="store_true",
                         help="drive every configured output (and the enable line) off, then "
                              "exit; for systemd ExecStopPost=")
@@ -68,13 +69,19 @@ def _factory(args: argparse.Namespace) -> Any:
 def _check(cfg: NodeConfig, hardware: bool) -> int:
     from .hwconfig import check_hardware_config
 
-    problems = [] if not hardware else [
-        f"{cfg.source}: {p}" for p in check_hardware_config(cfg.hardware)] + check_files(cfg)
+    # The pin rules (no output on a pin that boots high, no pin used twice) are
+    # rules of the file, so an image build with --no-hardware refuses them too:
+    # a gong that strikes while the Pi boots must never get as far as a node.
+    # Only the files the config names (password, certificates, data_dir) are
+    # skipped there, since an image is built before they exist.
+    problems = [f"{cfg.source}: {p}" for p in check_hardware_config(cfg.hardware)]
+    if hardware:
+        problems += check_files(cfg)
     for p in problems:
         print(f"tiengmo node: {p}", file=sys.stderr)
     if problems:
         return 1
-    what = "config" if not hardware else "config, pins and files"
+    what = "config and pins" if not hardware else "config, pins and files"
     print(f"{cfg.source}: {what} OK (node {cfg.node_id}, area {cfg.area}, "
           f"{len(cfg.hardware.buttons)} button(s), {len(cfg.hardware.outputs)} output(s))")
     return 0

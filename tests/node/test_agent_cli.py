@@ -39,8 +39,9 @@ def test_check_refuses_an_output_on_a_boot_high_pin(broker: Mosquitto, tmp_path:
     # The agent itself refuses to drive it too.
     r = tiengmo("--config", str(f), "--mock-pins")
     assert r.returncode == 1 and "GPIO 4" in r.stderr
-    # --no-hardware validates the file alone (for templating on a machine without GPIO).
-    assert tiengmo("--config", str(f), "--check", "--no-hardware").returncode == 0
+    # The pin rules are rules of the file: an image build (--no-hardware) refuses them too.
+    r = tiengmo("--config", str(f), "--check", "--no-hardware")
+    assert r.returncode == 1 and "GPIO 4" in r.stderr
 
 
 def test_a_config_error_names_file_and_key_and_exits_2(broker: Mosquitto, tmp_path: Path) -> None:
