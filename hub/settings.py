@@ -54,7 +54,13 @@ class HubSettings:
     password: str | None = field(default=None, repr=False)
     password_file: Path | None = None
     ca_file: Path | None = None
+    cert_file: Path | None = None          # client certificate (mqtts://, mutual TLS)
+    key_file: Path | None = None           # its private key, unless cert_file holds it
     prefix: str = protocol.DEFAULT_PREFIX
+    # Replicas: an MQTT 5 shared-subscription group, so each alarm reaches one replica
+    # ($share/<group>/...). None: one hub, plain subscriptions.
+    shared_group: str | None = None
+    ingest_workers: int = 2                # threads handling inbound messages (per node order kept)
     # When true this hub stores and shows but never acks or fans out (a provincial
     # hub watching bridged local brokers, ARCHITECTURE.md).
     observer: bool = False
@@ -272,9 +278,35 @@ def _finish(values: dict[str, Any], source: str) -> HubSettings:
                             "without wildcards")
     if not re.match(r"^mqtts?://", values.get("broker_url", "mqtt://")):
         raise SettingsError(f"{source}: key 'broker_url' must start with mqtt:// or mqtts://")
+    _check_mqtt_extras(values, source)
     values["source"] = source
     values["secret"] = _resolve_secret(values, source)
     return HubSettings(**values)
+
+
+MAX_INGEST_WORKERS = 64
+# One topic level (MQTT 5 §4.8.2): no separators or wildcards. Kept to the node-id
+# alphabet plus '_' so it is also safe in ACL files.
+_SHARE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _check_mqtt_extras(values: dict[str, Any], source: str) -> None:
+    """shared_group, client TLS files and ingest_workers: checked now, not at connect."""
+    group = values.get("shared_group")
+    if group is not None and not _SHARE_NAME.fullmatch(group):
+        raise SettingsError(f"{source}: key 'shared_group' = {group!r} must be 1-64 letters, "
+                            "digits, '-' or '_' (one MQTT topic level, no '/', '+' or '#')")
+    if values.get("key_file") is not None and values.get("cert_file") is None:
+        raise SettingsError(f"{source}: key 'key_file' needs 'cert_file' (the client "
+                            "certificate it belongs to)")
+    if values.get("cert_file") is not None and not str(
+            values.get("broker_url", "")).startswith("mqtts://"):
+        raise SettingsError(f"{source}: key 'cert_file' needs an mqtts:// broker_url "
+                            "(a client certificate is only used over TLS)")
+    workers = values.get("ingest_workers", 2)
+    if not 1 <= workers <= MAX_INGEST_WORKERS:
+        raise SettingsError(f"{source}: key 'ingest_workers' must be 1..{MAX_INGEST_WORKERS}, "
+                            f"got {workers}")
 
 
 def _resolve_secret(values: dict[str, Any], source: str) -> str:

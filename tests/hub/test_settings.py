@@ -157,3 +157,33 @@ def test_the_annotated_example_loads(tmp_path: Path) -> None:
         "bach-thong/vi-huong"
     assert s.policy.sound_for("theft", "bach-thong/vi-huong/na-sang").pattern.steps == (
         (120, 150), (120, 800))
+
+
+def test_replica_and_tls_settings_from_file_and_environment(tmp_path: Path) -> None:
+    s = load_settings(env={}, data_dir=tmp_path)
+    assert (s.shared_group, s.cert_file, s.key_file, s.ingest_workers) == (None, None, None, 2)
+    path = write(tmp_path, f'data_dir = "{tmp_path}"\nbroker_url = "mqtts://127.0.0.1:8883"\n'
+                           'shared_group = "vi-huong_hubs"\ncert_file = "/etc/tiengmo/hub.crt"\n'
+                           'key_file = "/etc/tiengmo/hub.key"\ningest_workers = 4\n')
+    s = load_settings(path, env={"TIENGMO_INGEST_WORKERS": "8"})
+    assert s.shared_group == "vi-huong_hubs" and s.ingest_workers == 8
+    assert (s.cert_file, s.key_file) == (Path("/etc/tiengmo/hub.crt"), Path("/etc/tiengmo/hub.key"))
+    # A certificate file that also holds its key is enough; an empty variable clears a key.
+    s = load_settings(path, env={"TIENGMO_KEY_FILE": "", "TIENGMO_SHARED_GROUP": ""})
+    assert s.key_file is None and s.shared_group is None and s.cert_file is not None
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"shared_group": "hubs/a"}, "shared_group"),
+    ({"shared_group": "hubs+"}, "shared_group"),
+    ({"shared_group": ""}, "shared_group"),
+    ({"ingest_workers": 0}, "ingest_workers"),
+    ({"ingest_workers": 1000}, "ingest_workers"),
+    ({"ingest_workers": 2.5}, "ingest_workers"),
+    ({"broker_url": "mqtts://h:8883", "key_file": "/k.pem"}, "key_file.*cert_file"),
+    ({"cert_file": "/c.pem"}, "cert_file.*mqtts://"),
+])
+def test_bad_replica_and_tls_settings_are_refused(tmp_path: Path, overrides: dict[str, object],
+                                                  message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env={}, data_dir=tmp_path, **overrides)
