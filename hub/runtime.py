@@ -53,6 +53,9 @@ log = logging.getLogger("tiengmo.hub")
 
 _STOP = object()
 NODE_REFRESH_MS = 10_000
+# Group commit: a worker takes what is queued, up to this many messages, and stores
+# the alarms among them in one transaction. Nothing waits for a batch to fill.
+BATCH_MAX = 200
 
 
 def wall_ms() -> int:
@@ -64,7 +67,8 @@ class Hub:
                  publisher: Publisher | None = None, *, shared_group: str | None = None,
                  leadership: Leadership | None = None, workers: int = 2,
                  clock_ms: Callable[[], int] = wall_ms,
-                 cert_file: str | None = None, key_file: str | None = None) -> None:
+                 cert_file: str | None = None, key_file: str | None = None,
+                 batch_max: int = BATCH_MAX, heartbeat_flush_s: float = 2.0) -> None:
         self.settings = settings
         self.topics = Topics(settings.prefix)
         self._store = store
@@ -77,6 +81,8 @@ class Hub:
         self._leading = False
         self.clock_ms = clock_ms
         self._n_workers = max(1, workers)
+        self._batch_max = max(1, batch_max)
+        self._heartbeat_flush_s = heartbeat_flush_s
         self._tls = (cert_file, key_file)
         self.link: Link | None = None
         self.ingest: Ingest | None = None
@@ -134,7 +140,8 @@ class Hub:
             policy=s.policy, supervisor=self.supervisor, hub_id=s.hub_id,
             correlation_window_s=s.correlation_window_s,
             noisy_max_fanouts=s.noisy_max_fanouts, noisy_window_s=s.noisy_window_s,
-            observer=s.observer, clock_ms=self.clock_ms)
+            observer=s.observer, clock_ms=self.clock_ms,
+            heartbeat_flush_s=self._heartbeat_flush_s)
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
         self._recover(now)
@@ -171,6 +178,11 @@ class Hub:
             q.put(_STOP)
         for t in self._threads:
             t.join(10)
+        if self.ingest is not None:
+            try:
+                self.ingest.flush_heartbeats(force=True)
+            except Exception:
+                log.exception("could not write the last heartbeats")
         _call(self.leadership, "stop")   # at once: a peer or a restart need not wait
         if self._own_store and self._store is not None:
             self._store.close()
@@ -224,12 +236,26 @@ class Hub:
         self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(msg)
 
     def _work(self, q: queue.Queue[Any]) -> None:
+        """Take what is queued (up to `batch_max`) and handle it as one batch.
+
+        A lone message is handled at once; under load, what piled up during one
+        commit becomes the next batch, so commits get fewer as the rate rises.
+        """
         assert self.ingest is not None
         while True:
-            item = q.get()
-            if item is _STOP:
+            batch = [q.get()]
+            while len(batch) < self._batch_max:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in batch)
+            if stop:
+                batch = batch[:next(i for i, item in enumerate(batch) if item is _STOP)]
+            if batch:
+                self.ingest.handle_batch(batch)
+            if stop:
                 return
-            self.ingest.handle(item)
 
     @property
     def backlog(self) -> int:
@@ -249,6 +275,8 @@ class Hub:
                     self.link.publish_time()
                     next_beacon = time.monotonic() + s.time_beacon_s
                 now = self.clock_ms()
+                if self.ingest is not None:
+                    self.ingest.flush_heartbeats()   # coalesced: each node's latest only
                 if self.fanout is not None:
                     # The commands this replica issued: checked here, leader or not.
                     self.fanout.check(now)

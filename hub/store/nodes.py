@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -160,23 +161,35 @@ class NodesMixin(StoreBase):
 
     def record_heartbeat(self, node_id: str, hb: protocol.Heartbeat,
                          received_ms: int) -> NodeChange:
-        def tx(s: Session) -> NodeChange:
-            row = ensure_node(s, node_id, received_ms)
-            before = NodeStatus(row.status)
-            row.last_seen_ms = max(row.last_seen_ms or 0, received_ms)
-            row.last_heartbeat_ms = received_ms
-            beat: dict[str, Any] = {k: v for k, v in hb.to_dict().items() if k != "v"}
-            row.heartbeat = beat
-            # Heartbeats resume: not missing any more. A node that died (offline) comes
-            # back with a birth, never by heartbeat, since a late heartbeat can follow
-            # its Last Will out of the broker.
-            if before in (NodeStatus.MISSING, NodeStatus.UNKNOWN) and (
-                    row.boot_id is None or hb.boot_id >= row.boot_id):
-                self._set_status(row, NodeStatus.ONLINE, received_ms)
-                row.boot_id = hb.boot_id
-            return NodeChange(convert.node(row), True, before, bool(row.registered))
+        return self._write(lambda s: self._heartbeat(s, node_id, hb, received_ms))
 
-        return self._write(tx)
+    def record_heartbeats(self, beats: Sequence[tuple[str, protocol.Heartbeat, int]]) -> None:
+        """Each node's latest heartbeat, all in one transaction (the hub coalesces them)."""
+        def tx(s: Session) -> None:
+            # One SELECT loads every row, so the per-beat gets below hit the identity map.
+            s.scalars(select(m.Node).where(m.Node.id.in_({n for n, _, _ in beats}))).all()
+            for node_id, hb, received_ms in beats:
+                self._heartbeat(s, node_id, hb, received_ms)
+
+        if beats:
+            self._write(tx)
+
+    def _heartbeat(self, s: Session, node_id: str, hb: protocol.Heartbeat,
+                   received_ms: int) -> NodeChange:
+        row = ensure_node(s, node_id, received_ms)
+        before = NodeStatus(row.status)
+        row.last_seen_ms = max(row.last_seen_ms or 0, received_ms)
+        row.last_heartbeat_ms = max(row.last_heartbeat_ms or 0, received_ms)
+        beat: dict[str, Any] = {k: v for k, v in hb.to_dict().items() if k != "v"}
+        row.heartbeat = beat
+        # Heartbeats resume: not missing any more. A node that died (offline) comes
+        # back with a birth, never by heartbeat, since a late heartbeat can follow
+        # its Last Will out of the broker.
+        if before in (NodeStatus.MISSING, NodeStatus.UNKNOWN) and (
+                row.boot_id is None or hb.boot_id >= row.boot_id):
+            self._set_status(row, NodeStatus.ONLINE, received_ms)
+            row.boot_id = hb.boot_id
+        return NodeChange(convert.node(row), True, before, bool(row.registered))
 
     def set_node_status(self, node_id: str, status: NodeStatus, now_ms: int) -> NodeChange:
         def tx(s: Session) -> NodeChange:
