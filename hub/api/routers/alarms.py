@@ -1,0 +1,66 @@
+"""Alarms: every press the hub stored, with filters, and CSV."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from ...store.history import AlarmFilter
+from ..csv_export import csv_response, iso
+from ..deps import Ctx, Viewer
+from ..errors import not_found
+from ..schemas import AlarmPublic
+from ..serialize import alarm
+
+router = APIRouter(tags=["alarms"])
+EXPORT_LIMIT = 10_000
+
+
+def alarm_filter(node_id: str | None = None, area: str | None = None,
+                 kind: str | None = None, drill: bool | None = None,
+                 incident_id: str | None = None,
+                 since_ms: Annotated[int | None, Query(ge=0)] = None,
+                 until_ms: Annotated[int | None, Query(ge=0)] = None,
+                 before: Annotated[int | None, Query(ge=0, description="cursor: received "
+                                                     "before (ms)")] = None) -> AlarmFilter:
+    return AlarmFilter(node_id=node_id, area=area, kind=kind, since_ms=since_ms,
+                       until_ms=until_ms, drill=drill, incident_id=incident_id,
+                       before_ms=before)
+
+
+Filter = Annotated[AlarmFilter, Depends(alarm_filter)]
+
+
+@router.get("/alarms", response_model=list[AlarmPublic], operation_id="alarms_list")
+def alarms_list(_who: Viewer, ctx: Ctx, f: Filter,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlarmPublic]:
+    """Alarms, newest first; page with `before` = the last one's received_ms."""
+    return [alarm(a) for a in ctx.history.alarms(f, limit)]
+
+
+CSV_HEADER = ["alarm_id", "received_at", "pressed_at", "node_id", "area", "kind", "source",
+              "button", "incident_id", "attempts", "copies", "unknown_node", "disabled_node",
+              "fanout_held", "drill", "cancelled", "cancelled_at", "received_ms"]
+
+
+@router.get("/alarms.csv", operation_id="alarms_csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def alarms_csv(_who: Viewer, ctx: Ctx, f: Filter,
+               limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT) -> Response:
+    """The same filters as the list, as CSV (UTF-8 with BOM, for Excel)."""
+    rows = ([a.alarm_id, iso(a.received_ms), iso(a.pressed_ms), a.node_id, a.area, a.kind,
+             a.source, a.button, a.incident_id, a.attempts, a.copies, a.unknown_node,
+             a.disabled_node, a.fanout_held, a.drill, a.cancelled, iso(a.cancelled_ms),
+             a.received_ms] for a in ctx.history.alarms(f, limit))
+    return csv_response("tiengmo-alarms.csv", CSV_HEADER, rows)
+
+
+@router.get("/alarms/{alarm_id}", response_model=AlarmPublic, operation_id="alarms_get",
+            responses={404: {}})
+def alarms_get(alarm_id: str, _who: Viewer, ctx: Ctx) -> AlarmPublic:
+    found = ctx.store.alarm(alarm_id)
+    if found is None:
+        raise not_found(f"alarm {alarm_id!r}", f"báo động {alarm_id!r}")
+    return alarm(found)

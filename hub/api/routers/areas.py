@@ -1,0 +1,33 @@
+"""Areas (the registry's tree) and the all-clear of an area."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from .. import serialize
+from ..deps import Ctx, Operator, Viewer
+from ..errors import not_found
+from ..schemas import AllClearCreate, AreaPublic, CommandPublic
+
+router = APIRouter(tags=["areas"])
+
+
+@router.get("/areas", response_model=list[AreaPublic], operation_id="areas_list")
+def areas_list(_who: Viewer, ctx: Ctx) -> list[AreaPublic]:
+    """Every area of the registry, parents before children."""
+    return [AreaPublic(path=a.path, name=a.name, level=a.level, depth=a.depth, parent=a.parent)
+            for a in ctx.store.areas()]
+
+
+@router.post("/areas/{path:path}/all-clear", response_model=list[CommandPublic],
+             operation_id="areas_all_clear", responses={404: {}, 409: {}})
+def areas_all_clear(path: str, who: Operator, ctx: Ctx,
+                    body: Annotated[AllClearCreate | None, Body()] = None) -> list[CommandPublic]:
+    """Silence every sound in the area, then play its all-clear signal (hết báo động)."""
+    if path not in {a.path for a in ctx.store.areas()}:
+        raise not_found(f"area {path!r}", f"khu vực {path!r}")
+    cmds = ctx.services.all_clear(path, who.actor, body.duration_s if body else None)
+    infos = [c for c in (ctx.store.command(c.cmd_id) for c in cmds) if c is not None]
+    return [serialize.command(c) for c in infos]

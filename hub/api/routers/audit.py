@@ -1,0 +1,24 @@
+"""The audit log: who did what, when (append-only in the database itself)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ..deps import Admin, Ctx
+from ..schemas import AuditPublic
+
+router = APIRouter(tags=["audit"])
+
+
+@router.get("/audit", response_model=list[AuditPublic], operation_id="audit_list")
+def audit_list(_who: Admin, ctx: Ctx, actor: str | None = None, action: str | None = None,
+               subject: str | None = None,
+               limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+               offset: Annotated[int, Query(ge=0)] = 0) -> list[AuditPublic]:
+    """Audit entries, newest first."""
+    return [AuditPublic(id=e.id, ts_ms=e.ts_ms, actor=e.actor, action=e.action,
+                        subject=e.subject, detail=e.detail)
+            for e in ctx.store.audit_log(actor=actor, action=action, subject=subject,
+                                         limit=limit, offset=offset)]

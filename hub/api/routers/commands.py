@@ -1,0 +1,72 @@
+"""Commands the hub sent (with the nodes' results), and the operator's own: broadcasts
+of a warning to an area, and drills."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ...store import CommandInfo
+from ..deps import Ctx, Operator, Viewer
+from ..errors import not_found
+from ..schemas import BroadcastCreate, CommandPublic, DrillCreate, DrillPublic
+from ..serialize import Presenter
+
+router = APIRouter(tags=["commands"])
+
+
+def _command(ctx: Ctx, cmd_id: str) -> CommandInfo:
+    info = ctx.store.command(cmd_id)
+    if info is None:
+        raise not_found(f"command {cmd_id!r}", f"lệnh {cmd_id!r}")
+    return info
+
+
+@router.get("/commands", response_model=list[CommandPublic], operation_id="commands_list")
+def commands_list(_who: Viewer, ctx: Ctx, incident_id: str | None = None,
+                  target: str | None = None, action: str | None = None,
+                  before: Annotated[int | None, Query(ge=0)] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CommandPublic]:
+    """Commands, newest first; page with `before` = the last one's issued_ms."""
+    items = ctx.history.commands(incident_id=incident_id, target=target, action=action,
+                                 before_ms=before, limit=limit)
+    return Presenter(ctx.history).commands(items)
+
+
+@router.get("/commands/{cmd_id}", response_model=CommandPublic, operation_id="commands_get",
+            responses={404: {}})
+def commands_get(cmd_id: str, _who: Viewer, ctx: Ctx) -> CommandPublic:
+    return Presenter(ctx.history).commands([_command(ctx, cmd_id)])[0]
+
+
+@router.post("/broadcasts", response_model=CommandPublic, status_code=201,
+             operation_id="broadcasts_create", responses={404: {}, 409: {}})
+def broadcasts_create(body: BroadcastCreate, who: Operator, ctx: Ctx) -> CommandPublic:
+    """Sound a warning (cảnh báo) in an area: an alarm kind or a pattern name, for
+    `duration_s`, with a message kept on the command."""
+    if body.area not in {a.path for a in ctx.store.areas()}:
+        raise not_found(f"area {body.area!r}", f"khu vực {body.area!r}")
+    cmd = ctx.services.broadcast(body.area, who.actor, body.signal, body.duration_s,
+                                 body.message or None)
+    return Presenter(ctx.history).commands([_command(ctx, cmd.cmd_id)])[0]
+
+
+@router.post("/drills", response_model=DrillPublic, status_code=201,
+             operation_id="drills_start", responses={404: {}, 409: {}})
+def drills_start(body: DrillCreate, who: Operator, ctx: Ctx) -> DrillPublic:
+    """Start a drill (diễn tập) in an area: a drill incident and the drill signal."""
+    if body.area not in {a.path for a in ctx.store.areas()}:
+        raise not_found(f"area {body.area!r}", f"khu vực {body.area!r}")
+    inc, cmd = ctx.services.start_drill(body.area, who.actor, body.duration_s)
+    p = Presenter(ctx.history)
+    return DrillPublic(incident=p.incidents([inc])[0],
+                       command=p.commands([_command(ctx, cmd.cmd_id)])[0])
+
+
+@router.post("/drills/{incident_id}/stop", response_model=CommandPublic,
+             operation_id="drills_stop", responses={404: {}, 409: {}})
+def drills_stop(incident_id: str, who: Operator, ctx: Ctx) -> CommandPublic:
+    """Stop a drill: silence it and close its incident (outcome `test`)."""
+    cmd = ctx.services.stop_drill(incident_id, who.actor)
+    return Presenter(ctx.history).commands([_command(ctx, cmd.cmd_id)])[0]

@@ -1,0 +1,34 @@
+"""API tokens for integrations (admin only): shown once, stored as SHA-256, revocable."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from .. import security, serialize
+from ..deps import Admin, Ctx
+from ..schemas import TokenCreate, TokenCreated, TokenPublic
+
+router = APIRouter(tags=["tokens"])
+
+
+@router.get("/tokens", response_model=list[TokenPublic], operation_id="tokens_list")
+def tokens_list(_who: Admin, ctx: Ctx) -> list[TokenPublic]:
+    return [serialize.token(t) for t in ctx.auth.tokens()]
+
+
+@router.post("/tokens", response_model=TokenCreated, status_code=201,
+             operation_id="tokens_create")
+def tokens_create(body: TokenCreate, who: Admin, ctx: Ctx) -> TokenCreated:
+    """A new token with `role`; the answer holds it once, never again."""
+    token = security.new_api_token()
+    info = ctx.auth.create_token(body.name, body.role, security.digest(token),
+                                 token[:len(security.TOKEN_PREFIX) + 6], who.actor)
+    return TokenCreated(**serialize.token(info).model_dump(), token=token)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, operation_id="tokens_revoke",
+               responses={404: {}})
+def tokens_revoke(token_id: int, who: Admin, ctx: Ctx) -> Response:
+    """Revoke a token: the next request with it gets 401."""
+    ctx.auth.revoke_token(token_id, who.actor)
+    return Response(status_code=204)

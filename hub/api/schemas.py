@@ -1,0 +1,259 @@
+"""Pydantic schemas of the operators' API, one per direction: `...Create` and `...Update`
+(what a client may send; unknown fields are refused) and `...Public` (what it gets).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["viewer", "operator", "admin"]
+OutcomeName = Literal["real", "false_alarm", "prank", "test"]
+USERNAME = r"^[a-z0-9][a-z0-9._-]{1,63}$"
+AREA = r"^[a-z0-9][a-z0-9-]{0,62}(/[a-z0-9][a-z0-9-]{0,62}){0,3}$"
+NODE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class In(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- session and users --------------------------------------------------------------------------
+
+class LoginCreate(In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserPublic(BaseModel):
+    username: str
+    role: Role
+    display_name: str | None
+    active: bool = True
+    created_ms: int | None = None
+    last_login_ms: int | None = None
+
+
+class SessionPublic(BaseModel):
+    user: UserPublic
+    csrf_token: str
+    idle_expiry_s: float
+    max_expiry_s: float
+
+
+class UserCreate(In):
+    username: str = Field(pattern=USERNAME, description="2-64 of a-z 0-9 . _ -")
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class UserUpdate(In):
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    role: Role | None = None
+    display_name: str | None = Field(default=None, max_length=200)
+    active: bool | None = None
+
+
+class TokenCreate(In):
+    name: str = Field(min_length=1, max_length=100)
+    role: Role
+
+
+class TokenPublic(BaseModel):
+    id: int
+    name: str
+    role: Role
+    prefix: str
+    created_ms: int
+    created_by: str
+    last_used_ms: int | None
+    revoked_ms: int | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="shown once; the hub keeps only its SHA-256")
+
+
+# --- areas and nodes -----------------------------------------------------------------------------
+
+class AreaPublic(BaseModel):
+    path: str
+    name: str
+    level: str | None
+    depth: int
+    parent: str | None
+
+
+class NodePublic(BaseModel):
+    id: str
+    name: str | None
+    area: str | None
+    households: int | None
+    lat: float | None
+    lon: float | None
+    enabled: bool
+    registered: bool
+    registered_by: str | None
+    reported_area: str | None
+    status: Literal["online", "offline", "missing", "unknown"]
+    status_since_ms: int | None
+    sounding: bool
+    last_seen_ms: int | None
+    last_heartbeat_ms: int | None
+    boot_id: int | None
+    version: str | None
+    outbox: int | None
+    power: str | None
+    battery_pct: float | None
+    rssi_dbm: float | None
+    temp_c: float | None
+    outputs: list[str]
+    buttons: list[dict[str, Any]]
+    led: str | None = Field(default=None, description="not reported by nodes: always null")
+
+
+class NodeCreate(In):
+    id: str = Field(pattern=NODE_ID)
+    area: str = Field(pattern=AREA)
+    name: str | None = Field(default=None, max_length=200)
+    households: int | None = Field(default=None, ge=0, le=100_000)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    enabled: bool = True
+
+
+class NodeUpdate(In):
+    enabled: bool | None = None
+    area: str | None = Field(default=None, pattern=AREA)
+
+
+class NodeTestCreate(In):
+    duration_s: int | None = Field(default=None, ge=1, le=600)
+
+
+# --- incidents, alarms, commands -----------------------------------------------------------------
+
+class AlarmPublic(BaseModel):
+    id: str
+    node_id: str
+    kind: str
+    area: str | None
+    pressed_ms: int
+    received_ms: int
+    source: str
+    button: int | None
+    attempts: int
+    copies: int
+    incident_id: str
+    unknown_node: bool
+    disabled_node: bool
+    fanout_held: bool
+    drill: bool
+    cancelled: bool
+    cancelled_ms: int | None
+
+
+class ResultPublic(BaseModel):
+    node_id: str
+    status: str
+    reason: str | None
+    ts_ms: int
+    received_ms: int
+
+
+class CommandPublic(BaseModel):
+    id: str
+    action: str
+    target_kind: str
+    target: str
+    incident_id: str | None
+    issued_ms: int
+    expires_ms: int
+    drill: bool
+    issued_by: str
+    note: str | None
+    pattern: str | None
+    duration_s: int | None
+    priority: int | None
+    results: list[ResultPublic]
+
+
+class IncidentPublic(BaseModel):
+    id: str
+    kind: str
+    area: str | None
+    area_name: str | None
+    state: Literal["open", "acknowledged", "resolved", "cancelled"]
+    drill: bool
+    flagged: bool
+    fanout_held: bool
+    opened_ms: int
+    first_press_ms: int | None
+    last_alarm_ms: int | None
+    acknowledged_ms: int | None
+    acknowledged_by: str | None
+    resolved_ms: int | None
+    resolved_by: str | None
+    outcome: OutcomeName | None
+    note: str | None
+    escalation_level: int
+    sounded_area: str | None
+    alarm_count: int
+    origin_node: str | None
+
+
+class IncidentDetail(IncidentPublic):
+    alarms: list[AlarmPublic]
+    commands: list[CommandPublic]
+
+
+class ResolveCreate(In):
+    outcome: OutcomeName
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AllClearCreate(In):
+    duration_s: int | None = Field(default=None, ge=1, le=600)
+
+
+class BroadcastCreate(In):
+    area: str = Field(pattern=AREA)
+    signal: str = Field(min_length=1, max_length=40,
+                        description="an alarm kind (fire, flood, ...) or a pattern name")
+    duration_s: int | None = Field(default=None, ge=1, le=3600)
+    message: str | None = Field(default=None, max_length=500)
+
+
+class DrillCreate(In):
+    area: str = Field(pattern=AREA)
+    duration_s: int | None = Field(default=None, ge=1, le=3600)
+
+
+class DrillPublic(BaseModel):
+    incident: IncidentPublic
+    command: CommandPublic
+
+
+# --- troubles and audit --------------------------------------------------------------------------
+
+class TroublePublic(BaseModel):
+    id: int
+    kind: str
+    subject: str
+    state: str
+    opened_ms: int
+    cleared_ms: int | None
+    detail: dict[str, Any]
+
+
+class AuditPublic(BaseModel):
+    id: int
+    ts_ms: int
+    actor: str
+    action: str
+    subject: str | None
+    detail: dict[str, Any]
