@@ -25,6 +25,7 @@ from typing import Any, Literal
 import protocol
 
 from .errors import SettingsError
+from .integrations.config import IntegrationSettings, parse_integrations
 from .policy import Policy, parse_policy
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,9 @@ class HubSettings:
     event_retention_s: float = 7 * 86400.0   # the live stream's replay log
     stream_poll_s: float = 0.25            # how often to look for other replicas' events
     policy: Policy = field(default_factory=Policy)
+    # The [integrations] table (metrics, CAP, webhooks, SMS, Home Assistant): see
+    # hub/integrations/config.py and docs/integrations.md.
+    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
     source: str = "<defaults>"             # where these settings came from, for messages
 
     @property
@@ -216,12 +220,16 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     values: dict[str, Any] = {}
     source = "<defaults>"
     policy_raw: Any = None
+    integrations_raw: Any = None
     if path is not None:
         source = str(path)
         raw = _read_file(Path(path))
         for key, value in raw.items():
             if key == "policy":
                 policy_raw = value
+                continue
+            if key == "integrations":
+                integrations_raw = value
                 continue
             if key not in _FIELDS:
                 raise SettingsError(f"{source}: unknown key {key!r}")
@@ -230,7 +238,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
             continue
         key = var[len(ENV_PREFIX):].lower()
-        if key in _FIELDS and key != "policy":
+        if key in _FIELDS and key not in ("policy", "integrations"):
             values[key] = _convert(f"environment variable {var}", key, text, from_text=True)
         elif key not in _FIELDS:
             # Other components share the prefix (the node agent, the simulator), so an
@@ -241,11 +249,16 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             values["policy"] = value if isinstance(value, Policy) else parse_policy(value,
                                                                                      "<overrides>")
             continue
+        if key == "integrations":
+            values[key] = parse_integrations(value, "<overrides>")
+            continue
         if key not in _FIELDS:
             raise SettingsError(f"<overrides>: unknown key {key!r}")
         values[key] = _convert("<overrides>", key, value, from_text=False)
     if "policy" not in values:
         values["policy"] = parse_policy(policy_raw, source)
+    if "integrations" not in values:
+        values["integrations"] = parse_integrations(integrations_raw, source)
     return _finish(values, source)
 
 
