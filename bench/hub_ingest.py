@@ -1,11 +1,18 @@
 """Sustained alarm ingest: the hub (stored + acked) beside a bare paho relay (acked only).
 
-Both run on the same Mosquitto in the same run, driven by the same load:
-`--alarms` alarms from `--nodes` nodes, at most `--window` unacknowledged at
-a time. Prints alarms acked per second for each, the ratio, and loss (every
-alarm_id must come back acked `received`; anything missing is reported).
+Both run on the same private Mosquitto (tests/support/broker.py: no queue
+limit, TCP_NODELAY, as deploy/mosquitto/mosquitto.conf) in the same run, each
+in its own process as in production, driven by the same load from this one:
+`--alarms` alarms from `--nodes` nodes, at most `--window` unacknowledged at a
+time, in `--rounds` alternating rounds (relay, hub, relay, hub, ...) so a load
+spike from others on the machine hits both. Counts an alarm only when its
+`received` ack arrives; zero loss is checked twice: every alarm_id acked, and
+the hub's database holds exactly one row per alarm_id sent.
 
-    python -m bench.hub_ingest --alarms 2000 --nodes 50 --window 100
+    python -m bench.hub_ingest --alarms 3000 --nodes 50 --window 200 --rounds 3
+
+Prints both rates (median of the rounds), the ratio and the machine load, and
+writes bench/results/hub_ingest.json.
 """
 
 from __future__ import annotations
@@ -13,6 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,14 +34,18 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import select
 
+from hub.db import models as m
 from hub.runtime import Hub
 from hub.settings import load_settings
+from hub.store import Store
 from protocol import Ack, AckStatus, Alarm, Kind, Source, Topics, encode
 from tests.support.broker import Mosquitto
 
 T = Topics()
 KINDS = list(Kind)
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def registry(nodes: int) -> str:
@@ -39,46 +55,84 @@ def registry(nodes: int) -> str:
     return "\n".join(out)
 
 
-def client(broker: Mosquitto, name: str) -> mqtt.Client:
+def client(port: int, name: str) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}")
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     ready = threading.Event()
     c.on_connect = lambda *a: ready.set()
-    c.connect(broker.host, broker.port, keepalive=30)
+    c.connect("127.0.0.1", port, keepalive=30)
     c.loop_start()
     if not ready.wait(10):
         raise RuntimeError(f"{name} could not connect")
     return c
 
 
-class Relay:
+# ---- the servers under test (each in its own process) -------------------------------------
+
+def serve_relay(port: int) -> None:
     """What a hub is at the very least: receive an alarm, publish one ack."""
+    c = client(port, "relay")
 
-    def __init__(self, broker: Mosquitto) -> None:
-        self.c = client(broker, "relay")
-        self.c.on_message = self._on_message
-        done = threading.Event()
-        self.c.on_subscribe = lambda *a: done.set()
-        self.c.subscribe(T.node_wildcard("alarm"), 1)
-        done.wait(5)
-
-    def _on_message(self, c: Any, u: Any, msg: Any) -> None:
+    def on_message(cl: Any, u: Any, msg: Any) -> None:
         node_id = msg.topic.split("/")[-2]
         body = json.loads(msg.payload)
         ack = Ack(alarm_id=body["alarm_id"], status=AckStatus.RECEIVED,
                   ts_ms=time.time_ns() // 1_000_000, incident_id=str(uuid.uuid4()))
-        c.publish(T.ack(node_id), encode(ack), qos=1)
+        cl.publish(T.ack(node_id), encode(ack), qos=1)
 
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
+    c.on_message = on_message
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.subscribe(T.node_wildcard("alarm"), 1)
+    done.wait(5)
+    _ready_then_wait()
+    c.disconnect()
+    c.loop_stop()
 
 
-def drive(broker: Mosquitto, alarms: int, nodes: int, window: int) -> tuple[float, int]:
-    """Send `alarms`, `window` in flight; (acked per second, alarms never acked)."""
-    c = client(broker, "load")
+def serve_hub(port: int, work: Path) -> None:
+    settings = load_settings(
+        None, env={}, hub_id="bench-hub", broker_url=f"mqtt://127.0.0.1:{port}",
+        db_url=f"sqlite:///{work / 'hub.db'}", data_dir=str(work / "data"),
+        registry_file=str(work / "registry.toml"), escalate_after_s=3600.0,
+        failed_to_sound_s=3600.0, heartbeat_s=3600.0)
+    hub = Hub(settings).start()
+    _ready_then_wait()
+    hub.stop()
+
+
+def _ready_then_wait() -> None:
+    print("ready", flush=True)
+    sys.stdin.read()   # until the driver closes our stdin
+
+
+class Server:
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.hub_ingest", *args],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"server {args} did not start")
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+
+# ---- the load --------------------------------------------------------------------------
+
+def drive(port: int, alarms: int, nodes: int, window: int) -> dict[str, Any]:
+    """Send `alarms`, at most `window` unacked; rate of `received` acks and what was lost."""
+    c = client(port, "load")
     pending: set[str] = set()
+    sent: list[str] = []
     cond = threading.Condition()
 
     def on_message(cl: Any, u: Any, msg: Any) -> None:
@@ -101,6 +155,7 @@ def drive(broker: Mosquitto, alarms: int, nodes: int, window: int) -> tuple[floa
             while len(pending) >= window:
                 cond.wait(1)
             pending.add(a.alarm_id)
+        sent.append(a.alarm_id)
         c.publish(T.alarm(f"bench-{i % nodes:03d}"), encode(a), qos=1)
     deadline = time.monotonic() + 60
     with cond:
@@ -110,42 +165,85 @@ def drive(broker: Mosquitto, alarms: int, nodes: int, window: int) -> tuple[floa
     elapsed = time.perf_counter() - start
     c.disconnect()
     c.loop_stop()
-    return (alarms - lost) / elapsed, lost
+    return {"rate": (alarms - lost) / elapsed, "lost": lost, "seconds": elapsed, "sent": sent}
+
+
+def stored_ids(db: Path) -> list[str]:
+    st = Store.open(f"sqlite:///{db}", migrate=False)
+    try:
+        with st.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(m.Alarm.alarm_id))]
+    finally:
+        st.close()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--alarms", type=int, default=2000)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--alarms", type=int, default=3000, help="alarms per round")
     ap.add_argument("--nodes", type=int, default=50)
-    ap.add_argument("--window", type=int, default=100)
+    ap.add_argument("--window", type=int, default=200, help="unacked alarms in flight")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--serve", choices=["relay", "hub"], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.serve == "relay":
+        return serve_relay(args.port)
+    if args.serve == "hub":
+        return serve_hub(args.port, args.work)
+
+    load_before = os.getloadavg()
+    relay: list[dict[str, Any]] = []
+    hub: list[dict[str, Any]] = []
+    all_sent: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        (work / "registry.toml").write_text(registry(args.nodes))
         broker = Mosquitto(work).start()
         try:
-            relay = Relay(broker)
-            relay_rate, relay_lost = drive(broker, args.alarms, args.nodes, args.window)
-            relay.close()
-            (work / "registry.toml").write_text(registry(args.nodes))
-            settings = load_settings(
-                None, env={}, hub_id="bench-hub", broker_url=broker.url,
-                db_url=f"sqlite:///{work / 'hub.db'}", data_dir=str(work / "data"),
-                registry_file=str(work / "registry.toml"), escalate_after_s=3600.0,
-                failed_to_sound_s=3600.0, heartbeat_s=3600.0)
-            hub = Hub(settings).start()
-            try:
-                hub_rate, hub_lost = drive(broker, args.alarms, args.nodes, args.window)
-                stored = hub.store.count_alarms()
-            finally:
-                hub.stop()
+            for _ in range(args.rounds):
+                srv = Server(["--serve", "relay", "--port", str(broker.port)])
+                relay.append(drive(broker.port, args.alarms, args.nodes, args.window))
+                srv.stop()
+                srv = Server(["--serve", "hub", "--port", str(broker.port), "--work", str(work)])
+                hub.append(drive(broker.port, args.alarms, args.nodes, args.window))
+                srv.stop()
+                all_sent += hub[-1]["sent"]
+            rows = stored_ids(work / "hub.db")
         finally:
             broker.stop()
-    print(f"alarms: {args.alarms} from {args.nodes} nodes, window {args.window}")
-    print(f"bare paho relay (ack only):     {relay_rate:8.0f} alarms/s, lost {relay_lost}")
-    print(f"hub (SQLite, stored then acked): {hub_rate:8.0f} alarms/s, lost {hub_lost}, "
-          f"stored {stored}")
-    print(f"hub / relay ratio: {hub_rate / relay_rate:.2f}")
+    load_after = os.getloadavg()
+    relay_rate = statistics.median(r["rate"] for r in relay)
+    hub_rate = statistics.median(r["rate"] for r in hub)
+    missing = len(set(all_sent) - set(rows))
+    result = {
+        "alarms_per_round": args.alarms, "nodes": args.nodes, "window": args.window,
+        "rounds": args.rounds,
+        "relay_alarms_per_s": round(relay_rate), "hub_alarms_per_s": round(hub_rate),
+        "ratio": round(hub_rate / relay_rate, 3),
+        "relay_rounds": [round(r["rate"]) for r in relay],
+        "hub_rounds": [round(r["rate"]) for r in hub],
+        "relay_lost_acks": sum(r["lost"] for r in relay),
+        "hub_lost_acks": sum(r["lost"] for r in hub),
+        "hub_rows": len(rows), "hub_sent": len(all_sent), "hub_rows_missing": missing,
+        "hub_duplicate_rows": len(rows) - len(set(rows)),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count(),
+        "db": "SQLite WAL, synchronous=FULL", "broker": "mosquitto (tests/support/broker.py)",
+    }
+    print(f"alarms: {args.rounds} rounds x {args.alarms} from {args.nodes} nodes, "
+          f"window {args.window}; load {load_before[0]:.2f} -> {load_after[0]:.2f} "
+          f"on {os.cpu_count()} cpus")
+    print(f"bare paho relay (ack only):      {relay_rate:8.0f} alarms/s  rounds "
+          f"{result['relay_rounds']}, lost acks {result['relay_lost_acks']}")
+    print(f"hub (SQLite, stored then acked): {hub_rate:8.0f} alarms/s  rounds "
+          f"{result['hub_rounds']}, lost acks {result['hub_lost_acks']}")
+    print(f"hub rows: {len(rows)} for {len(all_sent)} sent, missing {missing}, "
+          f"duplicates {result['hub_duplicate_rows']}")
+    print(f"hub / relay ratio: {hub_rate / relay_rate:.2f} (target >= 0.50)")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "hub_ingest.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
