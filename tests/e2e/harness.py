@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def wait_strikes(node: VirtualNode, count: int, since: float = 0.0,
     return list(wait_for(done, timeout, f"{count} strikes of {node.node_id}"))
 
 
-def gaps_ms(got: list[Strike]) -> list[float]:
+def gaps_ms(got: Sequence[Strike]) -> list[float]:
     """Milliseconds from each strike's start to the next one's."""
     return [(b[0] - a[0]) * 1000 for a, b in itertools.pairwise(got)]
 
