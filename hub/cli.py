@@ -2,9 +2,11 @@
 
     tiengmo hub [run] --broker URL --db URL --registry FILE [--http HOST:PORT]
     tiengmo hub [run] --config FILE
+    tiengmo hub create-user (--db URL | --config FILE) --username NAME --role admin
+                            [--password-file FILE]
 
-`run` is the default, so `tiengmo hub --config hub.toml` runs the hub; later
-management commands (e.g. `tiengmo hub create-user`) sit beside it. Options
+`run` is the default, so `tiengmo hub --config hub.toml` runs the hub;
+`create-user` makes an account (the first admin) straight in the database. Options
 override the config file, which overrides the defaults. SIGTERM or Ctrl-C
 stops the hub cleanly: its death is published, the database closed.
 """
@@ -57,6 +59,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="hub_command", metavar="SUBCOMMAND")
     run_p = sub.add_parser("run", help=RUN_HELP, description=RUN_HELP)
     _add_run_options(run_p, nested=True)
+    _add_create_user(sub)
+
+
+CREATE_USER_HELP = ("create a dashboard user, e.g. the first admin / tạo người dùng, "
+                    "ví dụ quản trị viên đầu tiên")
+
+
+def _add_create_user(sub: Any) -> None:
+    p = sub.add_parser("create-user", help=CREATE_USER_HELP, description=CREATE_USER_HELP)
+    quiet: dict[str, Any] = {"default": argparse.SUPPRESS}
+    p.add_argument("--config", metavar="FILE", help="hub settings file (its db_url is used)",
+                   **quiet)
+    p.add_argument("--db", metavar="URL", help="database URL (overrides the config's)", **quiet)
+    p.add_argument("--username", required=True, help="2-64 of a-z 0-9 . _ -")
+    p.add_argument("--role", choices=("viewer", "operator", "admin"), default="admin")
+    p.add_argument("--display-name", metavar="TEXT", default=None)
+    p.add_argument("--password-file", metavar="FILE", default=None,
+                   help="read the password from the first line of FILE (default: prompt)")
+    p.add_argument("--update", action="store_true",
+                   help="if the user exists, set this role and password instead of failing")
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -83,7 +105,60 @@ def _settings(args: argparse.Namespace) -> Any:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        from pathlib import Path
+
+        try:
+            lines = Path(args.password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"--password-file {args.password_file}: {exc}") from None
+        if not lines or not lines[0].strip():
+            raise ValueError(f"--password-file {args.password_file}: the first line is empty")
+        return lines[0].strip()
+    if not sys.stdin.isatty():
+        raise ValueError("no terminal to ask for the password: give --password-file FILE")
+    import getpass
+
+    first = getpass.getpass("Mật khẩu / Password: ")
+    if getpass.getpass("Nhập lại / Again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def create_user(args: argparse.Namespace) -> int:
+    """`tiengmo hub create-user`: one account, straight into the database."""
+    from .api.accounts import check_new_account
+    from .api.accounts import create_user as make
+    from .errors import HubError, InvalidAction
+    from .store import Store
+
+    try:
+        db = getattr(args, "db", None)
+        if not db:
+            if not getattr(args, "config", None):
+                raise ValueError("give --db URL or --config FILE")
+            from .settings import load_settings
+
+            db = load_settings(args.config).db_url
+        username = args.username.strip().lower()
+        check_new_account(username, args.role, "x" * 64)   # fail fast, before the prompt
+        password = _read_password(args)
+        with Store.open(db) as store:
+            user = make(store, username, args.role, password, actor="cli",
+                        display_name=args.display_name, update=args.update)
+    except (ValueError, HubError) as exc:
+        hint = " (add --update to change it)" if isinstance(exc, InvalidAction) \
+            and "already exists" in str(exc) else ""
+        print(f"tiengmo hub create-user: {exc}{hint}", file=sys.stderr)
+        return 1
+    print(f"đã tạo / created: {user.username} ({user.role})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "hub_command", None) == "create-user":
+        return create_user(args)
     if getattr(args, "hub_command", None) not in (None, "run"):
         print(f"tiengmo hub: unknown subcommand {args.hub_command!r}", file=sys.stderr)
         return 2

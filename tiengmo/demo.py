@@ -149,6 +149,13 @@ class Demo:
         self.hub = Hub(settings).start()
         self.services = Services(self.hub.store, self.hub.link, settings)
         self.server = self._serve_http(host, port)
+        # An admin to log into the dashboard with; a new password every run.
+        from hub.api.accounts import create_user
+        from hub.api.security import random_password
+
+        self.admin_password = random_password()
+        create_user(self.hub.store, "admin", "admin", self.admin_password, actor="demo",
+                    display_name="Quản trị viên (demo)", update=True)
 
         self.village = Village.from_registry(
             registry, broker_url=self.broker.url, data_root=self.data / "nodes",
@@ -161,6 +168,8 @@ class Demo:
              f"broker {self.broker.url}, hub {DEMO_HUB_ID}, database {settings.db_url}")
         if self.server is not None:
             _say(f"hub HTTP at http://{host}:{self._bound_port(port)}/  (health: /healthz)")
+            _say(f"Đăng nhập / Log in at http://{host}:{self._bound_port(port)}/ as admin / "
+                 f"{self.admin_password}")
         _say("Ctrl-C để dừng / Ctrl-C to stop")
 
     def _bound_port(self, asked: int) -> int:
