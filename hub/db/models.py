@@ -246,3 +246,70 @@ class EventRow(Base):
     subject: Mapped[str] = mapped_column(String(AREA))
 
     __table_args__ = ({"sqlite_autoincrement": True},)
+
+
+# --- integrations (migration 0003): webhook subscribers and deliveries, SMS responders per
+# area, CAP alerts taken in. Every webhook delivery is a row, so what was sent, retried or
+# given up on is on record; one row per (subscriber, event) makes replicas send it once.
+
+class WebhookSubscriber(Base):
+    __tablename__ = "webhook_subscribers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscribers.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(AREA))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))      # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    last_attempt_ms: Mapped[int | None] = mapped_column(BigInteger)
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    delivered_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "event_id", name="uq_webhook_deliveries_sub_event"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_ms"),
+    )
+
+
+class Responder(Base):
+    __tablename__ = "responders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    area: Mapped[str] = mapped_column(String(AREA), index=True)
+    phone: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(16))      # "config" | "operator"
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class CapInbound(Base):
+    __tablename__ = "cap_inbound"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(200))
+    identifier: Mapped[str] = mapped_column(String(200))
+    sent: Mapped[str] = mapped_column(String(40))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    received_ms: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(ACTOR))
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cmd_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    __table_args__ = (UniqueConstraint("sender", "identifier", name="uq_cap_inbound_sender_id"),)
