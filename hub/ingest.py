@@ -107,6 +107,7 @@ class Ingest:
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.rejects: Counter[str] = Counter()
         self.handled: Counter[str] = Counter()
+        self.largest_batch = 0   # most alarms stored in one transaction (metrics, tests)
         self._lock = threading.Lock()
         self._log_limit = _RateLimitedLog()
         self.heartbeat_flush_s = heartbeat_flush_s
@@ -232,6 +233,7 @@ class Ingest:
         # Committed: every alarm of the batch is durable from here on.
         with self._lock:
             self.handled[TopicKind.ALARM.value] += len(outcomes)
+            self.largest_batch = max(self.largest_batch, len(outcomes))
         if self.observer:
             return
         for ((node_id, alarm, received_ms), _), out in zip(batch, outcomes, strict=True):
