@@ -1,0 +1,75 @@
+"""Fixtures for the API tests: a real hub (real Mosquitto, SQLite file) with its HTTP app,
+and one logged-in browser-like client per role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from hub.api import security
+from hub.app import create_app
+from hub.runtime import Hub
+from hub.store.auth import AuthStore
+from tests.support.broker import Mosquitto
+from tests.support.hub_harness import hub_settings, running_hub
+
+PASSWORDS = {"viewer": "viewer-pass-123", "operator": "operator-pass-123",
+             "admin": "admin-pass-1234"}
+
+
+@dataclass
+class Browser:
+    """A TestClient holding one user's session cookie and CSRF token."""
+
+    client: TestClient
+    csrf: str
+    role: str
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        headers = {"X-CSRF-Token": self.csrf, **kw.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kw)
+
+
+def add_user(hub: Hub, username: str, role: str, password: str | None = None) -> None:
+    AuthStore(hub.store).create_user(username, security.hash_password(
+        password or PASSWORDS[role]), role, "test")
+
+
+def login(app: FastAPI, username: str, password: str) -> Browser:
+    client = TestClient(app)
+    r = client.post("/api/v1/session", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    return Browser(client, body["csrf_token"], body["user"]["role"])
+
+
+@pytest.fixture
+def hub(broker: Mosquitto, tmp_path: Path) -> Iterator[Hub]:
+    with running_hub(hub_settings(broker, tmp_path, login_lockout_s=1.0)) as h:
+        yield h
+
+
+@pytest.fixture
+def app(hub: Hub) -> Iterator[FastAPI]:
+    app = create_app(hub, ping_s=1.0, gap_wait_s=0.5)
+    yield app
+    app.state.api.feed.stop()
+
+
+@pytest.fixture
+def browsers(hub: Hub, app: FastAPI) -> dict[str, Browser]:
+    """A logged-in client per role: viewer, operator, admin."""
+    for role in PASSWORDS:
+        add_user(hub, role, role)
+    return {role: login(app, role, PASSWORDS[role]) for role in PASSWORDS}
+
+
+@pytest.fixture
+def anon(app: FastAPI) -> TestClient:
+    return TestClient(app)
