@@ -1,0 +1,106 @@
+"""The demo's simulator panel routes, added to the hub's app by `tiengmo demo`.
+
+    GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED
+    POST /api/v1/sim/nodes/{id}/press   hold one of its buttons, as a household would
+
+The hub never imports this (it knows nothing of the simulator); the demo, the edge
+where the parts meet, calls `mount(app, demo)` with an object whose `village` is a
+firmware_sim Village (or None while it is still starting). Authentication and CSRF
+are the API's own dependencies (hub.api.deps), so the panel is protected exactly
+like the rest: any logged-in user may look, operators and admins may press.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+
+from hub.api.deps import Operator, Viewer
+from hub.api.errors import ApiError, not_found
+
+PREFIX = "/api/v1/sim"
+
+
+class SimButton(BaseModel):
+    number: int
+    kind: str
+
+
+class SimNode(BaseModel):
+    id: str
+    area: str
+    buttons: list[SimButton]
+    outputs: dict[str, bool]
+    led: str | None
+    sounding: bool
+    running: bool
+
+
+class PressCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    button: int = Field(ge=0, le=99, description="the button's number on the node")
+
+
+class PressAccepted(BaseModel):
+    id: str
+    button: int
+    kind: str
+    hold_s: float
+
+
+def _village(demo: Any) -> Any:
+    village = getattr(demo, "village", None)
+    if village is None:
+        # The demo serves HTTP before its nodes are up: say so rather than show nothing.
+        raise ApiError(503, "starting", "The simulated village is still starting.",
+                       "Làng mô phỏng đang khởi động.", headers={"Retry-After": "2"})
+    return village
+
+
+def _describe(node: Any) -> SimNode:
+    hw = node.config.hardware
+    outputs = {o.name: bool(node.output_on(o.name)) for o in hw.outputs}
+    led = node.led_state
+    return SimNode(
+        id=node.node_id, area=node.config.area,
+        buttons=[SimButton(number=b.number, kind=str(b.kind)) for b in hw.buttons],
+        outputs=outputs, led=None if led is None else str(led.value),
+        sounding=bool(node.is_sounding()), running=node.agent is not None)
+
+
+def router_for(demo: Any) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["simulator"])
+
+    @router.get("/nodes", response_model=list[SimNode], operation_id="sim_nodes_list")
+    def sim_nodes(_who: Viewer) -> list[SimNode]:
+        """Every virtual node with its buttons, outputs (on/off) and status LED."""
+        return [_describe(n) for n in _village(demo).nodes]
+
+    @router.post("/nodes/{node_id}/press", response_model=PressAccepted, status_code=202,
+                 operation_id="sim_nodes_press", responses={404: {}, 409: {}, 503: {}})
+    def sim_press(node_id: str, body: PressCreate, _who: Operator) -> PressAccepted:
+        """Hold a button for its hold time (plus a little), without waiting for it."""
+        village = _village(demo)
+        try:
+            node = village[node_id]
+        except KeyError:
+            raise not_found(f"simulated node {node_id!r}", f"nút mô phỏng {node_id!r}") from None
+        button = next((b for b in node.config.hardware.buttons if b.number == body.button), None)
+        if button is None:
+            raise not_found(f"button {body.button} of {node_id!r}",
+                            f"nút bấm {body.button} của {node_id!r}")
+        if node.agent is None:
+            raise ApiError(409, "node_stopped", f"{node_id} is not running.",
+                           f"Nút {node_id} không chạy.")
+        node.press(button.number, block=False)
+        return PressAccepted(id=node_id, button=button.number, kind=str(button.kind),
+                             hold_s=button.hold_s + 0.1)
+
+    return router
+
+
+def mount(app: FastAPI, demo: Any) -> None:
+    """Add the panel's routes to the hub's `app` (made by hub.app.create_app)."""
+    app.include_router(router_for(demo))
