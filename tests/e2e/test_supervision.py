@@ -55,3 +55,9 @@ def test_a_killed_node_becomes_a_trouble_and_a_five_second_blip_does_not(e2e: E2
     time.sleep(max(0.0, t_lost + DEBOUNCE_S + 1.5 - time.monotonic()))
     assert troubles_of("na-cha-01") == []
     assert status("na-cha-01") is NodeStatus.ONLINE
+
+    # The killed node's agent starts again (next boot_id): its trouble clears.
+    victim.restart()
+    wait_for(lambda: not [t for t in store.troubles(open_only=True)
+                          if t.subject == "na-sang-01"], what="the trouble to clear")
+    assert status("na-sang-01") is NodeStatus.ONLINE
