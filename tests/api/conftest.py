@@ -3,6 +3,7 @@ and one logged-in browser-like client per role."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +50,35 @@ def login(app: FastAPI, username: str, password: str) -> Browser:
     return Browser(client, body["csrf_token"], body["user"]["role"])
 
 
+class OffsetClock:
+    """The hub's clock: real time, moved forward at will (session expiry, lockouts)."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    def advance(self, seconds: float) -> None:
+        self.offset_ms += int(seconds * 1000)
+
+
 @pytest.fixture
-def hub(broker: Mosquitto, tmp_path: Path) -> Iterator[Hub]:
-    with running_hub(hub_settings(broker, tmp_path, login_lockout_s=1.0)) as h:
+def clock() -> OffsetClock:
+    return OffsetClock()
+
+
+@pytest.fixture
+def hub_overrides() -> dict[str, Any]:
+    """Settings a test module may override (e.g. short session expiry)."""
+    return {}
+
+
+@pytest.fixture
+def hub(broker: Mosquitto, tmp_path: Path, clock: OffsetClock,
+        hub_overrides: dict[str, Any]) -> Iterator[Hub]:
+    settings = hub_settings(broker, tmp_path, **{"login_lockout_s": 30.0, **hub_overrides})
+    with running_hub(settings, clock_ms=clock) as h:
         yield h
 
 
