@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,7 +184,7 @@ def test_replica_and_tls_settings_from_file_and_environment(tmp_path: Path) -> N
     ({"broker_url": "mqtts://h:8883", "key_file": "/k.pem"}, "key_file.*cert_file"),
     ({"cert_file": "/c.pem"}, "cert_file.*mqtts://"),
 ])
-def test_bad_replica_and_tls_settings_are_refused(tmp_path: Path, overrides: dict[str, object],
+def test_bad_replica_and_tls_settings_are_refused(tmp_path: Path, overrides: dict[str, Any],
                                                   message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env={}, data_dir=tmp_path, **overrides)
