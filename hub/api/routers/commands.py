@@ -7,9 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ...errors import PolicyError
 from ...store import CommandInfo
 from ..deps import Ctx, Operator, Viewer
-from ..errors import not_found
+from ..errors import ApiError, not_found
 from ..schemas import BroadcastCreate, CommandPublic, DrillCreate, DrillPublic
 from ..serialize import Presenter
 
@@ -47,6 +48,11 @@ def broadcasts_create(body: BroadcastCreate, who: Operator, ctx: Ctx) -> Command
     `duration_s`, with a message kept on the command."""
     if body.area not in {a.path for a in ctx.store.areas()}:
         raise not_found(f"area {body.area!r}", f"khu vực {body.area!r}")
+    try:   # a signal the policy does not know is bad input, refused before anything is sent
+        ctx.settings.policy.warning(body.area, body.signal, body.duration_s)
+    except PolicyError as exc:
+        raise ApiError(422, "invalid_input", f"signal {body.signal!r}: {exc}",
+                       f"Tín hiệu {body.signal!r} không có trong quy ước.") from None
     cmd = ctx.services.broadcast(body.area, who.actor, body.signal, body.duration_s,
                                  body.message or None)
     return Presenter(ctx.history).commands([_command(ctx, cmd.cmd_id)])[0]
