@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import api
+from .integrations import start_integrations
 from .runtime import Hub
 
 log = logging.getLogger("tiengmo.hub.http")
@@ -48,6 +49,8 @@ def create_app(hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float = 2.0) -> Fa
         return JSONResponse(body, status_code=200 if ok else 503)
 
     api.install(app, hub, ping_s=ping_s, gap_wait_s=gap_wait_s)
+    # /metrics, the CAP feed and intake, webhooks, SMS, Home Assistant (docs/integrations.md)
+    start_integrations(hub, app)
 
     @app.middleware("http")
     async def safety_headers(request: Request,
