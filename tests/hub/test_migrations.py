@@ -90,3 +90,24 @@ def test_relative_sqlite_url_works_as_written(tmp_path: Path,
     Store.open("sqlite:///data/hub.db").close()
     assert (tmp_path / "data" / "hub.db").exists()
     assert "alarms" in tables("sqlite:///data/hub.db")
+
+
+def test_every_migration_steps_up_and_down_on_its_own(db_url: str) -> None:  # noqa: F811
+    """Each revision's upgrade and downgrade work one step at a time (not only base<->head)."""
+    from alembic.script import ScriptDirectory
+
+    from hub.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    engine = make_engine(db_url)
+    try:
+        for rev in revisions:
+            upgrade(engine, rev)
+            assert current_revision(engine) == rev
+        for below in [*reversed(revisions[:-1]), None]:
+            downgrade(engine, below or "base")
+            assert current_revision(engine) == below
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()

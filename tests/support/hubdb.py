@@ -55,3 +55,49 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_database")
     reset_pg(url)
     return url
+
+
+# ---- the hub harness on both databases ---------------------------------------
+#
+# Tests that start a hub through tests.support.hub_harness (hub_settings, running_hub)
+# get a SQLite file under tmp_path. A conftest that imports `hub_database` and calls
+# `parametrize_hub_database` from its `pytest_generate_tests` runs each such test
+# twice, the second time with that file swapped for the session's PostgreSQL database
+# (emptied first). Tests that already take `db_url` choose for themselves.
+
+HUB_DATABASES = ("sqlite", "postgresql")
+
+
+def parametrize_hub_database(metafunc: pytest.Metafunc) -> None:
+    names = metafunc.fixturenames
+    module = metafunc.module
+    starts_a_hub = getattr(module, "hub_settings", None) is not None or "hub" in names
+    # A module may say `HUB_DATABASES = ("sqlite",)`; one that reads the SQLite file
+    # itself (it imports sqlite3) is taken to be about SQLite.
+    default = ("sqlite",) if getattr(module, "sqlite3", None) is not None else HUB_DATABASES
+    kinds = tuple(getattr(module, "HUB_DATABASES", default))
+    if ("hub_database" in names and "broker" in names and "db_url" not in names
+            and starts_a_hub and len(kinds) > 1):
+        metafunc.parametrize("hub_database", kinds, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def hub_database(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                 tmp_path: Path) -> str:
+    """Which database the hub harness gives this test's hubs: "sqlite" unless parametrized."""
+    kind: str = getattr(request, "param", "sqlite")
+    if kind == "postgresql":
+        from tests.support import hub_harness
+
+        url: str = request.getfixturevalue("pg_database")
+        reset_pg(url)
+        real = hub_harness.load_settings  # type: ignore[attr-defined]
+        sqlite_here = f"sqlite:///{tmp_path}"
+
+        def load(path: object = None, env: object = None, **overrides: object) -> object:
+            if str(overrides.get("db_url", "")).startswith(sqlite_here):
+                overrides["db_url"] = url
+            return real(path, env, **overrides)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(hub_harness, "load_settings", load)
+    return kind
