@@ -41,10 +41,10 @@ def create_app(hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float = 2.0) -> Fa
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
-        # 503 while the hub cannot reach the broker: a load balancer or a
-        # systemd watchdog should see that alarms are not flowing.
+        # 503 while the hub cannot reach the broker or cannot write its database (disk
+        # full): a load balancer or a systemd watchdog should see that alarms are not flowing.
         body: dict[str, Any] = hub.health()
-        ok = bool(body["started"] and body["broker_connected"])
+        ok = bool(body["started"] and body["broker_connected"] and not body.get("store_error"))
         body["status"] = "ok" if ok else "degraded"
         return JSONResponse(body, status_code=200 if ok else 503)
 

@@ -106,6 +106,9 @@ class Ingest:
         self.observer = observer
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self.rejects: Counter[str] = Counter()
+        # Why the last write failed (disk full, database gone), until one succeeds again;
+        # /healthz reports it, since alarms are then neither stored nor acked.
+        self.store_error: str | None = None
         self.handled: Counter[str] = Counter()
         self.largest_batch = 0   # most alarms stored in one transaction (metrics, tests)
         self._lock = threading.Lock()
@@ -218,7 +221,8 @@ class Ingest:
             outcomes = self.store.record_alarms(
                 [item for item, _ in batch], window_s=self.window_s,
                 noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s)
-        except Exception:
+        except Exception as exc:
+            self.store_error = f"{type(exc).__name__}: {exc}"[:300]
             if len(batch) == 1:
                 self._count(self.rejects, "internal_error")
                 log.exception("could not store alarm %s from %s; not acked, the node will "
@@ -231,6 +235,7 @@ class Ingest:
                 self._store_alarms([one])
             return
         # Committed: every alarm of the batch is durable from here on.
+        self.store_error = None
         with self._lock:
             self.handled[TopicKind.ALARM.value] += len(outcomes)
             self.largest_batch = max(self.largest_batch, len(outcomes))

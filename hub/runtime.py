@@ -357,6 +357,7 @@ class Hub:
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
+            "store_error": ing.store_error if ing else None,
         }
 
 
