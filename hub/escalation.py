@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 
-from .errors import PolicyError
-from .fanout import FanOut, kind_label
-from .policy import Policy, Sound
+from protocol import Command
+
+from .fanout import FanOut, kind_label, sound_in_area
+from .policy import Policy
 from .store import IncidentInfo, Store
 
 log = logging.getLogger("tiengmo.hub.escalation")
@@ -32,32 +33,30 @@ class Escalator:
         self.policy = policy
         self.escalate_after_s = escalate_after_s
 
-    def check(self, now_ms: int) -> list[str]:
-        """Escalate every incident that is due; the cmd_ids sent."""
-        sent: list[str] = []
+    def check(self, now_ms: int) -> list[Command]:
+        """Escalate every incident that is due; the commands sent."""
+        sent: list[Command] = []
         due = self.store.incidents_to_escalate(now_ms, self.escalate_after_s,
                                                max_level=self.policy.max_escalation)
         for inc in due:
             if inc.drill or inc.flagged or inc.fanout_held or inc.area is None:
                 continue  # never counted as real, never sounded in the first place
-            cmd_id = self._escalate(inc, now_ms)
-            if cmd_id is not None:
-                sent.append(cmd_id)
+            cmd = self._escalate(inc, now_ms)
+            if cmd is not None:
+                sent.append(cmd)
         return sent
 
-    def _escalate(self, inc: IncidentInfo, now_ms: int) -> str | None:
-        first = self.policy.sound_for(inc.kind, inc.area or "")
-        current = inc.sounded_area or first.area
+    def _escalate(self, inc: IncidentInfo, now_ms: int) -> Command | None:
+        origin = inc.area or ""
+        current = inc.sounded_area or self.policy.sound_for(inc.kind, origin).area
+        # At the top there is nothing wider: sound the same area again, since the first
+        # sound has ended and nobody has taken the incident yet.
         wider = self.policy.widen(current) or current
         level = inc.escalation_level + 1
         if not self.store.mark_escalated(inc.incident_id, level, wider, now_ms):
             return None  # another replica won it, or an operator acknowledged meanwhile
-        # Same pattern and priority as the first sound, but as agreed in the wider area.
-        try:
-            pattern = self.policy.pattern_for(first.pattern.name, wider)
-        except PolicyError:  # a pattern agreed only below: keep the one that sounded
-            pattern = first.pattern
-        sound = Sound(wider, pattern, first.duration_s, first.priority)
+        # Same kind's pattern and priority as the first sound, as agreed in the wider area.
+        sound = sound_in_area(self.policy, inc.kind, origin, wider)
         cmd = self.fanout.sound(inc, sound, now_ms, note=f"escalation level {level}")
         self.store.audit("hub", "incident.escalated", inc.incident_id,
                          {"level": level, "area": wider, "from_area": current,
@@ -65,4 +64,4 @@ class Escalator:
         log.warning("CHƯA TIẾP NHẬN / NOT ACKNOWLEDGED: incident %s (%s at %s) escalated to "
                     "level %d, sounding wider area %s", inc.incident_id, kind_label(inc.kind),
                     inc.area, level, wider)
-        return cmd.cmd_id
+        return cmd

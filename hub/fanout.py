@@ -19,17 +19,28 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import protocol
-from protocol import Action, Command, Kind, new_id
+from protocol import Ack, Action, Command, Kind, new_id
 
-from .policy import Sound
-from .services import Publisher
+from .errors import PolicyError
+from .policy import Policy, Sound
 from .store import IncidentInfo, Store, TroubleKind
 
 log = logging.getLogger("tiengmo.hub.fanout")
 
 _SOUNDED = {protocol.ResultStatus.STARTED.value, protocol.ResultStatus.DONE.value}
+
+
+class Publisher(Protocol):
+    """Where commands and acks go out (the runtime's MQTT link)."""
+
+    def publish_area_cmd(self, area: str, cmd: Command) -> None: ...
+
+    def publish_node_cmd(self, node_id: str, cmd: Command) -> None: ...
+
+    def publish_ack(self, node_id: str, ack: Ack) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +59,21 @@ def sound_command(sound: Sound, now_ms: int, expiry_s: float, *,
                    expires_ts_ms=now_ms + int(expiry_s * 1000), pattern=sound.pattern,
                    duration_s=sound.duration_s, priority=sound.priority,
                    incident_id=incident_id, drill=drill)
+
+
+def sound_in_area(policy: Policy, kind: str, origin_area: str, area: str | None) -> Sound:
+    """How an incident of `kind` from `origin_area` sounds in `area` (None: where the policy
+    says). Another area (an escalation, an operator's choice) plays the kind's pattern as
+    agreed THERE, with the kind's duration and priority; a pattern agreed only elsewhere
+    falls back to the one the first sound used."""
+    first = policy.sound_for(kind, origin_area)
+    if area is None or area == first.area:
+        return first
+    try:
+        pattern = policy.pattern_for(policy.kind_policy(kind).pattern or kind, area)
+    except PolicyError:
+        pattern = first.pattern
+    return Sound(area, pattern, first.duration_s, first.priority)
 
 
 def kind_label(kind: str) -> str:

@@ -36,7 +36,7 @@ from .fanout import FanOut
 from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
-from .services import Publisher
+from .services import Publisher, Services
 from .settings import HubSettings
 from .store import NodeStatus, Store, TroubleKind
 from .supervision import (
@@ -188,6 +188,14 @@ class Hub:
             self._store.close()
             self._store = None
         log.info("hub %s stopped", self.settings.hub_id)
+
+    def services(self) -> Services:
+        """Operator actions on this hub's store, link, fan-out and escalation: an operator's
+        sound is watched by the same failed-to-sound check as the hub's own."""
+        if not self.started or self.link is None:
+            raise RuntimeError("the hub is not started")
+        return Services(self.store, self._publisher or self.link, self.settings,
+                        clock=self.clock_ms, fanout=self.fanout, escalator=self.escalator)
 
     # ---- recovery --------------------------------------------------------
 

@@ -5,33 +5,31 @@ The API and the runtime call these; they never publish MQTT themselves. A
 MQTT and tests can hand in a recorder. Every action writes who did what and
 when to the audit log. Commands are stored before they are published, so a
 node's `result` always finds its command.
+
+Sounding an incident and escalating are the runtime's own code
+(`FanOut.sound`, `Escalator.check`), not a copy of it: pass the hub's
+`fanout` and `escalator` (`Hub.services()` does) and an operator's sound is
+watched by the same failed-to-sound check as the hub's.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 import protocol
 from protocol import Ack, Command
 
 from .errors import InvalidAction, NotFound, PolicyError
+from .escalation import Escalator
+from .fanout import FanOut, Publisher, sound_in_area
 from .policy import Policy, Sound
 from .settings import HubSettings
 from .store import IncidentInfo, NodeInfo, Outcome, Store
 
+__all__ = ["HUB_ACTOR", "Publisher", "Services"]
+
 HUB_ACTOR = "hub"
-
-
-class Publisher(Protocol):
-    """Where commands and acks go out (the runtime's MQTT link)."""
-
-    def publish_area_cmd(self, area: str, cmd: Command) -> None: ...
-
-    def publish_node_cmd(self, node_id: str, cmd: Command) -> None: ...
-
-    def publish_ack(self, node_id: str, ack: Ack) -> None: ...
 
 
 def wall_ms() -> int:
@@ -42,12 +40,18 @@ class Services:
     """Operator actions on one store, publishing through one publisher."""
 
     def __init__(self, store: Store, publisher: Publisher, settings: HubSettings, *,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = wall_ms, fanout: FanOut | None = None,
+                 escalator: Escalator | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.settings = settings
         self.policy: Policy = settings.policy
         self.clock = clock
+        # Without the hub's own (a test, a tool): the same code on this store.
+        self.fanout = fanout or FanOut(store, publisher, sound_expiry_s=settings.sound_expiry_s,
+                                       failed_to_sound_s=settings.failed_to_sound_s)
+        self.escalator = escalator or Escalator(store, self.fanout, self.policy,
+                                                escalate_after_s=settings.escalate_after_s)
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -101,50 +105,27 @@ class Services:
     def _incident_sound(self, inc: IncidentInfo, area: str | None) -> Sound:
         if inc.area is None:
             raise InvalidAction(f"incident {inc.incident_id} has no area to sound")
-        sound = self.policy.sound_for(inc.kind, inc.area)
-        if area is not None and area != sound.area:
-            kp = self.policy.kind_policy(inc.kind)
-            try:
-                pattern = self.policy.pattern_for(kp.pattern or inc.kind, area)
-            except PolicyError:
-                pattern = sound.pattern
-            sound = Sound(area, pattern, sound.duration_s, sound.priority)
-        return sound
+        return sound_in_area(self.policy, inc.kind, inc.area, area)
 
     def sound_incident(self, incident_id: str, *, area: str | None = None,
                        actor: str = HUB_ACTOR) -> Command:
-        """Sound an incident per policy (or in `area`): store, audit, publish one `sound`."""
+        """Sound an incident per policy (or in `area`): store, audit, publish one `sound`,
+        and watch that every node there starts it (failed-to-sound)."""
+        self._check_can_publish()
         inc = self._incident(incident_id)
         if inc.drill:
             raise InvalidAction("a drill is sounded by start_drill")
         sound = self._incident_sound(inc, area)
-        cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id)
-        self._send_area(sound.area, cmd, actor)
+        cmd = self.fanout.sound(inc, sound, self.clock(), issued_by=actor)
         self._audit(actor, "sound", inc.incident_id, area=sound.area, cmd_id=cmd.cmd_id,
                     pattern=sound.pattern.name, kind=inc.kind)
         return cmd
 
     def escalate_due(self, now_ms: int | None = None) -> list[Command]:
-        """Widen every unacknowledged incident due for escalation by one area level; safe
-        with several replicas (the store's compare-and-set picks one)."""
-        now = self.clock() if now_ms is None else now_ms
-        sent: list[Command] = []
-        for inc in self.store.incidents_to_escalate(now, self.settings.escalate_after_s,
-                                                    max_level=self.policy.max_escalation):
-            current = inc.sounded_area or self._incident_sound(inc, None).area
-            # At the top there is nothing wider: sound the same area again, since the
-            # first sound has ended and nobody has taken the incident yet.
-            wider = self.policy.widen(current) or current
-            level = inc.escalation_level + 1
-            if not self.store.mark_escalated(inc.incident_id, level, wider, now):
-                continue   # another replica escalated it
-            sound = self._incident_sound(inc, wider)
-            cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id)
-            self._send_area(wider, cmd, HUB_ACTOR)
-            self._audit(HUB_ACTOR, "escalate", inc.incident_id, level=level, area=wider,
-                        cmd_id=cmd.cmd_id)
-            sent.append(cmd)
-        return sent
+        """Widen every unacknowledged incident due for escalation by one area level
+        (`Escalator.check`); safe with several replicas (a compare-and-set picks one)."""
+        self._check_can_publish()
+        return self.escalator.check(self.clock() if now_ms is None else now_ms)
 
     # --- incidents -----------------------------------------------------------------------------
 
