@@ -12,7 +12,7 @@ import { LiveStream } from "./stream.js";
 import { initSound, onSoundState, enableSound, soundBlocked } from "./sound.js";
 import { applyIncident, startAlerts, updateTitle } from "./alerts.js";
 import { mountBoard } from "./board.js";
-import { mountMap } from "./map.js";
+import { mountMap, showMap } from "./map.js";
 import { mountTroubles } from "./troubles.js";
 import { mountHistory, load as loadHistory } from "./history.js";
 import { mountActions } from "./actions.js";
@@ -103,6 +103,7 @@ async function login(ev) {
     const s = await post("/session", { username, password }, { quiet401: true });
     $("login-pass").value = "";
     enter(s);
+    $("main").focus(); // keyboard users continue from the board, not from a hidden form
   } catch (err) {
     delete e.dataset.i18n;
     e.textContent = err.status === 401 ? t("login_bad") : errorText(err);
@@ -167,6 +168,7 @@ function route() {
     if (b.dataset.view === view) b.setAttribute("aria-current", "page");
     else b.removeAttribute("aria-current");
   }
+  if (view === "map") showMap();
   if (view === "history") loadHistory();
   if (view === "users") loadUsers();
   if (view === "sim") startSim();

@@ -7,9 +7,10 @@ import { state, on, can, areaName } from "./state.js";
 import { el, svg, data, clear } from "./util.js";
 import { select, showError, toast } from "./ui.js";
 
-const W = 1000;
-const H = 620;
-const PAD = 70;
+const SPAN = 1000; // drawing units across the larger side of the nodes' spread
+const HAMLET_MIN_PX = 34; // sizes on screen, in CSS pixels
+const LABEL_PX = 15;
+const DOT_PX = 8;
 let root;
 let mapBox;
 let tableBox;
@@ -42,6 +43,11 @@ export function mountMap(section) {
   setInterval(() => {
     if (!root.hidden) renderTable();
   }, 5000);
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => !root.hidden && renderMap(), 200);
+  });
   fillAreas();
   render();
 }
@@ -59,6 +65,11 @@ function fillAreas() {
 
 function inFilter(n) {
   return !filter || n.area === filter || (n.area || "").startsWith(filter + "/");
+}
+
+/** Called when the view is shown: the map is sized for the width it now has. */
+export function showMap() {
+  if (root) render();
 }
 
 export function nodeClass(n) {
@@ -85,48 +96,86 @@ function renderMap() {
     mapBox.append(el("p.empty", {}, t("map_no_coords")), legend);
     return;
   }
+  const g = layout(placed, Math.max(280, mapBox.clientWidth || 900), Math.max(240, window.innerHeight * 0.7));
+  const hamlets = svg("g", { class: "hamlets" });
+  const labels = svg("g", { class: "hamlet-labels" });
+  for (const h of g.hamlets) {
+    const alarmed = h.members.some((n) => n.sounding);
+    hamlets.append(svg("circle", { cx: h.x, cy: h.y, r: h.r, class: alarmed ? "hamlet hamlet-alarm" : "hamlet" }));
+    labels.append(svg("text", { x: h.x, y: h.y - h.r - g.u * 6, class: "hamlet-label", "text-anchor": "middle", lang: "vi",
+      "font-size": (g.u * LABEL_PX).toFixed(1), "stroke-width": (g.u * 4).toFixed(1), text: h.name }));
+  }
+  const dots = svg("g", { class: "nodes" });
+  const r = g.u * DOT_PX;
+  for (const n of placed) {
+    const c = nodeClass(n);
+    const [x, y] = g.pos.get(n.id);
+    const node = svg("g", { class: `node node-${c}`, "data-node": n.id, transform: `translate(${x.toFixed(1)},${y.toFixed(1)})` });
+    if (c === "sounding") node.append(svg("circle", { r: r * 1.1, class: "ring", "stroke-width": (g.u * 3).toFixed(1) }));
+    node.append(svg("circle", { r: r.toFixed(1), class: "dot", "stroke-width": (g.u * 2).toFixed(1) }));
+    if (c === "missing") {
+      const a = (r * 0.5).toFixed(1);
+      node.append(svg("path", { d: `M-${a},-${a} L${a},${a} M${a},-${a} L-${a},${a}`, class: "cross", "stroke-width": (g.u * 2).toFixed(1) }));
+    }
+    node.append(svg("title", { text: `${n.name || n.id} — ${statusLabel(c)}` }));
+    dots.append(node);
+  }
+  const summary = t("map_summary", { n: nodes.length, online: counts.online, missing: counts.missing + counts.offline, sounding: counts.sounding });
+  const pic = svg("svg", { viewBox: g.viewBox, role: "img", "aria-label": summary, class: "map-svg" }, hamlets, dots, labels);
+  mapBox.append(pic, el("figcaption", {}, legend));
+  const noCoords = nodes.length - placed.length;
+  if (noCoords) mapBox.append(el("p.muted", {}, t("map_some_no_coords", { n: noCoords })));
+}
+
+/** Where everything goes, in drawing units, and `u`: drawing units per screen pixel,
+ * so dots and labels have the same size on screen on a phone and on a wall display. */
+function layout(placed, screenPx, screenH) {
+  // Equirectangular around the middle latitude: at a commune's scale the error is
+  // nothing, and no tiles (or internet) are needed. The larger spread = SPAN units.
   const midLat = placed.reduce((s, n) => s + n.lat, 0) / placed.length;
   const k = Math.cos((midLat * Math.PI) / 180);
   const xs = placed.map((n) => n.lon * k);
   const ys = placed.map((n) => -n.lat);
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const span = Math.max(x1 - x0, y1 - y0, 1e-6);
-  const scale = Math.min((W - 2 * PAD) / Math.max(x1 - x0, span * 0.2), (H - 2 * PAD) / Math.max(y1 - y0, span * 0.2));
-  const cx = (x0 + x1) / 2;
-  const cy = (y0 + y1) / 2;
-  const px = (n) => W / 2 + (n.lon * k - cx) * scale;
-  const py = (n) => H / 2 + (-n.lat - cy) * scale;
+  const [x0, y0] = [Math.min(...xs), Math.min(...ys)];
+  const spread = Math.max(Math.max(...xs) - x0, Math.max(...ys) - y0, 1e-9);
+  const scale = SPAN / spread;
+  const pos = new Map(placed.map((n) => [n.id, [(n.lon * k - x0) * scale, (-n.lat - y0) * scale]]));
+  const byArea = new Map();
+  for (const n of placed) {
+    if (!byArea.has(n.area)) byArea.set(n.area, []);
+    byArea.get(n.area).push(n);
+  }
+  let u = (SPAN * 1.3) / screenPx;
+  let out = null;
+  // Twice: the first pass guesses the drawing's width, the second uses what it found.
+  for (let pass = 0; pass < 2; pass++) {
+    const box = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
+    const grow = (a, b, c, d) => {
+      box.x0 = Math.min(box.x0, a);
+      box.y0 = Math.min(box.y0, b);
+      box.x1 = Math.max(box.x1, c);
+      box.y1 = Math.max(box.y1, d);
+    };
+    const hamlets = [];
+    for (const [area, members] of byArea) {
+      const pts = members.map((n) => pos.get(n.id));
+      const x = pts.reduce((s, p) => s + p[0], 0) / pts.length;
+      const y = pts.reduce((s, p) => s + p[1], 0) / pts.length;
+      const r = Math.max(u * HAMLET_MIN_PX, ...pts.map((p) => Math.hypot(p[0] - x, p[1] - y) + u * (DOT_PX + 8)));
+      const name = areaName(area);
+      const half = name.length * u * LABEL_PX * 0.32;
+      grow(x - r, y - r - u * (LABEL_PX + 8), x + r, y + r);
+      grow(x - half, y - r, x + half, y);
+      hamlets.push({ area, name, members, x, y, r });
+    }
+    const m = u * 10;
+    const w = box.x1 - box.x0 + 2 * m;
+    const h = box.y1 - box.y0 + 2 * m;
+    out = { u, pos, hamlets, viewBox: [box.x0 - m, box.y0 - m, w, h].map((v) => v.toFixed(1)).join(" ") };
+    u = Math.max(w / screenPx, h / screenH); // the .map-svg is at most 70vh tall
 
-  const groups = new Map();
-  for (const n of placed) {
-    if (!groups.has(n.area)) groups.set(n.area, []);
-    groups.get(n.area).push(n);
   }
-  const hamlets = svg("g", { class: "hamlets" });
-  const labels = svg("g", { class: "hamlet-labels" });
-  for (const [area, members] of groups) {
-    const gx = members.reduce((s, n) => s + px(n), 0) / members.length;
-    const gy = members.reduce((s, n) => s + py(n), 0) / members.length;
-    const r = Math.max(34, ...members.map((n) => Math.hypot(px(n) - gx, py(n) - gy) + 24));
-    const alarmed = members.some((n) => n.sounding);
-    hamlets.append(svg("circle", { cx: gx, cy: gy, r, class: alarmed ? "hamlet hamlet-alarm" : "hamlet" }));
-    labels.append(svg("text", { x: gx, y: gy - r - 8, class: "hamlet-label", "text-anchor": "middle", lang: "vi", text: areaName(area) }));
-  }
-  const dots = svg("g", { class: "nodes" });
-  for (const n of placed) {
-    const c = nodeClass(n);
-    const g = svg("g", { class: `node node-${c}`, "data-node": n.id, transform: `translate(${px(n).toFixed(1)},${py(n).toFixed(1)})` });
-    if (c === "sounding") g.append(svg("circle", { r: 10, class: "ring" }));
-    g.append(svg("circle", { r: 9, class: "dot" }));
-    if (c === "missing") g.append(svg("path", { d: "M-4,-4 L4,4 M4,-4 L-4,4", class: "cross" }));
-    g.append(svg("title", { text: `${n.name || n.id} — ${statusLabel(c)}` }));
-    dots.append(g);
-  }
-  const summary = t("map_summary", { n: nodes.length, online: counts.online, missing: counts.missing + counts.offline, sounding: counts.sounding });
-  const pic = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": summary, class: "map-svg" }, hamlets, dots, labels);
-  mapBox.append(pic, el("figcaption", {}, legend));
-  const noCoords = nodes.length - placed.length;
-  if (noCoords) mapBox.append(el("p.muted", {}, t("map_some_no_coords", { n: noCoords })));
+  return out;
 }
 
 function renderTable() {
