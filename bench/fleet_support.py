@@ -1,0 +1,154 @@
+"""Shared parts of the scale benchmarks (bench/fleet_scale.py, bench/replicas_ingest.py).
+
+A private Mosquitto, hubs as real `tiengmo hub run` processes, throwaway
+PostgreSQL databases, /proc figures, and results written as JSON plus a PNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from protocol import Topics
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+T = Topics()
+PG_ADMIN = os.environ.get("TIENGMO_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def load() -> list[float]:
+    """The machine's load average (1, 5, 15 min), reported beside every figure."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    name = f"tiengmo_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def write_registry(path: Path, nodes: dict[str, str]) -> Path:
+    lines = []
+    for node_id, area in nodes.items():
+        lines += ["[[nodes]]", f'id = "{node_id}"', f'area = "{area}"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def write_hub_toml(path: Path, **values: Any) -> Path:
+    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()),
+                    encoding="utf-8")
+    return path
+
+
+class HubProc:
+    """`python -m tiengmo.cli hub run ...` with its log in `workdir`."""
+
+    def __init__(self, workdir: Path, hub_id: str, broker_url: str, db_url: str,
+                 registry: Path, config: Path, shared_group: str | None = None) -> None:
+        self.hub_id = hub_id
+        self.log = workdir / f"{hub_id}.log"
+        args = [sys.executable, "-m", "tiengmo.cli", "hub", "run", "--hub-id", hub_id,
+                "--broker", broker_url, "--db", db_url, "--registry", str(registry),
+                "--config", str(config), "--data-dir", str(workdir / f"data-{hub_id}"),
+                "--no-http", "--log-level", "WARNING"]
+        if shared_group:
+            args += ["--shared-group", shared_group]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIENGMO_")}
+        with self.log.open("wb") as logf:
+            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=logf, stderr=subprocess.STDOUT,
+                                         env=env)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+class Watcher:
+    """A bare subscriber: births of nodes and hubs, and `result` messages, with times."""
+
+    def __init__(self, port: int, topics: list[str]) -> None:
+        self.online: dict[str, float] = {}
+        self.hubs: set[str] = set()
+        self.results: list[tuple[float, str, dict[str, Any]]] = []
+        self.cv = threading.Condition()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port, 30)
+        for t in topics:
+            self.c.subscribe(t, 1)
+        self.c.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        now = time.monotonic()
+        parts = msg.topic.split("/")
+        try:
+            data = json.loads(msg.payload)
+        except ValueError:
+            return
+        with self.cv:
+            if msg.topic.endswith("/result"):
+                self.results.append((now, parts[-2], data))
+            elif "/hubs/" in msg.topic and data.get("online"):
+                self.hubs.add(parts[-2])
+            elif msg.topic.endswith("/state") and data.get("online"):
+                self.online.setdefault(parts[-2], now)
+            self.cv.notify_all()
+
+    def wait(self, pred: Any, timeout: float) -> bool:
+        with self.cv:
+            return bool(self.cv.wait_for(pred, timeout))
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def save(name: str, key: str, result: dict[str, Any]) -> Path:
+    """Merge `result` under `key` into bench/results/<name>.json; return the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old[key] = {**result, "machine": f"{os.cpu_count()} cores",
+                "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path.write_text(json.dumps(old, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
