@@ -12,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
+from hub.api import security
 from hub.runtime import Hub
+from hub.store.auth import AuthStore
 from tests.api.conftest import Browser, login
 
 ROLES = ("viewer", "operator", "admin")
@@ -39,27 +41,42 @@ EXPECTED: dict[str, str] = {
     "tokens_list": "admin", "tokens_create": "admin", "tokens_revoke": "admin",
     "stream_events": "viewer",
     "openapi_schema": "viewer",
+    # Routes of hub.integrations (plain Starlette routes, Bearer tokens only, see
+    # docs/integrations.md), keyed by method and path.
+    "GET /metrics": "public",         # Prometheus; a token is optional there, by design
+    "GET /api/v1/cap": "viewer", "POST /api/v1/cap": "operator",
+    "GET /api/v1/cap/alerts/no-such-thing": "viewer",
+    "GET /api/v1/integrations/webhooks/deliveries": "admin",
 }
 PUBLIC_PATHS = {"/healthz", "/"}   # health for watchdogs; the dashboard's login page
 
 
-def api_routes(app: FastAPI) -> Iterator[tuple[str, str, str]]:
-    """(operation id, method, a concrete URL) for every API route of the app (routers
-    included, as FastAPI itself walks them)."""
+def all_routes(app: FastAPI) -> Iterator[tuple[str, str, str, bool]]:
+    """(key, method, a concrete URL, is an API route) for every route of the app (routers
+    included, as FastAPI itself walks them); mounts (static files) aside."""
     for route in iter_route_contexts(app.routes):
-        if not isinstance(route.original_route, APIRoute) or route.path in PUBLIC_PATHS:
+        if route.path in PUBLIC_PATHS or not route.methods:
             continue
-        assert route.operation_id, f"{route.path} has no explicit operation id"
         url = re.sub(r"\{(\w+)(:path)?\}", lambda m: "999999" if m.group(1) == "token_id"
                      else "no-such-thing", route.path)
-        if route.operation_id == "stream_events":
+        is_api = isinstance(route.original_route, APIRoute)
+        op = route.operation_id if is_api else None
+        if is_api:
+            assert op, f"{route.path} has no explicit operation id"
+        if op == "stream_events":
             url += "?last_event_id=-1"   # past the door, then refused: never streams here
-        for method in sorted(route.methods):
-            yield route.operation_id, method, url
+        for method in sorted(set(route.methods) - {"HEAD"}):
+            yield op or f"{method} {url}", method, url, is_api
+
+
+def api_routes(app: FastAPI) -> Iterator[tuple[str, str, str]]:
+    for key, method, url, is_api in all_routes(app):
+        if is_api:
+            yield key, method, url
 
 
 def test_every_route_is_in_the_table_and_ids_are_unique(app: FastAPI) -> None:
-    ids = [op for op, _m, _u in api_routes(app)]
+    ids = [key for key, _m, _u, _a in all_routes(app)]
     assert len(ids) == len(set(ids)), "operation ids must be unique"
     assert set(ids) == set(EXPECTED), (
         f"routes without a decided role: {sorted(set(ids) - set(EXPECTED))}; "
@@ -67,9 +84,29 @@ def test_every_route_is_in_the_table_and_ids_are_unique(app: FastAPI) -> None:
     assert all(url.startswith("/api/v1/") for _o, _m, url in api_routes(app))
 
 
+def test_the_routes_of_the_integrations_check_tokens_too(app: FastAPI, hub: Hub,
+                                                         anon: TestClient) -> None:
+    tokens = {}
+    for role in ROLES:
+        raw = security.new_api_token()
+        AuthStore(hub.store).create_token(f"{role}-matrix", role, security.digest(raw),
+                                          "t", "test")
+        tokens[role] = {"Authorization": f"Bearer {raw}"}
+    for key, method, url, is_api in all_routes(app):
+        if is_api or EXPECTED[key] == "public":
+            continue
+        assert anon.request(method, url).status_code == 401, key
+        for role in ROLES:
+            r = anon.request(method, url, headers=tokens[role], content=b"")
+            if ROLES.index(role) < ROLES.index(EXPECTED[key]):
+                assert r.status_code == 403, (key, role, r.status_code, r.text)
+            else:
+                assert r.status_code not in (401, 403), (key, role, r.status_code, r.text)
+
+
 def test_anonymous_gets_401_everywhere_but_health_and_login(app: FastAPI,
                                                             anon: TestClient) -> None:
-    for op, method, url in api_routes(app):
+    for op, method, url, _is_api in all_routes(app):
         if EXPECTED[op] == "public":
             continue
         r = anon.request(method, url, json={})
