@@ -96,12 +96,13 @@ class HubProc:
 
 
 class Watcher:
-    """A bare subscriber: births of nodes and hubs, and `result` messages, with times."""
+    """A bare subscriber: births of nodes and hubs, alarms and `result` messages, with times."""
 
     def __init__(self, port: int, topics: list[str]) -> None:
         self.online: dict[str, float] = {}
         self.hubs: set[str] = set()
         self.results: list[tuple[float, str, dict[str, Any]]] = []
+        self.alarms: dict[str, float] = {}          # node -> when its latest alarm was seen
         self.cv = threading.Condition()
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
         self.c.on_message = self._on_message
@@ -118,7 +119,9 @@ class Watcher:
         except ValueError:
             return
         with self.cv:
-            if msg.topic.endswith("/result"):
+            if msg.topic.endswith("/alarm"):
+                self.alarms[parts[-2]] = now
+            elif msg.topic.endswith("/result"):
                 self.results.append((now, parts[-2], data))
             elif "/hubs/" in msg.topic and data.get("online"):
                 self.hubs.add(parts[-2])
