@@ -4,6 +4,8 @@
     tiengmo hub [run] --config FILE
     tiengmo hub create-user (--db URL | --config FILE) --username NAME --role admin
                             [--password-file FILE]
+    tiengmo hub backup --db URL --out FILE             (while the hub runs; hub/backup.py)
+    tiengmo hub restore --db URL --from FILE [--force] (hub stopped)
 
 `run` is the default, so `tiengmo hub --config hub.toml` runs the hub;
 `create-user` makes an account (the first admin) straight in the database. Options
@@ -60,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_p = sub.add_parser("run", help=RUN_HELP, description=RUN_HELP)
     _add_run_options(run_p, nested=True)
     _add_create_user(sub)
+    from .backup import add_commands as add_backup_commands
+
+    add_backup_commands(sub)   # backup, restore (hub/backup.py)
 
 
 CREATE_USER_HELP = ("create a dashboard user, e.g. the first admin / tạo người dùng, "
@@ -159,6 +164,10 @@ def create_user(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if getattr(args, "hub_command", None) == "create-user":
         return create_user(args)
+    if getattr(args, "hub_command", None) in ("backup", "restore"):
+        from .backup import run_command
+
+        return run_command(args)
     if getattr(args, "hub_command", None) not in (None, "run"):
         print(f"tiengmo hub: unknown subcommand {args.hub_command!r}", file=sys.stderr)
         return 2
