@@ -80,7 +80,7 @@ class Integrations:
         if s.sms.enabled:
             from .sms import SmsNotifier
             self.sms = SmsNotifier(self.hub, s.sms, self.store, self._ready, self.metrics,
-                                   modem_factory=self._modem_factory)
+                                   modem_factory=self._modem_factory, timezone=s.cap.timezone)
             self.consumers.append(self.sms)
         if s.homeassistant.enabled:
             from .homeassistant import HomeAssistant

@@ -1,0 +1,167 @@
+"""SMS through a cellular modem on the hub (a 4G USB stick or HAT: Vietnam has switched 2G
+off), with AT commands over its serial port (pyserial).
+
+Text mode with the UCS-2 character set, so Vietnamese arrives with its diacritics:
+    AT            is anyone there          ATE0          no echo
+    AT+CMGF=1     text mode                AT+CSCS="UCS2" strings as UCS-2 hex
+    AT+CSMP=17,167,0,8                     SMS-SUBMIT, validity 24 h, data coding 8 = UCS-2
+    AT+CMGS="<number as UCS-2 hex>"  → "> "  then the text as UCS-2 hex and Ctrl-Z
+                                     ← +CMGS: <reference>, OK
+A UCS-2 SMS holds 70 characters (UTF-16 code units). Text mode cannot send the
+concatenation header, so a longer message goes as separate parts numbered "(1/3) ",
+each within 70 units, split at a space where one is near the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("tiengmo.hub.integrations.modem")
+
+UCS2_LIMIT = 70
+CTRL_Z = b"\x1a"
+INIT = ("AT", "ATE0", "AT+CMGF=1", 'AT+CSCS="UCS2"', "AT+CSMP=17,167,0,8")
+_FINAL_ERR = re.compile(r"^(ERROR|\+CMS ERROR:.*|\+CME ERROR:.*)$")
+
+
+class ModemError(OSError):
+    """The modem did not answer as expected (no answer, ERROR, +CMS ERROR)."""
+
+
+def units(text: str) -> int:
+    """UTF-16 code units: what a UCS-2 SMS counts (a character beyond the BMP is two)."""
+    return len(text.encode("utf-16-be")) // 2
+
+
+def ucs2_hex(text: str) -> str:
+    return text.encode("utf-16-be").hex().upper()
+
+
+def _take(text: str, budget: int) -> tuple[str, str]:
+    """The longest head of `text` within `budget` units, broken at a space if one is near."""
+    used, cut = 0, 0
+    for i, ch in enumerate(text):
+        u = units(ch)
+        if used + u > budget:
+            break
+        used, cut = used + u, i + 1
+    else:
+        return text, ""
+    space = text.rfind(" ", 0, cut)
+    if space > cut - 15 and space > 0:
+        cut = space + 1
+    return text[:cut].rstrip(), text[cut:].lstrip()
+
+
+def split_sms(text: str, limit: int = UCS2_LIMIT) -> list[str]:
+    """`text` as one part, or as parts "(i/n) ..." each within `limit` UTF-16 units."""
+    if units(text) <= limit:
+        return [text]
+    n = 2
+    while True:
+        parts: list[str] = []
+        rest = text
+        while rest:
+            prefix = f"({len(parts) + 1}/{n}) "
+            head, rest = _take(rest, limit - units(prefix))
+            parts.append(prefix + head)
+        if len(parts) <= n:
+            return [p.replace(f"/{n}) ", f"/{len(parts)}) ", 1) for p in parts]
+        n = len(parts)
+
+
+class Modem:
+    """One modem on one serial port; not thread-safe (the SMS worker owns it)."""
+
+    def __init__(self, port: str, baudrate: int = 115200, timeout_s: float = 10.0,
+                 serial_factory: Any = None) -> None:
+        self.port, self.baudrate, self.timeout_s = port, baudrate, timeout_s
+        self._factory = serial_factory
+        self._ser: Any = None
+        self._buf = b""
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        if self._ser is not None:
+            return
+        if self._factory is not None:
+            self._ser = self._factory()
+        else:
+            import serial  # pyserial: imported here so the hub starts without a modem
+
+            try:
+                self._ser = serial.Serial(self.port, self.baudrate, timeout=0.1,
+                                          write_timeout=self.timeout_s)
+            except (serial.SerialException, OSError) as exc:
+                raise ModemError(f"cannot open the modem at {self.port}: {exc}") from None
+        self._buf = b""
+        try:
+            for cmd in INIT:
+                self.command(cmd)
+        except ModemError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._ser is not None:
+            with contextlib.suppress(OSError):
+                self._ser.close()
+            self._ser = None
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._ser.write(data)
+            self._ser.flush()
+        except OSError as exc:
+            raise ModemError(f"writing to the modem failed: {exc}") from None
+
+    def _read_until(self, done: re.Pattern[bytes], what: str) -> bytes:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            m = done.search(self._buf)
+            if m:
+                out, self._buf = self._buf[:m.end()], self._buf[m.end():]
+                return out
+            if time.monotonic() > deadline:
+                raise ModemError(f"no {what} from the modem within {self.timeout_s:.0f} s "
+                                 f"(got {self._buf[-80:]!r})")
+            try:
+                chunk = self._ser.read(max(1, getattr(self._ser, "in_waiting", 0) or 1))
+            except OSError as exc:
+                raise ModemError(f"reading from the modem failed: {exc}") from None
+            self._buf += chunk or b""
+
+    _FINAL = re.compile(rb"\r\n(OK|ERROR|\+CMS ERROR:[^\r]*|\+CME ERROR:[^\r]*)\r\n")
+    _PROMPT = re.compile(rb"> ")
+
+    def command(self, cmd: str) -> list[str]:
+        """Send one AT command; its answer lines (without OK). Raises ModemError on ERROR."""
+        self._write(cmd.encode("ascii") + b"\r")
+        return self._answer(cmd)
+
+    def _answer(self, what: str) -> list[str]:
+        raw = self._read_until(self._FINAL, f"answer to {what}")
+        lines = [ln.strip() for ln in raw.decode("ascii", "replace").splitlines() if ln.strip()]
+        if lines and _FINAL_ERR.match(lines[-1]):
+            raise ModemError(f"{what}: {lines[-1]}")
+        return [ln for ln in lines[:-1] if ln != what]
+
+    def send(self, number: str, text: str) -> list[int]:
+        """Send `text` to `number` (in as many numbered parts as it needs); the modem's
+        message references."""
+        with self._lock:
+            self.open()
+            refs: list[int] = []
+            for part in split_sms(text):
+                self._write(f'AT+CMGS="{ucs2_hex(number)}"\r'.encode("ascii"))
+                self._read_until(self._PROMPT, "'>' prompt")
+                self._write(ucs2_hex(part).encode("ascii") + CTRL_Z)
+                for line in self._answer("AT+CMGS"):
+                    if line.startswith("+CMGS:"):
+                        refs.append(int(line.split(":", 1)[1].strip().split(",")[0]))
+            return refs
