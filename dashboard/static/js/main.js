@@ -181,7 +181,9 @@ function startStream() {
   if (stream) stream.stop();
   loaded = false;
   held = [];
-  stream = new LiveStream({ onEvent, onState: paintConn, onProbe: probe });
+  // 20 s of silence (the hub pings every 15 s) means a dead line; a setting for tests.
+  const silenceMs = Number(localStorage.getItem("tiengmo.streamSilenceMs")) || 20000;
+  stream = new LiveStream({ onEvent, onState: paintConn, onProbe: probe, silenceMs });
   paintConn("connecting");
   stream.start();
 }

@@ -37,6 +37,7 @@ export function initSound() {
     return;
   }
   ctx.addEventListener("statechange", notify);
+  window.__tiengmoAudio = ctx; // lets the browser tests play the browser blocking sound
   const unlock = () => {
     if (ctx && ctx.state !== "running") ctx.resume().then(notify, notify);
   };

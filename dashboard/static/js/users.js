@@ -2,7 +2,7 @@
 
 import { get, post, patch, del } from "./api.js";
 import { t, roleLabel } from "./i18n.js";
-import { state } from "./state.js";
+import { state, on } from "./state.js";
 import { el, data, clear } from "./util.js";
 import { select, showError, toast } from "./ui.js";
 
@@ -36,6 +36,7 @@ export function mountUsers(section) {
   });
   root.append(el("div.view-head", {}, el("h1", { "data-i18n": "users_title" }, t("users_title"))),
     (listBox = el("div", { id: "user-list" })), form);
+  on("lang", () => !root.hidden && load());
 }
 
 function labelled(id, key, control) {
