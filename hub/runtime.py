@@ -36,6 +36,7 @@ from .fanout import FanOut
 from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
+from .retention import Retention
 from .services import Publisher, Services
 from .settings import HubSettings
 from .store import NodeStatus, Store, TroubleKind
@@ -93,6 +94,7 @@ class Hub:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._nodes_synced_ms = 0
+        self.retention = Retention(settings.retention_days, settings.audit_retention_days)
         self.started = False
 
     # ---- composition -------------------------------------------------------
@@ -323,6 +325,7 @@ class Hub:
         self._apply(self.supervisor.tick(now_ms), now_ms)
         if not self.settings.observer:
             self.escalator.check(now_ms)
+        self.retention.tick(self.store.engine, now_ms)   # old events, if the settings say so
 
     def _apply(self, events: list[Event], now_ms: int) -> None:
         store = self.store

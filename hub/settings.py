@@ -99,6 +99,9 @@ class HubSettings:
     login_lockout_max_s: float = 3600.0
     event_retention_s: float = 7 * 86400.0   # the live stream's replay log
     stream_poll_s: float = 0.25            # how often to look for other replicas' events
+    # Retention of old events (hub/retention.py, docs/faults.md); 0 keeps everything.
+    retention_days: float = 0.0            # finished incidents + their alarms, cleared troubles
+    audit_retention_days: float = 0.0      # the append-only audit log: only this prunes it
     policy: Policy = field(default_factory=Policy)
     # The [integrations] table (metrics, CAP, webhooks, SMS, Home Assistant): see
     # hub/integrations/config.py and docs/integrations.md.
@@ -281,6 +284,9 @@ def _finish(values: dict[str, Any], source: str) -> HubSettings:
                 "login_max_failures", "login_ip_max_failures"):
         if key in values and values[key] < 1:
             raise SettingsError(f"{source}: key {key!r} must be 1 or more")
+    for key in ("retention_days", "audit_retention_days"):
+        if values.get(key, 0.0) < 0:
+            raise SettingsError(f"{source}: key {key!r} must be 0 (keep everything) or more")
     if not 0 < values.get("area_trouble_fraction", 0.5) <= 1:
         raise SettingsError(f"{source}: key 'area_trouble_fraction' must be in (0, 1]")
     if not 0 < values.get("http_port", 8080) < 65536:
