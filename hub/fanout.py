@@ -109,6 +109,21 @@ class FanOut:
         self.watch(cmd.cmd_id, incident.incident_id, sound.area, now_ms)
         return cmd
 
+    def sound_early(self, incident: IncidentInfo, sound: Sound, now_ms: int) -> Command:
+        """Publish a new incident's `sound` BEFORE its alarm's transaction commits (the
+        gongs may sound first, the ack may not); `record_early` must follow the commit.
+        A node's result that races it is stored anyway (results need no command row)."""
+        cmd = sound_command(sound, now_ms, self.sound_expiry_s,
+                            incident_id=incident.incident_id, drill=incident.drill)
+        self.publisher.publish_area_cmd(sound.area, cmd)
+        return cmd
+
+    def record_early(self, incident: IncidentInfo, sound: Sound, cmd: Command,
+                     now_ms: int) -> None:
+        """After the commit: record a `sound_early` command and watch who starts it."""
+        self.store.record_command(cmd, "area", sound.area, issued_by="hub")
+        self.watch(cmd.cmd_id, incident.incident_id, sound.area, now_ms)
+
     def silence(self, incident: IncidentInfo, area: str, now_ms: int, *,
                 issued_by: str = "hub", note: str | None = None) -> Command:
         cmd = Command(cmd_id=new_id(), action=Action.SILENCE, ts_ms=now_ms,

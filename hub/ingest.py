@@ -36,6 +36,7 @@ from protocol import (
     AckStatus,
     Alarm,
     Cancel,
+    Command,
     Heartbeat,
     HubState,
     NodeState,
@@ -48,7 +49,7 @@ from protocol import (
 
 from .fanout import FanOut, kind_label
 from .link import Inbound
-from .policy import Policy
+from .policy import Policy, Sound
 from .services import Publisher
 from .store import AlarmOutcome, Store, TroubleKind
 from .store.alarms import AlarmItem
@@ -216,11 +217,30 @@ class Ingest:
         return node_id, alarm, msg.received_ms
 
     def _store_alarms(self, batch: Sequence[tuple[AlarmItem, Inbound]]) -> None:
-        """Store the batch in one transaction, then fan out, then ack every copy."""
+        """Store the batch in one transaction, then fan out, then ack every copy.
+
+        A new incident's `sound` is published once its rows are written but before
+        the commit (a commit's fsync is not on the gongs' path); it is recorded, and
+        every ack sent, only after the commit.
+        """
+        early: dict[str, tuple[Sound, Command]] = {}
+
+        def sound_early(outcomes: list[AlarmOutcome]) -> None:
+            early.clear()   # a retried batch: only the last attempt's sounds are its own
+            if self.observer:
+                return
+            for out in outcomes:
+                inc = out.incident
+                if out.fan_out and out.node_known and out.node_enabled and inc.area:
+                    sound = self.policy.sound_for(inc.kind, inc.area)
+                    now = self._clock_ms()
+                    early[out.alarm_id] = (sound, self.fanout.sound_early(inc, sound, now))
+
         try:
             outcomes = self.store.record_alarms(
                 [item for item, _ in batch], window_s=self.window_s,
-                noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s)
+                noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
+                before_commit=sound_early)
         except Exception as exc:
             self.store_error = f"{type(exc).__name__}: {exc}"[:300]
             if len(batch) == 1:
@@ -243,7 +263,7 @@ class Ingest:
             return
         for ((node_id, alarm, received_ms), _), out in zip(batch, outcomes, strict=True):
             try:   # gongs first: a sound to the hamlet matters more than the ack
-                self._after_store(node_id, alarm, out, received_ms)
+                self._after_store(node_id, alarm, out, received_ms, early.get(alarm.alarm_id))
             except Exception:
                 self._count(self.rejects, "internal_error")
                 log.exception("fan-out for alarm %s failed; it is stored and acked",
@@ -253,7 +273,8 @@ class Ingest:
             self._ack(node_id, Ack(alarm_id=alarm.alarm_id, status=AckStatus.RECEIVED,
                                    ts_ms=now, incident_id=out.incident_id))
 
-    def _after_store(self, node_id: str, alarm: Alarm, out: AlarmOutcome, now_ms: int) -> None:
+    def _after_store(self, node_id: str, alarm: Alarm, out: AlarmOutcome, now_ms: int,
+                     early: tuple[Sound, Command] | None = None) -> None:
         inc = out.incident
         where = inc.area or out.alarm.area or "?"
         if not out.new_alarm:
@@ -271,8 +292,12 @@ class Ingest:
                         kind_label(alarm.kind), where, out.incident_id)
             return
         if out.fan_out and inc.area is not None:
-            sound = self.policy.sound_for(alarm.kind.value, inc.area)
-            self.fanout.sound(inc, sound, now_ms)
+            if early is not None:   # already published before the commit
+                sound = early[0]
+                self.fanout.record_early(inc, sound, early[1], now_ms)
+            else:
+                sound = self.policy.sound_for(alarm.kind.value, inc.area)
+                self.fanout.sound(inc, sound, now_ms)
             log.warning("BÁO ĐỘNG / ALARM %s at %s from %s → incident %s, sounding area %s",
                         kind_label(alarm.kind), where, node_id, out.incident_id, sound.area)
         elif out.new_incident and out.alarm.fanout_held:

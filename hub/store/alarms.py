@@ -19,7 +19,7 @@ whole: the retry sees the winner's rows and decides again, alarm by alarm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -235,13 +235,17 @@ class AlarmsMixin(StoreBase):
 
     def record_alarms(self, items: Sequence[AlarmItem], *, window_s: float,
                       hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
-                      noisy_window_s: float = 600.0) -> list[AlarmOutcome]:
+                      noisy_window_s: float = 600.0,
+                      before_commit: Callable[[list[AlarmOutcome]], None] | None = None,
+                      ) -> list[AlarmOutcome]:
         """Store `items` in order in ONE transaction; one outcome per item, in order.
 
         Idempotent on alarm_id (also within the batch), correlated on each item's
         receipt time exactly as if they had been stored one by one. When this
         returns, every alarm of the batch is committed (durable): only then may
-        `received` be acked.
+        `received` be acked. `before_commit(outcomes)` runs once everything is written
+        but not yet committed (the hub publishes new incidents' sounds there); on a
+        retried race it runs again, with the retry's outcomes.
         """
         if not items:
             return []
@@ -253,6 +257,8 @@ class AlarmsMixin(StoreBase):
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
             batch.write()
+            if before_commit is not None:
+                before_commit(outs)
             return outs
 
         return self._write(tx)
