@@ -121,7 +121,9 @@ def test_postgresql_leader_that_loses_its_session_stops_leading(pg_database: str
             with psycopg.connect(pg_database, autocommit=True) as conn:
                 killed = conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND objid = %s AND granted", (LEADER_LOCK_KEY & 0xFFFFFFFF,)).fetchall()
+                    " AND objid = %s AND granted AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())",
+                    (LEADER_LOCK_KEY & 0xFFFFFFFF,)).fetchall()
             assert killed == [(True,)]
             assert wait_for(lambda: b.is_leader() and not a.is_leader(), 10)
         finally:
