@@ -137,7 +137,9 @@ def _buttons(name: str, value: Any) -> tuple[tuple[int, Kind], ...]:
     items: Any
     if isinstance(value, Mapping):
         items = list(value.items())
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, tuple):
+        # (number, kind) pairs from code building a message; on the wire (where JSON
+        # gives lists, never tuples) it is an object, and a list of pairs is refused.
         items = list(value)
     else:
         raise PayloadError("wrong_type", f"field {name!r} must be an object", field=name)

@@ -30,3 +30,13 @@ def test_every_bad_payload_and_topic_is_a_counted_rejection_and_stores_nothing(
         # The mix really was mostly refusals, of many kinds.
         assert len(target.rejects) >= 5, target.rejects
         assert "internal_error" not in target.rejects
+
+
+def test_a_birth_with_buttons_as_a_list_of_pairs_is_refused(tmp_path: Path) -> None:
+    """Found by the long run (bench/fuzz_ingest): `buttons` is an object on the wire."""
+    birth = (b'{"v":1,"online":true,"boot_id":2,"ts_ms":1759999997978,"version":"1.0.0",'
+             b'"area":"bach-thong/vi-huong/na-sang","outputs":["gong"],'
+             b'"buttons":[["1","fire"]]}')
+    with ingest_target(tmp_path) as target:
+        case = Case("state", "wrong_type", "mo/v1/nodes/na-sang-01/state", birth)
+        assert target.run(case) == "wrong_type"
