@@ -157,7 +157,7 @@ def test_a_posted_flood_warning_sounds_the_hamlet_it_names(stack: Stack) -> None
     assert len(hub.store.audit_log(action="broadcast")) == 1
 
 
-def test_intake_maps_geocodes_circles_exercises_and_refuses_what_it_cannot_place(
+def test_intake_maps_geocodes_and_names_exercises_and_refuses_what_it_cannot_place(
         stack: Stack) -> None:
     stack.start({"cap": {"token": CAP_TOKEN}})
     hub = stack.hub
