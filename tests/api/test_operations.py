@@ -56,7 +56,8 @@ def test_acknowledge_then_resolve_acks_the_nodes_and_silences(
     bad = op.request("POST", f"{API}/incidents/{inc['id']}/resolve",
                      json={"outcome": "maybe", "note": "?"})
     assert bad.status_code == 422 and "outcome" in bad.json()["error"]["message"]
-    assert hub.store.incident(inc["id"]).state.value == "acknowledged"   # unchanged
+    unchanged = hub.store.incident(inc["id"])
+    assert unchanged is not None and unchanged.state.value == "acknowledged"
 
     r = op.request("POST", f"{API}/incidents/{inc['id']}/resolve",
                    json={"outcome": "false_alarm", "note": "trẻ con bấm nhầm"})
@@ -205,7 +206,9 @@ def test_history_filters_and_csv_export(hub: Hub, wire: Wire,
     assert ids("area=bach-thong") == [theft, fire]
     assert ids("kind=theft") == [theft]
     assert ids("outcome=prank") == [theft] and ids("outcome=real") == []
-    opened = hub.store.incident(theft).opened_ms
+    found = hub.store.incident(theft)
+    assert found is not None
+    opened = found.opened_ms
     assert ids(f"since_ms={opened}") == [theft]
     assert ids(f"until_ms={opened}") == [fire]
     assert ids("limit=1") == [theft] and ids(f"limit=1&before={opened}") == [fire]

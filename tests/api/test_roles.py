@@ -58,7 +58,7 @@ def all_routes(app: FastAPI) -> Iterator[tuple[str, str, str, bool]]:
         if route.path in PUBLIC_PATHS or not route.methods:
             continue
         url = re.sub(r"\{(\w+)(:path)?\}", lambda m: "999999" if m.group(1) == "token_id"
-                     else "no-such-thing", route.path)
+                     else "no-such-thing", route.path or "")
         is_api = isinstance(route.original_route, APIRoute)
         op = route.operation_id if is_api else None
         if is_api:

@@ -73,7 +73,8 @@ def test_a_new_incident_reaches_a_logged_in_browser_at_once(
         assert lag_ms < 1000, f"the incident took {lag_ms:.0f} ms to reach the stream"
         assert got.data["area_name"] == "Thôn Nà Sang" and got.data["origin_node"] == "na-sang-01"
         alarm_ev = reader.until(lambda e: e.event == "alarm")[-1]
-        assert alarm_ev.data["id"] == a.alarm_id and alarm_ev.id > got.id
+        assert alarm_ev.data["id"] == a.alarm_id
+        assert alarm_ev.id is not None and got.id is not None and alarm_ev.id > got.id
         # The other kinds ride the same stream: a node's change, a trouble.
         hub.store.open_trouble("node_offline", "na-sang-02", {"area": HAMLET})
         trouble = reader.until(lambda e: e.event == "trouble")[-1]
