@@ -53,6 +53,8 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
 
 def chat_request(env: Mapping[str, str], text: str) -> urllib.request.Request:
     """The chat API call that posts `text` (Telegram's sendMessage, or Zalo OA's message)."""
+    body: dict[str, object]
+    headers: dict[str, str] = {}
     if env.get("RELAY_TARGET", "telegram") == "zalo":
         url = env.get("ZALO_API", "https://openapi.zalo.me/v3.0/oa/message/cs")
         body = {"recipient": {"user_id": env["ZALO_USER_ID"]}, "message": {"text": text}}
@@ -61,7 +63,6 @@ def chat_request(env: Mapping[str, str], text: str) -> urllib.request.Request:
         api = env.get("TELEGRAM_API", "https://api.telegram.org")
         url = f"{api}/bot{env['TELEGRAM_BOT_TOKEN']}/sendMessage"
         body = {"chat_id": env["TELEGRAM_CHAT_ID"], "text": text}
-        headers = {}
     return urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(),
                                   headers={"Content-Type": "application/json", **headers},
                                   method="POST")

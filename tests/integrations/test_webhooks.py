@@ -71,13 +71,14 @@ def test_a_press_reaches_the_subscriber_signed_after_retries_and_is_logged(
     assert {r.headers["x-tiengmo-event"] for r in reqs} == {"incident"}
 
     admin = stack.token("admin")
-    rows = wait_for(lambda: [d for d in stack.client.get(
+    client = stack.client
+    rows = wait_for(lambda: [d for d in client.get(
         "/api/v1/integrations/webhooks/deliveries", headers=bearer(admin)).json()
         if d["status"] == "delivered"], what="a delivered row")
     d = next(d for d in rows if d["attempts"] == 3)
     assert d["subscriber"] == "zalo-relay" and d["response_code"] == 200
-    assert stack.client.get("/api/v1/integrations/webhooks/deliveries",
-                            headers=bearer(stack.token("operator"))).status_code == 403
+    assert client.get("/api/v1/integrations/webhooks/deliveries",
+                      headers=bearer(stack.token("operator"))).status_code == 403
 
 
 def test_a_subscriber_that_never_answers_well_is_given_up_and_recorded(
