@@ -8,7 +8,7 @@ import { el, svg, data, clear } from "./util.js";
 import { select, showError, toast } from "./ui.js";
 
 const SPAN = 1000; // drawing units across the larger side of the nodes' spread
-const HAMLET_MIN_PX = 34; // sizes on screen, in CSS pixels
+const HAMLET_MIN_PX = 24; // sizes on screen, in CSS pixels
 const LABEL_PX = 15;
 const DOT_PX = 8;
 let root;
@@ -99,11 +99,14 @@ function renderMap() {
   const g = layout(placed, Math.max(280, mapBox.clientWidth || 900), Math.max(240, window.innerHeight * 0.7));
   const hamlets = svg("g", { class: "hamlets" });
   const labels = svg("g", { class: "hamlet-labels" });
+  const fs = g.u * LABEL_PX;
+  const placedLabels = [];
   for (const h of g.hamlets) {
     const alarmed = h.members.some((n) => n.sounding);
     hamlets.append(svg("circle", { cx: h.x, cy: h.y, r: h.r, class: alarmed ? "hamlet hamlet-alarm" : "hamlet" }));
-    labels.append(svg("text", { x: h.x, y: h.y - h.r - g.u * 6, class: "hamlet-label", "text-anchor": "middle", lang: "vi",
-      "font-size": (g.u * LABEL_PX).toFixed(1), "stroke-width": (g.u * 4).toFixed(1), text: h.name }));
+    const lab = placeLabel(h, fs, placedLabels, g.u, g.hamlets);
+    labels.append(svg("text", { x: lab.x, y: lab.y, class: "hamlet-label", "text-anchor": lab.anchor, lang: "vi",
+      "font-size": fs.toFixed(1), "stroke-width": (g.u * 4).toFixed(1), text: h.name }));
   }
   const dots = svg("g", { class: "nodes" });
   const r = g.u * DOT_PX;
@@ -121,10 +124,44 @@ function renderMap() {
     dots.append(node);
   }
   const summary = t("map_summary", { n: nodes.length, online: counts.online, missing: counts.missing + counts.offline, sounding: counts.sounding });
-  const pic = svg("svg", { viewBox: g.viewBox, role: "img", "aria-label": summary, class: "map-svg" }, hamlets, dots, labels);
+  // Names placed beside a circle may reach past the layout's box: take them in.
+  let [vx, vy, vw, vh] = g.viewBox.split(" ").map(Number);
+  const m = g.u * 6;
+  for (const b of placedLabels) {
+    const x1 = Math.max(vx + vw, b[2] + m);
+    const y1 = Math.max(vy + vh, b[3] + m);
+    vx = Math.min(vx, b[0] - m);
+    vy = Math.min(vy, b[1] - m);
+    vw = x1 - vx;
+    vh = y1 - vy;
+  }
+  const pic = svg("svg", { viewBox: [vx, vy, vw, vh].map((v) => v.toFixed(1)).join(" "), role: "img", "aria-label": summary, class: "map-svg" }, hamlets, dots, labels);
   mapBox.append(pic, el("figcaption", {}, legend));
   const noCoords = nodes.length - placed.length;
   if (noCoords) mapBox.append(el("p.muted", {}, t("map_some_no_coords", { n: noCoords })));
+}
+
+/** A hamlet's name above its circle, or beside or below it where another name already is
+ * (hamlets of one commune sit close together). */
+function placeLabel(h, fs, taken, u, all) {
+  const w = h.name.length * fs * 0.62; // bold text, a little wider than average
+  const gap = u * 5;
+  const tries = [
+    { x: h.x, y: h.y - h.r - gap, anchor: "middle", box: [h.x - w / 2, h.y - h.r - gap - fs, h.x + w / 2, h.y - h.r - gap] },
+    { x: h.x + h.r + gap, y: h.y + fs / 3, anchor: "start", box: [h.x + h.r + gap, h.y - fs * 0.7, h.x + h.r + gap + w, h.y + fs * 0.4] },
+    { x: h.x - h.r - gap, y: h.y + fs / 3, anchor: "end", box: [h.x - h.r - gap - w, h.y - fs * 0.7, h.x - h.r - gap, h.y + fs * 0.4] },
+    { x: h.x, y: h.y + h.r + gap + fs, anchor: "middle", box: [h.x - w / 2, h.y + h.r + gap, h.x + w / 2, h.y + h.r + gap + fs] },
+  ];
+  const overlaps = (b, o) => b[0] < o[2] && o[0] < b[2] && b[1] < o[3] && o[1] < b[3];
+  // Other hamlets' circles, as their inner squares, count as taken too.
+  const circles = all.filter((o) => o !== h).map((o) => {
+    const k = o.r * 0.8;
+    return [o.x - k, o.y - k, o.x + k, o.y + k];
+  });
+  const clash = (b) => taken.some((o) => overlaps(b, o)) || circles.some((o) => overlaps(b, o));
+  const pick = tries.find((c) => !clash(c.box)) || tries[0];
+  taken.push(pick.box);
+  return pick;
 }
 
 /** Where everything goes, in drawing units, and `u`: drawing units per screen pixel,
