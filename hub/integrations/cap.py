@@ -236,16 +236,25 @@ class CapBuilder:
         kind_vi = KIND_VI.get(signal, "Cảnh báo")
         kind_en = KIND_EN.get(signal, "Warning")
         msg = f" {message}" if message else ""
+        clear = signal == "all_clear"   # the all-clear signal an operator plays after trouble
         texts = (("vi-VN", f"Cảnh báo: {kind_vi}", f"CẢNH BÁO {kind_vi.upper()} tại {where}",
                   f"Cán bộ trực ban phát cảnh báo tại {where}.{msg}"),
                  ("en-US", f"Warning: {kind_en}", f"{kind_en.upper()} WARNING at {where}",
                   f"The operator on duty sounded a warning at {where}.{msg}"))
+        if clear:
+            texts = (("vi-VN", "Hết báo động", f"HẾT BÁO ĐỘNG tại {where}",
+                      f"Cán bộ trực ban báo hết báo động tại {where}.{msg}"),
+                     ("en-US", "All clear", f"ALL CLEAR at {where}",
+                      f"The operator on duty gave the all clear at {where}.{msg}"))
         for lang, event, head, desc in texts:
             self._info(root, lang=lang, category=CATEGORY.get(signal, "Safety"), event=event,
-                       response="Prepare", urgency="Expected", severity="Moderate",
-                       certainty="Likely", headline=head, description=desc,
-                       instruction_text=instruction(signal, lang), area=cmd.target,
-                       expires_ms=cmd.issued_ms + duration * 1000)
+                       response="AllClear" if clear else "Prepare",
+                       urgency="Past" if clear else "Expected",
+                       severity="Minor" if clear else "Moderate",
+                       certainty="Observed" if clear else "Likely", headline=head,
+                       description=desc,
+                       instruction_text=None if clear else instruction(signal, lang),
+                       area=cmd.target, expires_ms=cmd.issued_ms + duration * 1000)
         return CapAlert(ident, cmd.issued_ms, texts[0][2], root)
 
     # --- the feed ------------------------------------------------------------------------------

@@ -101,6 +101,11 @@ def test_drill_is_exercise_false_alarm_is_cancel_broadcast_is_alert(stack: Stack
     assert "Nước sông Cầu lên nhanh" in t(bc, "c:info/c:description")
     assert t(bc, "c:info/c:expires").endswith("+07:00")
 
+    services.all_clear(HAMLET, "officer")
+    by_id = {t(a, "c:identifier"): a for a in feed_alerts(stack, viewer)}
+    [clear] = [a for a in by_id.values() if t(a, "c:info/c:event") == "Hết báo động"]
+    assert t(clear, "c:info/c:responseType") == "AllClear"
+
     services.stop_drill(drill.incident_id, "officer")
     inc_id = _false_alarm(stack)
     services.resolve(inc_id, "officer", "false_alarm")
