@@ -54,6 +54,10 @@ log = logging.getLogger("tiengmo.hub")
 
 _STOP = object()
 NODE_REFRESH_MS = 10_000
+# How often the leader looks for incidents stored but never sounded, and how old
+# one must be first (the normal path records its `sound` well within this).
+ORPHAN_CHECK_MS = 5_000
+ORPHAN_GRACE_MS = 10_000
 # Group commit: a worker takes what is queued, up to this many messages, and stores
 # the alarms among them in one transaction. Nothing waits for a batch to fill.
 BATCH_MAX = 200
@@ -66,7 +70,7 @@ def wall_ms() -> int:
 class Hub:
     def __init__(self, settings: HubSettings, store: Store | None = None,
                  publisher: Publisher | None = None, *, shared_group: str | None = None,
-                 leadership: Leadership | None = None, workers: int = 2,
+                 leadership: Leadership | None = None, workers: int | None = None,
                  clock_ms: Callable[[], int] = wall_ms,
                  cert_file: str | None = None, key_file: str | None = None,
                  batch_max: int = BATCH_MAX, heartbeat_flush_s: float = 2.0) -> None:
@@ -75,16 +79,18 @@ class Hub:
         self._store = store
         self._own_store = store is None
         self._publisher = publisher
-        self.shared_group = shared_group
+        # Arguments win over settings (tests); the settings are what a deployment sets.
+        self.shared_group = shared_group or settings.shared_group
         # None: chosen from the database at start() (hub.leadership.leadership_for).
         self._own_leadership = leadership is None
         self.leadership: Leadership = leadership or AlwaysLeader()
         self._leading = False
         self.clock_ms = clock_ms
-        self._n_workers = max(1, workers)
+        self._n_workers = max(1, workers if workers is not None else settings.ingest_workers)
         self._batch_max = max(1, batch_max)
         self._heartbeat_flush_s = heartbeat_flush_s
-        self._tls = (cert_file, key_file)
+        self._tls = (cert_file or (str(settings.cert_file) if settings.cert_file else None),
+                     key_file or (str(settings.key_file) if settings.key_file else None))
         self.link: Link | None = None
         self.ingest: Ingest | None = None
         self.supervisor: Supervisor | None = None
@@ -94,6 +100,7 @@ class Hub:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._nodes_synced_ms = 0
+        self._orphans_checked_ms = 0
         self.retention = Retention(settings.retention_days, settings.audit_retention_days)
         self.started = False
 
@@ -221,18 +228,33 @@ class Hub:
                 n.id, online=None if n.status is not NodeStatus.OFFLINE else False,
                 boot_id=n.boot_id, last_seen_ms=None,
                 offline_since_ms=n.status_since_ms, trouble_open=n.id in lost)
-        window_ms = int(self.settings.correlation_window_s * 1000)
-        for inc in store.open_incidents(include_drills=False):
-            # Stored, but the hub died before its one `sound` went out.
-            if (not inc.fanned_out and not inc.flagged and not inc.fanout_held
-                    and inc.area and now_ms - inc.opened_ms < window_ms
-                    and not self.settings.observer):
-                sound = self.settings.policy.sound_for(inc.kind, inc.area)
-                self.fanout.sound(inc, sound, now_ms, note="recovered after restart")
-                log.warning("incident %s was never sounded (hub restart): sounding %s now",
-                            inc.incident_id, sound.area)
+        self._sound_orphans(now_ms, min_age_ms=0, why="hub restart")
         log.info("recovered: %d nodes, %d open troubles, %d open incidents", len(nodes),
                  len(open_troubles), len(store.open_incidents()))
+
+    def _sound_orphans(self, now_ms: int, *, min_age_ms: int, why: str) -> None:
+        """Sound every open incident that was meant to fan out but has no `sound` recorded.
+
+        The `sound` goes out around the incident's commit and is recorded right
+        after it, so a hub (or replica) that dies in between leaves an incident
+        nobody sounds. Better a gong twice than a gong never.
+        """
+        assert self.fanout is not None
+        if self.settings.observer:
+            return
+        window_ms = int(self.settings.correlation_window_s * 1000)
+        for inc in self.store.open_incidents(include_drills=False):
+            age = now_ms - inc.opened_ms
+            if (inc.flagged or inc.fanout_held or not inc.area or age < min_age_ms
+                    or age >= window_ms):
+                continue
+            if any(c.action == "sound" for c in self.store.commands_for_incident(
+                    inc.incident_id)):
+                continue
+            sound = self.settings.policy.sound_for(inc.kind, inc.area)
+            self.fanout.sound(inc, sound, now_ms, note=f"never sounded ({why})")
+            log.warning("incident %s was never sounded (%s): sounding %s now",
+                        inc.incident_id, why, sound.area)
 
     # ---- ingest workers ----------------------------------------------------
 
@@ -323,6 +345,11 @@ class Hub:
             self.supervisor.set_nodes([(n.id, n.area or "", n.enabled)
                                        for n in self.store.nodes() if n.registered and n.area])
         self._apply(self.supervisor.tick(now_ms), now_ms)
+        if now_ms - self._orphans_checked_ms >= ORPHAN_CHECK_MS:
+            # Another replica may have died between storing an incident and
+            # sounding it; its nodes' re-sends are acked but never fan out again.
+            self._orphans_checked_ms = now_ms
+            self._sound_orphans(now_ms, min_age_ms=ORPHAN_GRACE_MS, why="replica lost")
         if not self.settings.observer:
             self.escalator.check(now_ms)
         self.retention.tick(self.store.engine, now_ms)   # old events, if the settings say so

@@ -111,7 +111,6 @@ class Demo:
     def start(self) -> None:
         from firmware_sim.village import Village
         from hub.runtime import Hub
-        from hub.services import Services
         from hub.settings import load_settings
         from protocol.registry import dump_registry
         from tiengmo.broker import EmbeddedBroker
@@ -147,7 +146,7 @@ class Demo:
             password=hub_pw, http_host=host, http_port=port or 8080)
         (self.data / "hub").mkdir(exist_ok=True)
         self.hub = Hub(settings).start()
-        self.services = Services(self.hub.store, self.hub.link, settings)
+        self.services = self.hub.services()
         self.server = self._serve_http(host, port)
         # An admin to log into the dashboard with; a new password every run.
         from hub.api.accounts import create_user
