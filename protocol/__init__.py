@@ -3,7 +3,7 @@
 Standard library only; imports nothing else of the project.
 """
 
-from .codec import MAX_PAYLOAD_BYTES, decode, encode, parse_object
+from .codec import MAX_DEPTH, MAX_PAYLOAD_BYTES, decode, encode, parse_object
 from .errors import PayloadError, ProtocolError, TopicError
 from .ids import (
     area_ancestors,
@@ -46,7 +46,8 @@ from .registry import Registry, RegistryError, load_registry, parse_registry
 from .topics import DEFAULT_PREFIX, QOS, RETAINED, TopicKind, TopicMatch, Topics, shared
 
 __all__ = [
-    "DEFAULT_PATTERNS", "DEFAULT_PREFIX", "MAX_PAYLOAD_BYTES", "PRIORITY_ALARM", "PRIORITY_DRILL",
+    "DEFAULT_PATTERNS", "DEFAULT_PREFIX", "MAX_DEPTH", "MAX_PAYLOAD_BYTES", "PRIORITY_ALARM",
+    "PRIORITY_DRILL",
     "PRIORITY_WARNING", "QOS", "RETAINED", "VERSION", "Ack", "AckStatus", "Action", "Alarm",
     "Cancel", "Command", "Heartbeat", "HubState", "HubTime", "Kind", "Message", "NodeState",
     "Pattern", "PayloadError", "Power", "ProtocolError", "Registry", "RegistryError", "Result",

@@ -10,6 +10,10 @@ from .ids import is_uuid
 from .messages import VERSION, Alarm, Message
 
 MAX_PAYLOAD_BYTES = 4096
+# No message of PROTOCOL.md nests deeper than 3; unknown fields may nest a little more.
+# Checked before parsing, so a verdict never depends on how deep the caller's stack is
+# (json.loads fails on its recursion limit at a depth that varies with the caller).
+MAX_DEPTH = 32
 
 M = TypeVar("M", bound=Message)
 
@@ -39,6 +43,8 @@ def parse_object(payload: bytes | bytearray | memoryview | str) -> dict[str, Any
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PayloadError("not_utf8", f"payload is not UTF-8 (byte {exc.start})") from None
+    if _too_deep(text):
+        raise PayloadError("not_json", f"payload is nested deeper than {MAX_DEPTH} levels")
     try:
         obj = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
@@ -48,6 +54,29 @@ def parse_object(payload: bytes | bytearray | memoryview | str) -> dict[str, Any
     if not isinstance(obj, dict):
         raise PayloadError("not_object", "payload must be a JSON object")
     return obj
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False   # the usual case: too few brackets to matter, no scan
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
 
 
 def _check_version(obj: dict[str, Any]) -> None:

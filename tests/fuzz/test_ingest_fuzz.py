@@ -40,3 +40,32 @@ def test_a_birth_with_buttons_as_a_list_of_pairs_is_refused(tmp_path: Path) -> N
     with ingest_target(tmp_path) as target:
         case = Case("state", "wrong_type", "mo/v1/nodes/na-sang-01/state", birth)
         assert target.run(case) == "wrong_type"
+
+
+def test_nesting_beyond_the_limit_is_refused_however_deep_the_callers_stack(
+        tmp_path: Path) -> None:
+    """Found by the long run: json.loads' recursion limit made the verdict on a payload
+    nested ~1,000 deep depend on the caller's stack (accepted by the hub's worker thread,
+    refused deep inside Hypothesis). Now a fixed limit decides, before parsing."""
+    from protocol import MAX_DEPTH, Cancel, ProtocolError, decode
+
+    def nested(depth: int) -> bytes:
+        return (b'{"v":1,"alarm_id":"e20f6e9a-f646-2cce-183c-2951d9e504e7","ts_ms":1,"x":'
+                + b"[" * depth + b"]" * depth + b"}")
+
+    def at_depth(frames: int, payload: bytes) -> str:
+        if frames:
+            return at_depth(frames - 1, payload)
+        try:
+            decode(Cancel, payload)
+        except ProtocolError as exc:
+            return exc.reason
+        return "accepted"
+
+    for frames in (0, 400):
+        assert at_depth(frames, nested(MAX_DEPTH - 1)) == "accepted"
+        assert at_depth(frames, nested(MAX_DEPTH)) == "not_json"
+        assert at_depth(frames, nested(900)) == "not_json"
+    with ingest_target(tmp_path) as target:
+        case = Case("cancel", "deep_nesting", "mo/v1/nodes/na-sang-01/cancel", nested(900))
+        assert target.run(case) == "not_json"
