@@ -94,6 +94,8 @@ class Ingest:
                  heartbeat_flush_s: float = 2.0) -> None:
         self.topics = topics
         self.store = store
+        # Called on every node birth (the runtime answers with a prompt time beacon).
+        self.on_birth: Callable[[], None] | None = None
         self.publisher = publisher
         self.fanout = fanout
         self.policy = policy
@@ -337,6 +339,8 @@ class Ingest:
         if not change.applied:
             log.info("stale death of %s (boot %d) ignored", node_id, state.boot_id)
             return
+        if state.online and self.on_birth is not None:
+            self.on_birth()
         if self.supervisor is not None:
             if state.online:
                 self.supervisor.birth(node_id, state.boot_id, now_ms)

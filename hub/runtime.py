@@ -31,6 +31,7 @@ from typing import Any
 import protocol
 from protocol import Topics
 
+from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
 from .fanout import FanOut
 from .ingest import Ingest
@@ -57,6 +58,8 @@ NODE_REFRESH_MS = 10_000
 # How often the leader looks for incidents stored but never sounded, and how old
 # one must be first (the normal path records its `sound` well within this).
 ORPHAN_CHECK_MS = 5_000
+# Births within this delay share one prompt time beacon (see Hub._beacon_soon).
+BIRTH_BEACON_DELAY_S = 0.3
 ORPHAN_GRACE_MS = 10_000
 # Group commit: a worker takes what is queued, up to this many messages, and stores
 # the alarms among them in one transaction. Nothing waits for a batch to fill.
@@ -101,7 +104,10 @@ class Hub:
         self._stop = threading.Event()
         self._nodes_synced_ms = 0
         self._orphans_checked_ms = 0
+        self._beacon_lock = threading.Lock()
+        self._beacon_timer: threading.Timer | None = None
         self.retention = Retention(settings.retention_days, settings.audit_retention_days)
+        self.broker_access: BrokerAccess | None = None   # hub.dynsec, when configured
         self.started = False
 
     # ---- composition -------------------------------------------------------
@@ -153,6 +159,7 @@ class Hub:
             heartbeat_flush_s=self._heartbeat_flush_s)
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
+        self.ingest.on_birth = self._beacon_soon
         self._recover(now)
         self._nodes_synced_ms = now
         if self._own_leadership:
@@ -169,6 +176,9 @@ class Hub:
         for t in self._threads:
             t.start()
         self.link.start()
+        self.broker_access = broker_access_for(s, self._store)
+        if self.broker_access is not None:
+            self.broker_access.start(s.dynsec_sync_s)   # and reconciles at once
         self.started = True
         if wait_connected_s and not self.link.wait_connected(wait_connected_s):
             log.warning("broker %s not reachable yet; the hub keeps trying", s.broker_url)
@@ -180,6 +190,8 @@ class Hub:
         if not self.started:
             return
         self.started = False
+        if self.broker_access is not None:
+            self.broker_access.stop()
         if self.link is not None:
             self.link.stop()  # no new messages from here; the death is published
         self._stop.set()
@@ -204,7 +216,8 @@ class Hub:
         if not self.started or self.link is None:
             raise RuntimeError("the hub is not started")
         return Services(self.store, self._publisher or self.link, self.settings,
-                        clock=self.clock_ms, fanout=self.fanout, escalator=self.escalator)
+                        clock=self.clock_ms, fanout=self.fanout, escalator=self.escalator,
+                        broker_access=self.broker_access)
 
     # ---- recovery --------------------------------------------------------
 
@@ -231,6 +244,33 @@ class Hub:
         self._sound_orphans(now_ms, min_age_ms=0, why="hub restart")
         log.info("recovered: %d nodes, %d open troubles, %d open incidents", len(nodes),
                  len(open_troubles), len(store.open_incidents()))
+
+    def _beacon_soon(self) -> None:
+        """A time beacon shortly after node births, coalesced.
+
+        A node holds hub commands until its first hub-clock sample (PROTOCOL.md
+        rule 5, up to 15 s). Without this, a node that has just come online
+        would hold the first `sound` of an incident until the next regular
+        beacon; one beacon shortly after a burst of births spares every one of
+        them that wait.
+        """
+        with self._beacon_lock:
+            if self._beacon_timer is not None or self._stop.is_set():
+                return
+            timer = threading.Timer(BIRTH_BEACON_DELAY_S, self._birth_beacon)
+            timer.daemon = True
+            self._beacon_timer = timer
+        timer.start()
+
+    def _birth_beacon(self) -> None:
+        with self._beacon_lock:
+            self._beacon_timer = None
+        link = self.link
+        if link is not None and link.connected.is_set() and not self._stop.is_set():
+            try:
+                link.publish_time()
+            except Exception:  # a beacon is best effort; the regular one follows
+                log.debug("birth beacon not sent", exc_info=True)
 
     def _sound_orphans(self, now_ms: int, *, min_age_ms: int, why: str) -> None:
         """Sound every open incident that was meant to fan out but has no `sound` recorded.

@@ -140,14 +140,16 @@ class Link:
             log.warning("broker %s refused the connection: %s", self.cfg.url, rc)
             self._on_event(Refused(str(rc)))
             return
-        # Birth and subscriptions go out here, in order, before anything the
-        # agent sends: a node is never heard from without its birth first.
+        # Subscriptions, then the birth, go out here, in order, before anything
+        # the agent sends: a node is never heard from without its birth first.
+        # The broker handles one connection's packets in order, so once the hub
+        # sees the birth the node is subscribed: a beacon or command the hub
+        # sends in answer is never missed.
         self._session_up = True
+        _, self._sub_mid = client.subscribe(self._subs)
         topic, payload, qos, retain = self._birth()
         client.publish(topic, payload, qos=qos, retain=retain)
-        # Up only once the broker confirms the subscriptions (on_subscribe):
-        # until then a command or beacon sent to us could still be missed.
-        _, self._sub_mid = client.subscribe(self._subs)
+        # Up only once the broker confirms the subscriptions (on_subscribe).
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any,
                       props: Any = None) -> None:
