@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import protocol
 from protocol import Ack, Command
@@ -32,6 +33,12 @@ __all__ = ["HUB_ACTOR", "Publisher", "Services"]
 HUB_ACTOR = "hub"
 
 
+class BrokerAccessHook(Protocol):
+    """What Services needs of hub.dynsec.BrokerAccess."""
+
+    def request_sync(self) -> None: ...
+
+
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -41,8 +48,12 @@ class Services:
 
     def __init__(self, store: Store, publisher: Publisher, settings: HubSettings, *,
                  clock: Callable[[], int] = wall_ms, fanout: FanOut | None = None,
-                 escalator: Escalator | None = None) -> None:
+                 escalator: Escalator | None = None,
+                 broker_access: BrokerAccessHook | None = None) -> None:
         self.store = store
+        # hub.dynsec.BrokerAccess when the hub drives the broker's dynamic security: told
+        # whenever a node is enabled or disabled, so the broker refuses it within seconds.
+        self.broker_access = broker_access
         self.publisher = publisher
         self.settings = settings
         self.policy: Policy = settings.policy
@@ -271,11 +282,15 @@ class Services:
     def enable_node(self, node_id: str, actor: str) -> NodeInfo:
         node = self.store.set_node_enabled(node_id, True)
         self._audit(actor, "enable_node", node_id)
+        if self.broker_access is not None:
+            self.broker_access.request_sync()
         return node
 
     def disable_node(self, node_id: str, actor: str) -> NodeInfo:
         node = self.store.set_node_enabled(node_id, False)
         self._audit(actor, "disable_node", node_id)
+        if self.broker_access is not None:
+            self.broker_access.request_sync()
         return node
 
     def move_node(self, node_id: str, area: str, actor: str) -> NodeInfo:

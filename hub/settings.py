@@ -57,6 +57,11 @@ class HubSettings:
     ca_file: Path | None = None
     cert_file: Path | None = None          # client certificate (mqtts://, mutual TLS)
     key_file: Path | None = None           # its private key, unless cert_file holds it
+    # Mosquitto's dynamic-security plugin (hub/dynsec.py, docs/security.md): with a login
+    # here the broker refuses disabled nodes; unset, the broker is not asked.
+    dynsec_username: str | None = None
+    dynsec_password_file: Path | None = None
+    dynsec_sync_s: float = 30.0            # and at once whenever a node is enabled/disabled
     prefix: str = protocol.DEFAULT_PREFIX
     # Replicas: an MQTT 5 shared-subscription group, so each alarm reaches one replica
     # ($share/<group>/...). None: one hub, plain subscriptions.
@@ -116,6 +121,17 @@ class HubSettings:
     def is_production(self) -> bool:
         return self.environment == "production"
 
+    def dynsec_password(self) -> str | None:
+        """The first line of `dynsec_password_file`, or None when dynamic security is off."""
+        if self.dynsec_password_file is None:
+            return None
+        try:
+            return self.dynsec_password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise SettingsError(f"{self.source}: dynsec_password_file "
+                                f"{self.dynsec_password_file}: cannot read a password "
+                                f"({exc})") from None
+
     def mqtt_password(self) -> str | None:
         """The broker password: `password`, else the first line of `password_file`."""
         if self.password is not None:
@@ -134,7 +150,7 @@ _POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
              "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
              "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s",
              "session_idle_s", "session_max_s", "login_lockout_s", "login_lockout_max_s",
-             "event_retention_s", "stream_poll_s"}
+             "event_retention_s", "stream_poll_s", "dynsec_sync_s"}
 
 
 def default_data_dir(environment: str) -> Path:
@@ -322,6 +338,9 @@ def _check_mqtt_extras(values: dict[str, Any], source: str) -> None:
             values.get("broker_url", "")).startswith("mqtts://"):
         raise SettingsError(f"{source}: key 'cert_file' needs an mqtts:// broker_url "
                             "(a client certificate is only used over TLS)")
+    if (values.get("dynsec_username") is None) != (values.get("dynsec_password_file") is None):
+        raise SettingsError(f"{source}: keys 'dynsec_username' and 'dynsec_password_file' "
+                            "go together (the hub's dynamic-security admin login)")
     workers = values.get("ingest_workers", 2)
     if not 1 <= workers <= MAX_INGEST_WORKERS:
         raise SettingsError(f"{source}: key 'ingest_workers' must be 1..{MAX_INGEST_WORKERS}, "
