@@ -8,6 +8,7 @@ the plugin's admin login (`dynsec_username`/`dynsec_password_file`) and nothing 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +87,9 @@ def test_plan_touches_only_what_differs() -> None:
 
 
 def test_disabling_a_node_in_the_hub_makes_the_broker_refuse_it(
-        mosq: SecureMosquitto, made: list[Client], tmp_path: Path) -> None:
+        mosq: SecureMosquitto, made: list[Client], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     node = attempt(mosq, made, A)
     assert node is not None, "positive control: the node's password works"
     with running_hub(dynsec_settings(mosq, tmp_path)) as hub:
@@ -122,6 +125,11 @@ def test_disabling_a_node_in_the_hub_makes_the_broker_refuse_it(
     # Nothing but nodes was touched: the admin is still there, enabled.
     clients = broker_clients(mosq)
     assert clients[ADMIN] is False and clients[A] is False and clients[OFF] is True
+    # Neither the hub's nor the broker's log holds a password (the broker logs every
+    # dynamic-security command it runs).
+    logs = caplog.text + mosq.log.read_text()
+    assert "dynsec: hub-admin" in logs and "disableClient" in logs
+    assert [p for p in [*USERS.values(), ADMIN_PASSWORD] if p in logs] == []
 
 
 def test_the_api_disable_reaches_the_broker(mosq: SecureMosquitto, made: list[Client],
