@@ -93,10 +93,13 @@ USERS = {"admin": ("admin", "admin-pass-1234"), "operator": ("operator", "operat
 class Stack:
     """Hub + HTTP + simulated village on a Mosquitto that the caller owns."""
 
-    def __init__(self, broker: Mosquitto, workdir: Path, *, ping_s: float = 15.0) -> None:
+    def __init__(self, broker: Mosquitto, workdir: Path, *, ping_s: float = 15.0,
+                 hub_overrides: dict[str, Any] | None = None) -> None:
         self.broker = broker
         self.workdir = workdir
         self.ping_s = ping_s
+        # Hub settings on top of the stack's own (bench/dashboard_latency.py uses them).
+        self.hub_overrides = dict(hub_overrides or {})
         self.hub: Hub | None = None
         self.app: Any = None
         self.server: uvicorn.Server | None = None
@@ -113,7 +116,8 @@ class Stack:
         reg_file = self.workdir / "browser-registry.toml"
         reg_file.write_text(REGISTRY, encoding="utf-8")
         settings = hub_settings(self.broker, self.workdir, registry_file=str(reg_file),
-                                heartbeat_s=5.0, loss_debounce_s=20.0)
+                                **{"heartbeat_s": 5.0, "loss_debounce_s": 20.0,
+                                   **self.hub_overrides})
         self.hub = Hub(settings).start()
         assert self.hub.link is not None and self.hub.link.wait_connected(10), "hub not up"
         auth = AuthStore(self.hub.store)
