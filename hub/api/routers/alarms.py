@@ -11,7 +11,7 @@ from ...store.history import AlarmFilter
 from ..csv_export import csv_response, iso
 from ..deps import Ctx, Viewer
 from ..errors import not_found
-from ..schemas import AlarmPublic
+from ..schemas import INT64_MAX, AlarmPublic
 from ..serialize import alarm
 
 router = APIRouter(tags=["alarms"])
@@ -21,10 +21,11 @@ EXPORT_LIMIT = 10_000
 def alarm_filter(node_id: str | None = None, area: str | None = None,
                  kind: str | None = None, drill: bool | None = None,
                  incident_id: str | None = None,
-                 since_ms: Annotated[int | None, Query(ge=0)] = None,
-                 until_ms: Annotated[int | None, Query(ge=0)] = None,
-                 before: Annotated[int | None, Query(ge=0, description="cursor: received "
-                                                     "before (ms)")] = None) -> AlarmFilter:
+                 since_ms: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
+                 until_ms: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
+                 before: Annotated[int | None, Query(
+                     ge=0, le=INT64_MAX, description="cursor: received before (ms)")] = None,
+                 ) -> AlarmFilter:
     return AlarmFilter(node_id=node_id, area=area, kind=kind, since_ms=since_ms,
                        until_ms=until_ms, drill=drill, incident_id=incident_id,
                        before_ms=before)

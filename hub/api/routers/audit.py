@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ..deps import Admin, Ctx
-from ..schemas import AuditPublic
+from ..schemas import INT64_MAX, AuditPublic
 
 router = APIRouter(tags=["audit"])
 
@@ -16,7 +16,7 @@ router = APIRouter(tags=["audit"])
 def audit_list(_who: Admin, ctx: Ctx, actor: str | None = None, action: str | None = None,
                subject: str | None = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-               offset: Annotated[int, Query(ge=0)] = 0) -> list[AuditPublic]:
+               offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> list[AuditPublic]:
     """Audit entries, newest first."""
     return [AuditPublic(id=e.id, ts_ms=e.ts_ms, actor=e.actor, action=e.action,
                         subject=e.subject, detail=e.detail)

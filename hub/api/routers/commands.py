@@ -11,7 +11,7 @@ from ...errors import PolicyError
 from ...store import CommandInfo
 from ..deps import Ctx, Operator, Viewer
 from ..errors import ApiError, not_found
-from ..schemas import BroadcastCreate, CommandPublic, DrillCreate, DrillPublic
+from ..schemas import INT64_MAX, BroadcastCreate, CommandPublic, DrillCreate, DrillPublic
 from ..serialize import Presenter
 
 router = APIRouter(tags=["commands"])
@@ -27,7 +27,7 @@ def _command(ctx: Ctx, cmd_id: str) -> CommandInfo:
 @router.get("/commands", response_model=list[CommandPublic], operation_id="commands_list")
 def commands_list(_who: Viewer, ctx: Ctx, incident_id: str | None = None,
                   target: str | None = None, action: str | None = None,
-                  before: Annotated[int | None, Query(ge=0)] = None,
+                  before: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[CommandPublic]:
     """Commands, newest first; page with `before` = the last one's issued_ms."""
     items = ctx.history.commands(incident_id=incident_id, target=target, action=action,

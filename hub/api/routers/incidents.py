@@ -11,7 +11,14 @@ from ...store.history import AlarmFilter, IncidentFilter
 from ..csv_export import csv_response, iso
 from ..deps import Ctx, Operator, Viewer
 from ..errors import not_found
-from ..schemas import CommandPublic, IncidentDetail, IncidentPublic, OutcomeName, ResolveCreate
+from ..schemas import (
+    INT64_MAX,
+    CommandPublic,
+    IncidentDetail,
+    IncidentPublic,
+    OutcomeName,
+    ResolveCreate,
+)
 from ..serialize import Presenter, alarm
 
 router = APIRouter(tags=["incidents"])
@@ -22,10 +29,11 @@ def incident_filter(
         state: Literal["open", "acknowledged", "resolved", "cancelled"] | None = None,
         kind: str | None = None, area: str | None = None,
         drill: bool | None = None,
-        since_ms: Annotated[int | None, Query(ge=0)] = None,
-        until_ms: Annotated[int | None, Query(ge=0)] = None,
+        since_ms: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
+        until_ms: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
         outcome: OutcomeName | None = None,
-        before: Annotated[int | None, Query(ge=0, description="cursor: opened before (ms)")]
+        before: Annotated[int | None, Query(ge=0, le=INT64_MAX,
+                                           description="cursor: opened before (ms)")]
         = None) -> IncidentFilter:
     return IncidentFilter(state=state, kind=kind, area=area, since_ms=since_ms,
                           until_ms=until_ms, outcome=outcome, drill=drill, before_ms=before)

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..deps import Ctx, Viewer
 from ..errors import ApiError
+from ..schemas import INT64_MAX
 from ..serialize import Presenter
 
 router = APIRouter(tags=["stream"])
@@ -50,7 +51,7 @@ def _last_id(request: Request, query: int | None) -> int | None:
 @router.get("/stream", operation_id="stream_events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream_events(request: Request, _who: Viewer, ctx: Ctx,
-                        last_event_id: Annotated[int | None, Query(ge=0)] = None,
+                        last_event_id: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
                         ) -> StreamingResponse:
     """Server-Sent Events: hello, then (replayed and) live events, a ping every 15 s."""
     after = _last_id(request, last_event_id)

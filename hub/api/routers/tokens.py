@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 
 from .. import security, serialize
 from ..deps import Admin, Ctx
-from ..schemas import TokenCreate, TokenCreated, TokenPublic
+from ..schemas import INT64_MAX, TokenCreate, TokenCreated, TokenPublic
 
 router = APIRouter(tags=["tokens"])
 
@@ -28,7 +30,8 @@ def tokens_create(body: TokenCreate, who: Admin, ctx: Ctx) -> TokenCreated:
 
 @router.delete("/tokens/{token_id}", status_code=204, operation_id="tokens_revoke",
                responses={404: {}})
-def tokens_revoke(token_id: int, who: Admin, ctx: Ctx) -> Response:
+def tokens_revoke(token_id: Annotated[int, Path(ge=1, le=INT64_MAX)], who: Admin,
+                  ctx: Ctx) -> Response:
     """Revoke a token: the next request with it gets 401."""
     ctx.auth.revoke_token(token_id, who.actor)
     return Response(status_code=204)
