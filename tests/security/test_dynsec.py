@@ -158,3 +158,12 @@ def test_the_api_disable_reaches_the_broker(mosq: SecureMosquitto, made: list[Cl
             print(f"\nPATCH enabled=false -> connection dropped in "
                   f"{(time.monotonic() - t0) * 1000:.0f} ms")
             assert attempt(mosq, made, OTHER) is None
+
+
+def test_dynsec_login_needs_both_keys(tmp_path: Path) -> None:
+    from hub.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=r"dynsec_username.*dynsec_password_file"):
+        load_settings(None, env={}, data_dir=str(tmp_path), dynsec_username=ADMIN)
+    off = load_settings(None, env={}, data_dir=str(tmp_path))
+    assert off.dynsec_username is None and off.dynsec_password() is None
