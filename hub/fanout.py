@@ -142,6 +142,16 @@ class FanOut:
             log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: too many alarms; incident %s "
                         "stored and acked, gongs NOT sounded", node_id, incident.incident_id)
 
+    def flag_noisy(self, node_id: str, incident: IncidentInfo, now_ms: int,
+                   alarms: int) -> None:
+        """A node sent more alarms in the window than anyone presses on purpose."""
+        ref = self.store.open_trouble(TroubleKind.NOISY_NODE.value, node_id,
+                                      {"incident_id": incident.incident_id,
+                                       "kind": incident.kind, "alarms": alarms}, now_ms)
+        if ref.new:
+            log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: %d alarms in the window (stuck "
+                        "or pranked button?); all stored and acked", node_id, alarms)
+
     # ---- failed to sound ------------------------------------------------
 
     def watch(self, cmd_id: str, incident_id: str | None, area: str, now_ms: int) -> None:

@@ -51,7 +51,7 @@ from .fanout import FanOut, kind_label
 from .link import Inbound
 from .policy import Policy, Sound
 from .services import Publisher
-from .store import AlarmOutcome, Store, TroubleKind
+from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
 from .store.alarms import AlarmItem
 from .supervision import Supervisor
 
@@ -90,6 +90,7 @@ class Ingest:
                  policy: Policy, supervisor: Supervisor | None, hub_id: str,
                  correlation_window_s: float, noisy_max_fanouts: int | None,
                  noisy_window_s: float, observer: bool = False,
+                 noisy_max_alarms: int | None = None,
                  clock_ms: Callable[[], int] | None = None,
                  heartbeat_flush_s: float = 2.0) -> None:
         self.topics = topics
@@ -104,6 +105,7 @@ class Ingest:
         self.window_s = correlation_window_s
         self.noisy_max_fanouts = noisy_max_fanouts
         self.noisy_window_s = noisy_window_s
+        self.noisy_max_alarms = noisy_max_alarms
         # An observer (a provincial hub over bridged brokers) stores and shows,
         # never acks or fans out what a local hub owns.
         self.observer = observer
@@ -311,6 +313,20 @@ class Ingest:
             log.info("BÁO ĐỘNG / ALARM %s at %s from %s joins incident %s (%d alarms)",
                      kind_label(alarm.kind), where, node_id, out.incident_id,
                      inc.alarm_count)
+            self._check_flood(node_id, inc, now_ms)
+
+    def _check_flood(self, node_id: str, inc: IncidentInfo, now_ms: int) -> None:
+        """Many alarms from one node, all joining open incidents: a stuck or pranked button.
+
+        Counted in the database (every replica agrees); only alarms that join an
+        incident are checked, so the first alarm of an incident pays nothing.
+        """
+        if self.noisy_max_alarms is None:
+            return
+        since = now_ms - int(self.noisy_window_s * 1000)
+        count = self.store.count_alarms(node_id=node_id, since_ms=since)
+        if count > self.noisy_max_alarms:
+            self.fanout.flag_noisy(node_id, inc, now_ms, count)
 
     def _ack(self, node_id: str, ack: Ack) -> None:
         self.publisher.publish_ack(node_id, ack)

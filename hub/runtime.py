@@ -155,6 +155,7 @@ class Hub:
             policy=s.policy, supervisor=self.supervisor, hub_id=s.hub_id,
             correlation_window_s=s.correlation_window_s,
             noisy_max_fanouts=s.noisy_max_fanouts, noisy_window_s=s.noisy_window_s,
+            noisy_max_alarms=s.noisy_max_alarms,
             observer=s.observer, clock_ms=self.clock_ms,
             heartbeat_flush_s=self._heartbeat_flush_s)
         self.escalator = Escalator(self._store, self.fanout, s.policy,

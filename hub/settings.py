@@ -89,6 +89,10 @@ class HubSettings:
     # A noisy node (a stuck or pranked button) keeps being stored and acked, but
     # after this many fanned-out incidents in the window its new ones do not sound.
     noisy_max_fanouts: int = 3
+    # A stuck or pranked button whose presses all join one open incident never
+    # reaches the fan-out limit; this many alarms from one node within the
+    # window make it a noisy-node trouble all the same (storing and acking go on).
+    noisy_max_alarms: int = 10
     noisy_window_s: float = 600.0
     # Many nodes of one area lost at once are one area trouble (power cut, jamming).
     area_trouble_min_nodes: int = 3
@@ -296,7 +300,8 @@ def _finish(values: dict[str, Any], source: str) -> HubSettings:
     for key in _POSITIVE:
         if key in values and values[key] <= 0:
             raise SettingsError(f"{source}: key {key!r} must be greater than 0")
-    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "area_trouble_min_nodes",
+    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "noisy_max_alarms",
+                "area_trouble_min_nodes",
                 "login_max_failures", "login_ip_max_failures"):
         if key in values and values[key] < 1:
             raise SettingsError(f"{source}: key {key!r} must be 1 or more")
