@@ -30,19 +30,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench.common import RESULTS, load, save, start_broker
 from bench.fleet_support import (
-    RESULTS,
     HubProc,
     T,
     Watcher,
-    load,
     percentile,
     pg_database,
-    save,
     write_hub_toml,
     write_registry,
 )
-from bench.sim_scale import cpu_s, rss_mb, start_broker
+from bench.sim_scale import cpu_s, rss_mb
 from firmware_sim.fleet import Fleet, default_processes, plan_shards
 from firmware_sim.fleet_shard import ShardSpec
 from hub.db import models as m

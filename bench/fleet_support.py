@@ -13,27 +13,18 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.common import ROOT, Subscriber, registry_text
 from protocol import Topics
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 T = Topics()
 PG_ADMIN = os.environ.get("TIENGMO_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def load() -> list[float]:
-    """The machine's load average (1, 5, 15 min), reported beside every figure."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 @contextlib.contextmanager
@@ -50,10 +41,7 @@ def pg_database() -> Iterator[str]:
 
 
 def write_registry(path: Path, nodes: dict[str, str]) -> Path:
-    lines = []
-    for node_id, area in nodes.items():
-        lines += ["[[nodes]]", f'id = "{node_id}"', f'area = "{area}"', ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    path.write_text(registry_text(nodes), encoding="utf-8")
     return path
 
 
@@ -95,7 +83,7 @@ class HubProc:
                 self.proc.wait(5)
 
 
-class Watcher:
+class Watcher(Subscriber):
     """A bare subscriber: births of nodes and hubs, alarms and `result` messages, with times."""
 
     def __init__(self, port: int, topics: list[str]) -> None:
@@ -103,13 +91,7 @@ class Watcher:
         self.hubs: set[str] = set()
         self.results: list[tuple[float, str, dict[str, Any]]] = []
         self.alarms: dict[str, float] = {}          # node -> when its latest alarm was seen
-        self.cv = threading.Condition()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
-        self.c.on_message = self._on_message
-        self.c.connect("127.0.0.1", port, 30)
-        for t in topics:
-            self.c.subscribe(t, 1)
-        self.c.loop_start()
+        super().__init__(port, f"bench-{os.getpid()}", topics)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         now = time.monotonic()
@@ -128,25 +110,6 @@ class Watcher:
             elif msg.topic.endswith("/state") and data.get("online"):
                 self.online.setdefault(parts[-2], now)
             self.cv.notify_all()
-
-    def wait(self, pred: Any, timeout: float) -> bool:
-        with self.cv:
-            return bool(self.cv.wait_for(pred, timeout))
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
-
-
-def save(name: str, key: str, result: dict[str, Any]) -> Path:
-    """Merge `result` under `key` into bench/results/<name>.json; return the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    old[key] = {**result, "machine": f"{os.cpu_count()} cores",
-                "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    path.write_text(json.dumps(old, indent=2, ensure_ascii=False) + "\n")
-    return path
 
 
 def percentile(values: list[float], p: float) -> float | None:

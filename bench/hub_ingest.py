@@ -21,10 +21,7 @@ import argparse
 import json
 import logging
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,40 +29,31 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 
+from bench.common import (
+    Server,
+    client,
+    hub_settings,
+    load,
+    ready_then_wait,
+    registry_text,
+    subscribe,
+    write_result,
+)
 from hub.db import models as m
 from hub.runtime import Hub
-from hub.settings import load_settings
 from hub.store import Store
 from protocol import Ack, AckStatus, Alarm, Kind, Source, Topics, encode
 from tests.support.broker import Mosquitto
 
 T = Topics()
 KINDS = list(Kind)
-RESULTS = Path(__file__).resolve().parent / "results"
+MODULE = "bench.hub_ingest"
 
 
 def registry(nodes: int) -> str:
-    out = []
-    for i in range(nodes):
-        out += ["[[nodes]]", f'id = "bench-{i:03d}"', f'area = "bench/xa/thon-{i % 10}"', ""]
-    return "\n".join(out)
-
-
-def client(port: int, name: str) -> mqtt.Client:
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}")
-    c.max_inflight_messages_set(1000)
-    c.max_queued_messages_set(0)
-    ready = threading.Event()
-    c.on_connect = lambda *a: ready.set()
-    c.connect("127.0.0.1", port, keepalive=30)
-    c.loop_start()
-    if not ready.wait(10):
-        raise RuntimeError(f"{name} could not connect")
-    return c
+    return registry_text({f"bench-{i:03d}": f"bench/xa/thon-{i % 10}" for i in range(nodes)})
 
 
 # ---- the servers under test (each in its own process) -------------------------------------
@@ -82,48 +70,16 @@ def serve_relay(port: int) -> None:
         cl.publish(T.ack(node_id), encode(ack), qos=1)
 
     c.on_message = on_message
-    done = threading.Event()
-    c.on_subscribe = lambda *a: done.set()
-    c.subscribe(T.node_wildcard("alarm"), 1)
-    done.wait(5)
-    _ready_then_wait()
+    subscribe(c, T.node_wildcard("alarm"))
+    ready_then_wait()
     c.disconnect()
     c.loop_stop()
 
 
 def serve_hub(port: int, work: Path) -> None:
-    settings = load_settings(
-        None, env={}, hub_id="bench-hub", broker_url=f"mqtt://127.0.0.1:{port}",
-        db_url=f"sqlite:///{work / 'hub.db'}", data_dir=str(work / "data"),
-        registry_file=str(work / "registry.toml"), escalate_after_s=3600.0,
-        failed_to_sound_s=3600.0, heartbeat_s=3600.0)
-    hub = Hub(settings).start()
-    _ready_then_wait()
+    hub = Hub(hub_settings(port, work, "registry.toml", heartbeat_s=3600.0)).start()
+    ready_then_wait()
     hub.stop()
-
-
-def _ready_then_wait() -> None:
-    print("ready", flush=True)
-    sys.stdin.read()   # until the driver closes our stdin
-
-
-class Server:
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.hub_ingest", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "ready":
-            self.proc.kill()
-            raise RuntimeError(f"server {args} did not start")
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
 
 
 # ---- the load --------------------------------------------------------------------------
@@ -193,7 +149,7 @@ def main() -> None:
     if args.serve == "hub":
         return serve_hub(args.port, args.work)
 
-    load_before = os.getloadavg()
+    load_before = load()
     relay: list[dict[str, Any]] = []
     hub: list[dict[str, Any]] = []
     all_sent: list[str] = []
@@ -203,17 +159,18 @@ def main() -> None:
         broker = Mosquitto(work).start()
         try:
             for _ in range(args.rounds):
-                srv = Server(["--serve", "relay", "--port", str(broker.port)])
+                srv = Server(MODULE, ["--serve", "relay", "--port", str(broker.port)])
                 relay.append(drive(broker.port, args.alarms, args.nodes, args.window))
                 srv.stop()
-                srv = Server(["--serve", "hub", "--port", str(broker.port), "--work", str(work)])
+                srv = Server(MODULE, ["--serve", "hub", "--port", str(broker.port),
+                                      "--work", str(work)])
                 hub.append(drive(broker.port, args.alarms, args.nodes, args.window))
                 srv.stop()
                 all_sent += hub[-1]["sent"]
             rows = stored_ids(work / "hub.db")
         finally:
             broker.stop()
-    load_after = os.getloadavg()
+    load_after = load()
     relay_rate = statistics.median(r["rate"] for r in relay)
     hub_rate = statistics.median(r["rate"] for r in hub)
     missing = len(set(all_sent) - set(rows))
@@ -228,8 +185,7 @@ def main() -> None:
         "hub_lost_acks": sum(r["lost"] for r in hub),
         "hub_rows": len(rows), "hub_sent": len(all_sent), "hub_rows_missing": missing,
         "hub_duplicate_rows": len(rows) - len(set(rows)),
-        "loadavg_before": [round(x, 2) for x in load_before],
-        "loadavg_after": [round(x, 2) for x in load_after], "cpus": os.cpu_count(),
+        "loadavg_before": load_before, "loadavg_after": load_after, "cpus": os.cpu_count(),
         "db": "SQLite WAL, synchronous=FULL", "broker": "mosquitto (tests/support/broker.py)",
     }
     print(f"alarms: {args.rounds} rounds x {args.alarms} from {args.nodes} nodes, "
@@ -242,8 +198,7 @@ def main() -> None:
     print(f"hub rows: {len(rows)} for {len(all_sent)} sent, missing {missing}, "
           f"duplicates {result['hub_duplicate_rows']}")
     print(f"hub / relay ratio: {hub_rate / relay_rate:.2f} (target >= 0.50)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "hub_ingest.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result("hub_ingest", result)
 
 
 if __name__ == "__main__":

@@ -39,26 +39,32 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.hub_ingest import RESULTS, Server, client
+from bench.common import (
+    ROOT,
+    Server,
+    client,
+    hub_settings,
+    load,
+    ready_then_wait,
+    registry_text,
+    subscribe,
+    write_result,
+)
 from hub.runtime import Hub
-from hub.settings import load_settings
 from protocol import Action, Alarm, Command, Kind, Source, Topics, default_pattern, encode
 from tests.support.broker import Mosquitto
 
 T = Topics()
 PROBE_AREA = "bench/xa/thon-probe"
 ORIGIN, REMOTE = "probe-origin", "probe-remote"
-ROOT = Path(__file__).resolve().parent.parent
+MODULE = "bench.hub_latency"
 
 
 def registry(sim_nodes: int, probes: bool) -> str:
-    out = []
-    for i in range(sim_nodes):
-        out += ["[[nodes]]", f'id = "sim-{i:04d}"', f'area = "bench/xa/thon-{i % 10}"', ""]
+    nodes = {f"sim-{i:04d}": f"bench/xa/thon-{i % 10}" for i in range(sim_nodes)}
     if probes:
-        for n in (ORIGIN, REMOTE):
-            out += ["[[nodes]]", f'id = "{n}"', f'area = "{PROBE_AREA}"', ""]
-    return "\n".join(out)
+        nodes |= {n: PROBE_AREA for n in (ORIGIN, REMOTE)}
+    return registry_text(nodes)
 
 
 # ---- the servers under test (own processes) --------------------------------------------
@@ -78,26 +84,17 @@ def serve_relay(port: int) -> None:
         cl.publish(T.area_cmd(PROBE_AREA), encode(cmd), qos=1)
 
     c.on_message = on_message
-    done = threading.Event()
-    c.on_subscribe = lambda *a: done.set()
-    c.subscribe(T.node_wildcard("alarm"), 1)
-    done.wait(5)
-    print("ready", flush=True)
-    sys.stdin.read()
+    subscribe(c, T.node_wildcard("alarm"))
+    ready_then_wait()
     c.disconnect()
     c.loop_stop()
 
 
 def serve_hub(port: int, work: Path) -> None:
-    settings = load_settings(
-        None, env={}, hub_id="bench-hub", broker_url=f"mqtt://127.0.0.1:{port}",
-        db_url=f"sqlite:///{work / 'hub.db'}", data_dir=str(work / "data"),
-        registry_file=str(work / "hub-registry.toml"), escalate_after_s=3600.0,
-        failed_to_sound_s=3600.0, correlation_window_s=0.01,
-        noisy_max_fanouts=1_000_000, noisy_window_s=1.0)
+    settings = hub_settings(port, work, "hub-registry.toml", correlation_window_s=0.01,
+                            noisy_max_fanouts=1_000_000, noisy_window_s=1.0)
     hub = Hub(settings).start()
-    print("ready", flush=True)
-    sys.stdin.read()
+    ready_then_wait()
     hub.stop()
 
 
@@ -118,10 +115,7 @@ class Probe:
         self.remote.loop_start()
         if not ready.wait(10):
             raise RuntimeError("remote probe could not connect")
-        subbed = threading.Event()
-        self.remote.on_subscribe = lambda *a: subbed.set()
-        self.remote.subscribe(T.area_cmd(PROBE_AREA), 1)
-        subbed.wait(5)
+        subscribe(self.remote, T.area_cmd(PROBE_AREA))
 
     def _on_cmd(self, c: Any, u: Any, msg: Any) -> None:
         self.t1 = time.perf_counter()
@@ -223,16 +217,16 @@ def main() -> None:
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             result["sim_online"] = wait_online(broker.port, args.sim_nodes, 200)
             time.sleep(3)
-            result["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
+            result["loadavg_before"] = load()
             hub_args = ["--port", str(broker.port), "--work", str(work)]
-            srv = Server_(["--serve", "relay", *hub_args])
+            srv = Server(MODULE, ["--serve", "relay", *hub_args])
             result["relay"] = measure(broker.port, args.presses, args.gap_ms / 1000)
             srv.stop()
-            srv = Server_(["--serve", "hub", *hub_args])
+            srv = Server(MODULE, ["--serve", "hub", *hub_args])
             time.sleep(2)   # births of the fleet reach the new hub first
             result["hub"] = measure(broker.port, args.presses, args.gap_ms / 1000)
             srv.stop()
-            result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+            result["loadavg_after"] = load()
         finally:
             if sim is not None:
                 sim.terminate()
@@ -251,20 +245,7 @@ def main() -> None:
           f"max {r['max_ms']} ms  lost {r['lost']}")
     print(f"hub (stored):    p50 {h['p50_ms']:6.2f} ms  p99 {h['p99_ms']:6.2f} ms  "
           f"max {h['max_ms']} ms  lost {h['lost']}  (target p99 <= 10 ms)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "hub_latency.json").write_text(json.dumps(result, indent=2) + "\n")
-
-
-class Server_(Server):
-    """bench.hub_ingest's server process, running this module's serve functions."""
-
-    def __init__(self, args: list[str]) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.hub_latency", *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        if self.proc.stdout.readline().strip() != "ready":
-            self.proc.kill()
-            raise RuntimeError(f"server {args} did not start")
+    write_result("hub_latency", result)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fleet_support import (
-    RESULTS,
-    HubProc,
-    T,
-    Watcher,
-    load,
-    pg_database,
-    save,
-    write_hub_toml,
-)
-from bench.hub_ingest import Server, drive, registry
+from bench.common import RESULTS, Server, load, save
+from bench.fleet_support import HubProc, T, Watcher, pg_database, write_hub_toml
+from bench.hub_ingest import MODULE, drive, registry
 from bench.sim_scale import cpu_s
 from hub.store import Store
 from tests.support.broker import Mosquitto
@@ -80,7 +72,7 @@ def main() -> None:
         broker = Mosquitto(work).start()
         try:
             # The relay in its own process, like each hub (bench.hub_ingest's relay).
-            relay = Server(["--serve", "relay", "--port", str(broker.port)])
+            relay = Server(MODULE, ["--serve", "relay", "--port", str(broker.port)])
             r = drive(broker.port, args.alarms, args.nodes, args.window)
             relay.stop()
             rows["relay"] = {"alarms_per_s": round(r["rate"]), "lost": r["lost"], "load": load()}

@@ -22,63 +22,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
+from bench.common import ROOT, Subscriber, save, start_broker
 from protocol import Topics
-from tests.support.broker import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "sim_scale.json"
 T = Topics()
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true",
-                               "persistence false", "max_connections -1",
-                               "set_tcp_nodelay true", "log_type error", "log_type warning",
-                               ""]))
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-    def more_files() -> None:   # one descriptor per node, plus its own
-        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-    log = (workdir / "mosquitto.log").open("ab")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log,
-                            preexec_fn=more_files)
-    time.sleep(0.5)
-    if proc.poll() is not None:
-        raise RuntimeError((workdir / "mosquitto.log").read_text())
-    return proc, port
-
-
-class StateWatcher:
+class StateWatcher(Subscriber):
     """A bare subscriber on every node's state: births and deaths, with times."""
 
     def __init__(self, port: int) -> None:
         self.online: dict[str, float] = {}
         self.dead: set[str] = set()
-        self.cv = threading.Condition()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-watcher")
-        self.c.on_message = self._on_message
-        self.c.connect("127.0.0.1", port, 30)
-        self.c.subscribe(T.node_wildcard("state"), 1)
-        self.c.loop_start()
+        super().__init__(port, "bench-watcher", [T.node_wildcard("state")])
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         node = msg.topic.split("/")[-2]
@@ -89,14 +55,6 @@ class StateWatcher:
             else:
                 self.dead.add(node)
             self.cv.notify_all()
-
-    def wait(self, pred: Any, timeout: float) -> bool:
-        with self.cv:
-            return bool(self.cv.wait_for(pred, timeout))
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
 
 
 def tree(pid: int) -> list[int]:
@@ -214,12 +172,8 @@ def main() -> None:
     r = run(args)
     for k, v in r.items():
         print(f"{k:>28}: {v}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    old[f"{r['nodes']} {r['mode']}"] = {**r, "machine": f"{os.cpu_count()} cores",
-                                        "when": time.strftime("%Y-%m-%d %H:%M:%S")}
-    RESULTS.write_text(json.dumps(old, indent=2, ensure_ascii=False) + "\n")
-    print(f"written to {RESULTS.relative_to(ROOT)}")
+    path = save("sim_scale", f"{r['nodes']} {r['mode']}", r)
+    print(f"written to {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
