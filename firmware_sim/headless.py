@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
+from firmware_sim.lifecycle import AgentLifecycle
 from node.agent import NodeAgent
 from node.config import NodeConfig
 from node.hardware import NodeHardware
@@ -138,35 +139,18 @@ class HeadlessHardware:
         return t
 
 
-class HeadlessNode:
+class HeadlessNode(AgentLifecycle):
     """A node with the same surface the fleet uses of VirtualNode, on HeadlessHardware."""
 
     def __init__(self, config: NodeConfig, *, mains: bool = True) -> None:
-        self.config = config
-        self.agent: NodeAgent | None = None
+        super().__init__(config)
         self.hardware: HeadlessHardware | None = None
         self._mains = mains
 
-    @property
-    def node_id(self) -> str:
-        return self.config.node_id
-
-    def start(self) -> HeadlessNode:
-        if self.agent is not None:
-            raise RuntimeError(f"{self.node_id} is already running")
+    def _new_agent(self) -> NodeAgent:
         self.hardware = HeadlessHardware(self.config.hardware, mains=self._mains)
         # NodeAgent only uses the attributes HeadlessHardware has (see its docstring).
-        self.agent = NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware))
-        self.agent.start()
-        return self
-
-    def wait_connected(self, timeout: float = 10.0) -> bool:
-        return self.agent is not None and self.agent.wait_connected(timeout)
-
-    def stop(self) -> None:
-        if self.agent is not None:
-            self.agent.stop()
-            self.agent = None
+        return NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware))
 
     def press(self, button: int | str, hold_s: float | None = None, *,
               block: bool = True) -> None:

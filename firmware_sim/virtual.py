@@ -15,6 +15,7 @@ from typing import Any
 
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from firmware_sim.lifecycle import AgentLifecycle
 from node.agent import NodeAgent
 from node.config import NodeConfig
 from node.hwconfig import ButtonConfig
@@ -39,40 +40,23 @@ def pin_timeline(pin: MockPin, active_high: bool = True) -> Timeline:
     return out
 
 
-class VirtualNode:
+class VirtualNode(AgentLifecycle):
     """One simulated node. `wall` lets a test set the node's own (wrong) clock."""
 
     def __init__(self, config: NodeConfig, *, wall: Callable[[], float] = time.time,
                  mains: bool = True) -> None:
-        self.config = config
+        super().__init__(config)
         self.factory = MockFactory()
         self.wall = wall
-        self.agent: NodeAgent | None = None
         self._mains = mains
         self._presses: list[threading.Thread] = []
 
-    @property
-    def node_id(self) -> str:
-        return self.config.node_id
-
     # -- lifecycle -------------------------------------------------------------
 
-    def start(self) -> VirtualNode:
-        if self.agent is not None:
-            raise RuntimeError(f"{self.node_id} is already running")
-        self.agent = NodeAgent(self.config, pin_factory=self.factory, wall=self.wall)
+    def _new_agent(self) -> NodeAgent:
+        agent = NodeAgent(self.config, pin_factory=self.factory, wall=self.wall)
         self._drive_power()
-        self.agent.start()
-        return self
-
-    def wait_connected(self, timeout: float = 10.0) -> bool:
-        return self.agent is not None and self.agent.wait_connected(timeout)
-
-    def stop(self) -> None:
-        """Graceful stop (as SIGTERM): death published, outputs off."""
-        if self.agent is not None:
-            self.agent.stop()
-            self.agent = None
+        return agent
 
     def kill(self) -> None:
         """Abrupt, like kill -9 or a crash: no death, no DISCONNECT (the broker's Will
