@@ -14,16 +14,13 @@ from tests.support.hub_harness import (
     hub_settings,
     is_ack,
     is_area_cmd,
+    now_ms,
     running_hub,
     send_alarm,
     wait_until,
     watch_all,
 )
 from tests.support.wire import Wire
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def test_unacknowledged_incident_escalates_wider_with_new_cmd_ids_and_drills_never(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from hub.store import Outcome, TroubleKind
@@ -16,16 +15,13 @@ from tests.support.hub_harness import (
     hub_settings,
     is_ack,
     is_area_cmd,
+    now_ms,
     running_hub,
     send_alarm,
     wait_until,
     watch_all,
 )
 from tests.support.wire import Wire
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def test_hundreds_of_presses_are_all_stored_and_acked_as_one_incident(

@@ -26,24 +26,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from protocol import Alarm, Heartbeat, Kind, NodeState, Source, Topics, encode
+from tests.support.hub_harness import now_ms
+from tests.support.hub_harness import wait_until as harness_wait_until
 
 T = Topics()
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def wait_until(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.1)
+    """hub_harness's poll, at the gentler step a fleet of processes wants."""
+    return harness_wait_until(cond, timeout, what, step=0.1)
 
 
 def registry_text(nodes: dict[str, str]) -> str:

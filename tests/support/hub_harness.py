@@ -154,7 +154,13 @@ def cmds(wire: Wire, action: str = "sound") -> list[Received]:
     return [m for m in wire.messages if "/areas/" in m.topic and m.json().get("action") == action]
 
 
-def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+def now_ms() -> int:
+    """Wall-clock milliseconds, as the wire's ts_ms fields carry them."""
+    return time.time_ns() // 1_000_000
+
+
+def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
+               step: float = 0.05) -> Any:
     """Poll `cond` (cheap, e.g. a store query) until it is truthy; event-free waits only."""
     deadline = time.monotonic() + timeout
     while True:
@@ -163,7 +169,7 @@ def wait_until(cond: Callable[[], Any], timeout: float = 10.0, what: str = "cond
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(step)
 
 
 class BareNode:
