@@ -9,35 +9,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from bench.common import ROOT, Subscriber, registry_text
 from protocol import Topics
+from tests.support.hubdb import fresh_pg_database
 
 T = Topics()
-PG_ADMIN = os.environ.get("TIENGMO_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    name = f"tiengmo_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def pg_database() -> contextlib.AbstractContextManager[str]:
+    """A fresh PostgreSQL database, dropped afterwards (tests/support/hubdb.py's)."""
+    return fresh_pg_database(f"tiengmo_bench_{os.getpid()}_")
 
 
 def write_registry(path: Path, nodes: dict[str, str]) -> Path:

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from hub.backup import BackupError, backup, restore
 from hub.store import Store
-from tests.support.hubdb import PG_ADMIN, _with_db, pg_database, reset_pg
+from tests.support.hubdb import fresh_pg_database, pg_database, reset_pg
 
 __all__ = ["pg_database"]
 
 
 @pytest.fixture
 def second_pg() -> Iterator[str]:
-    name = f"tiengmo_restore_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_db(PG_ADMIN, name)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database("tiengmo_restore_") as url:
+        yield url
 
 
 def test_a_postgresql_backup_restores_into_an_empty_database_and_only_there(

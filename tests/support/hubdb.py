@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -26,10 +27,10 @@ def _with_db(admin_url: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
-    name = f"tiengmo_test_{os.getpid()}_{secrets.token_hex(4)}"
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database named `prefix` + a random tail; dropped after."""
+    name = f"{prefix}{secrets.token_hex(4)}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -37,6 +38,13 @@ def pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
+    with fresh_pg_database(f"tiengmo_test_{os.getpid()}_") as url:
+        yield url
 
 
 def reset_pg(url: str) -> None:
