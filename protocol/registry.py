@@ -86,6 +86,19 @@ def _typed(where: str, key: str, value: Any, kinds: tuple[type, ...], what: str)
     return value
 
 
+def _check_table(where: str, raw: object, allowed: set[str],
+                 required: tuple[str, ...]) -> None:
+    """One [[areas]] or [[nodes]] entry: a table, with only known keys and every required one."""
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: must be a table")
+    extra = set(raw) - allowed
+    if extra:
+        raise RegistryError(f"{where}: unknown key {sorted(extra)[0]!r}")
+    for key in required:
+        if key not in raw:
+            raise RegistryError(f"{where}: key {key!r} is required")
+
+
 def parse_registry(data: dict[str, Any], source: str = "<memory>") -> Registry:
     """Validate a decoded registry document; every error names the entry and key."""
     unknown = set(data) - {"areas", "nodes"}
@@ -94,14 +107,7 @@ def parse_registry(data: dict[str, Any], source: str = "<memory>") -> Registry:
     areas: list[AreaEntry] = []
     for i, raw in enumerate(data.get("areas", [])):
         where = _where(source, "areas", i)
-        if not isinstance(raw, dict):
-            raise RegistryError(f"{where}: must be a table")
-        extra = set(raw) - _AREA_KEYS
-        if extra:
-            raise RegistryError(f"{where}: unknown key {sorted(extra)[0]!r}")
-        for key in ("path", "name"):
-            if key not in raw:
-                raise RegistryError(f"{where}: key {key!r} is required")
+        _check_table(where, raw, _AREA_KEYS, ("path", "name"))
         path = _typed(where, "path", raw["path"], (str,), "a string")
         if not is_area_path(path):
             raise RegistryError(f"{where}: key 'path' = {path!r} is not 1-4 slugs joined by '/'")
@@ -116,14 +122,7 @@ def parse_registry(data: dict[str, Any], source: str = "<memory>") -> Registry:
     known_areas = {a.path for a in areas}
     for i, raw in enumerate(data.get("nodes", [])):
         where = _where(source, "nodes", i)
-        if not isinstance(raw, dict):
-            raise RegistryError(f"{where}: must be a table")
-        extra = set(raw) - _NODE_KEYS
-        if extra:
-            raise RegistryError(f"{where}: unknown key {sorted(extra)[0]!r}")
-        for key in ("id", "area"):
-            if key not in raw:
-                raise RegistryError(f"{where}: key {key!r} is required")
+        _check_table(where, raw, _NODE_KEYS, ("id", "area"))
         node_id = _typed(where, "id", raw["id"], (str,), "a string")
         if not is_node_id(node_id):
             raise RegistryError(f"{where}: key 'id' = {node_id!r} must match [a-z0-9][a-z0-9-]*")
