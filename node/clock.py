@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 
+# How far behind the current estimate an ack's timestamp may be before it is
+# taken for a queued (stale) ack rather than a fresh clock sample.
+ACK_BEHIND_TOLERANCE_MS = 1000.0
+
 
 class HubClock:
     """Hub time estimate plus hub availability (a hub online and beacons fresh)."""
@@ -33,9 +37,23 @@ class HubClock:
     # -- samples -------------------------------------------------------------
 
     def sample(self, hub_ts_ms: int) -> None:
-        """A fresh hub timestamp (beacon or ack) received just now."""
+        """A hub timestamp from an `ack` received just now.
+
+        An ack may not be fresh: QoS 1 acks queued by the broker while the node
+        was away arrive right after it reconnects, minutes old and without the
+        retain flag. A delayed message can only make the hub's time look
+        earlier than it is, so an ack that would move the estimate back by more
+        than ACK_BEHIND_TOLERANCE_MS is a stale one and is ignored. (Beacons
+        are QoS 0 and never queued: they always count, so a hub whose clock
+        was stepped back is followed.)
+        """
         with self._lock:
-            self._anchor = (hub_ts_ms, self._mono())
+            now = self._mono()
+            if self._anchor is not None:
+                estimate = self._anchor[0] + (now - self._anchor[1]) * 1000.0
+                if hub_ts_ms < estimate - ACK_BEHIND_TOLERANCE_MS:
+                    return
+            self._anchor = (hub_ts_ms, now)
 
     def beacon(self, hub_id: str, hub_ts_ms: int) -> None:
         """A `hub/time` beacon: a clock sample and proof that a hub is alive."""
