@@ -108,6 +108,19 @@ def take_in(integ: Integrations, body: bytes, actor: str) -> tuple[int, dict[str
                                      "action": action, "areas": areas, "cmd_ids": cmd_ids}
 
 
+def _gate(integ: Integrations, request: Request, role: str,
+          dedicated: str | None) -> Response | None:
+    """The answer that ends a request before its work (hub not started, caller refused),
+    or None to go on."""
+    if not integ.hub.started:
+        return _unavailable()
+    try:
+        authorize(request, integ.store, role=role, dedicated=dedicated)
+    except Refused as r:
+        return r.response()
+    return None
+
+
 def install(app: FastAPI, integ: Integrations) -> None:
     """Add the routes as plain Starlette routes: they authenticate machines by Bearer token
     themselves (hub.integrations.auth) and are not part of the operators' API schema."""
@@ -123,23 +136,15 @@ def install(app: FastAPI, integ: Integrations) -> None:
         return Response(integ.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def cap_feed(request: Request) -> Response:
-        if not integ.hub.started:
-            return _unavailable()
-        try:
-            authorize(request, integ.store, role="viewer", dedicated=cap_token)
-        except Refused as r:
-            return r.response()
+        if (stop := _gate(integ, request, "viewer", cap_token)) is not None:
+            return stop
         doc = builder(integ).feed(alerts(integ, integ.settings.cap.feed_limit),
                                   str(request.url.path))
         return Response(doc, media_type="application/atom+xml; charset=utf-8")
 
     def cap_alert(request: Request) -> Response:
-        if not integ.hub.started:
-            return _unavailable()
-        try:
-            authorize(request, integ.store, role="viewer", dedicated=cap_token)
-        except Refused as r:
-            return r.response()
+        if (stop := _gate(integ, request, "viewer", cap_token)) is not None:
+            return stop
         identifier = str(request.path_params["identifier"])
         found = find_alert(integ, identifier)
         if found is None:
@@ -165,12 +170,8 @@ def install(app: FastAPI, integ: Integrations) -> None:
         return JSONResponse(out, status_code=status)
 
     def deliveries(request: Request) -> Response:
-        if not integ.hub.started:
-            return _unavailable()
-        try:
-            authorize(request, integ.store, role="admin", dedicated=None)
-        except Refused as r:
-            return r.response()
+        if (stop := _gate(integ, request, "admin", None)) is not None:
+            return stop
         try:
             limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))
         except ValueError:
