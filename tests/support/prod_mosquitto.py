@@ -7,16 +7,13 @@ an ACL text (usually tiengmo.acl.render_acl).
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from tests.support.broker import free_port
+from tests.support.broker import Mosquitto, free_port
 from tiengmo.mosquitto_conf import render_production_conf
 
 
@@ -29,17 +26,16 @@ def write_mosquitto_passwd(path: Path, users: Mapping[str, str]) -> None:
         subprocess.run(args, check=True, capture_output=True, timeout=30)
 
 
-class ProductionMosquitto:
-    """mosquitto -c <rendered production config>; `port` is the node listener (8883)."""
+class ProductionMosquitto(Mosquitto):
+    """mosquitto -c <rendered production config>; `port` is the node listener (8883).
+
+    Starting, waiting for the listener and stopping are Mosquitto's own; only the
+    config differs.
+    """
 
     def __init__(self, workdir: Path, users: Mapping[str, str], acl: str,
                  drop: Iterable[str] = ()) -> None:
-        self.exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not Path(self.exe).exists():
-            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
-        self.workdir = workdir
-        self.host = "127.0.0.1"
-        self.port = free_port()       # production 8883 (TLS there, plain here)
+        super().__init__(workdir)     # port: production 8883 (TLS there, plain here)
         self.local_port = free_port()  # production 1883 on loopback
         self.conf = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
@@ -54,27 +50,10 @@ class ProductionMosquitto:
             user=getpass.getuser(),
             drop=drop,
         ), encoding="utf-8")
-        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> None:
+        """The config is written once, above (subclasses such as SecureMosquitto add to it)."""
 
     def start(self) -> ProductionMosquitto:
-        logf = self.log.open("ab")
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=logf, stderr=logf)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError), socket.create_connection((self.host, self.port),
-                                                                       0.2):
-                return self
-            time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start listening within 10 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+        super().start()
+        return self
