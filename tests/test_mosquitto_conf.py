@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from protocol import Topics, parse_registry
+from tests.support.client_pool import closing_clients
 from tests.support.paho_client import Client
 from tests.support.prod_mosquitto import ProductionMosquitto
 from tiengmo.acl import render_acl
@@ -41,11 +42,8 @@ def mosq(tmp_path: Path) -> Iterator[ProductionMosquitto]:
 
 @pytest.fixture
 def made() -> Iterator[list[Client]]:
-    clients: list[Client] = []
-    yield clients
-    for c in clients:
-        c.c.disconnect()
-        c.c.loop_stop()
+    with closing_clients() as clients:
+        yield clients
 
 
 def login(m: ProductionMosquitto, made: list[Client], user: str, **kw: Any) -> Client:

@@ -19,6 +19,7 @@ import pytest
 from hub.dynsec import DynsecConfig, DynsecControl, plan
 from hub.settings import HubSettings, load_settings
 from protocol import Topics, load_registry
+from tests.support.client_pool import closing_clients
 from tests.support.hub_harness import QUIET, running_hub, wait_until, write_registry
 from tests.support.paho_client import Client
 from tests.support.secure_broker import SecureMosquitto
@@ -44,11 +45,8 @@ def mosq(tmp_path: Path) -> Iterator[SecureMosquitto]:
 
 @pytest.fixture
 def made() -> Iterator[list[Client]]:
-    clients: list[Client] = []
-    yield clients
-    for c in clients:
-        c.c.disconnect()
-        c.c.loop_stop()
+    with closing_clients() as clients:
+        yield clients
 
 
 def attempt(m: SecureMosquitto, made: list[Client], user: str) -> Client | None:
