@@ -66,6 +66,16 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
 
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: Any) -> None:
+        # A connection that hit a full disk or an I/O error mid-transaction can be
+        # left unusable ("database or disk is full" on every later statement, even
+        # once space is back). Treat it as a lost connection: SQLAlchemy drops it
+        # from the pool and the next transaction opens a fresh one.
+        text = str(ctx.original_exception).lower()
+        if "disk is full" in text or "disk i/o error" in text:
+            ctx.is_disconnect = True
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         if conn.get_execution_options().get(READ_ONLY):
