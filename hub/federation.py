@@ -160,8 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                              "local broker (and, with --acl, the provincial "
                                              "broker's ACL block for it).")
     ap.add_argument("--local-name", required=True, help="this district's bridge name (slug)")
-    ap.add_argument("--remote", required=True, metavar="HOST:PORT",
-                    help="the provincial broker")
+    ap.add_argument("--remote", metavar="HOST:PORT",
+                    help="the provincial broker (required unless --acl)")
     ap.add_argument("--prefix", default=DEFAULT_PREFIX)
     ap.add_argument("--username")
     ap.add_argument("--password-file", help="first line is the bridge's password")
@@ -175,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.acl:
             sys.stdout.write(render_remote_acl(args.local_name, args.prefix, args.username))
             return 0
+        if not args.remote:
+            raise BridgeConfigError("--remote HOST:PORT is required for the bridge section")
         host, _, port = args.remote.rpartition(":")
         if not host or not port.isdigit():
             raise BridgeConfigError(f"--remote {args.remote!r}: expected HOST:PORT")

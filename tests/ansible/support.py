@@ -80,6 +80,12 @@ def make_root(dest: Path) -> None:
     # What an image builder does in a chroot: name servers for apt, and no
     # daemons started by package scripts (they would run on this machine).
     shutil.copy("/etc/resolv.conf", dest / "etc/resolv.conf")
+    # debootstrap writes no /etc/hosts (the installer does): without it nothing in
+    # the root resolves "localhost" (the broker's bridge address in the test; IPv4
+    # only, as the test's brokers listen on 127.0.0.1).
+    hosts = dest / "etc/hosts"
+    if not hosts.exists():
+        hosts.write_text("127.0.0.1\tlocalhost\n")
     policy = dest / "usr/sbin/policy-rc.d"
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
@@ -111,7 +117,7 @@ def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
             "tiengmo_controller": {"hosts": {"localhost": {
                 "ansible_connection": "local",
                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}},
-            "tiengmo_brokers": {"hosts": {"broker-test": dict(chroot)}},
+            "tiengmo_brokers": {"hosts": {"broker-test": {**chroot, **bridge_vars(work, ports)}}},
             "tiengmo_hubs": {"hosts": {"hub-test": {"tiengmo_hub_id": "hub-test-1"}}},
             "tiengmo_nodes": {"children": {"thon_na_sang": {"hosts": {
                 "na-sang-01": {**chroot, **NODE_VARS},
@@ -121,6 +127,24 @@ def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
         },
     }}
     path.write_text(yaml.safe_dump(inv, allow_unicode=True, sort_keys=False))
+
+
+BRIDGE_NAME = "test-district"
+
+
+def bridge_vars(work: Path, ports: dict[str, int]) -> dict[str, Any]:
+    """With a "province" port: the broker bridges up to it, and also lists itself as a
+    bridge client, so one apply yields both sides (its passwd and ACL let the bridge in at
+    a provincial broker; its bridge section goes up). The controller's CA signs the
+    provincial broker's certificate too (the test reuses the broker's one for localhost)."""
+    if "province" not in ports:
+        return {}
+    return {
+        "tiengmo_broker_bridge": {"name": BRIDGE_NAME, "remote_host": "localhost",
+                                  "remote_port": ports["province"],
+                                  "ca_src": str(work / "credentials" / "pki" / "ca.crt")},
+        "tiengmo_broker_bridge_clients": [BRIDGE_NAME],
+    }
 
 
 NODE_VARS: dict[str, Any] = {

@@ -4,12 +4,16 @@ One module-scoped apply (debootstrap root from a cache, then the node and
 broker playbooks through the chroot connection), then a second apply that
 must change nothing. The tests then look at what the roles left in the root,
 run the installed agent's --check inside it, and run the installed Mosquitto
-with the installed config against real MQTT clients.
+with the installed config against real MQTT clients. The broker is also
+bridged up (tiengmo_broker_bridge) to a second, provincial Mosquitto that
+runs with the password file and ACL the role made for its bridge clients.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -23,6 +27,7 @@ import pytest
 
 from tests.ansible import support
 from tests.ansible.mqtt_client import Client
+from tests.support.broker import Mosquitto
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -62,7 +67,7 @@ def applied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Applied]:
     shutil.copytree(support.REPO, src, ignore=shutil.ignore_patterns(
         ".git", "build", "dist", "*.egg-info", ".venv", "venv", "__pycache__", ".*_cache",
         ".hypothesis", "node_modules"))
-    ports = {"tls": free_port(), "plain": free_port()}
+    ports = {"tls": free_port(), "plain": free_port(), "province": free_port()}
     inventory = work / "hosts.yml"
     support.write_inventory(inventory, root, work, ports, repo=src)
     logs = []
@@ -198,7 +203,30 @@ def test_agent_was_installed_offline_from_the_wheelhouse(applied: Applied) -> No
 # ---------------------------------------------------------------- broker --
 
 @pytest.fixture(scope="module")
-def mosquitto(applied: Applied) -> Iterator[Applied]:
+def province(applied: Applied) -> Iterator[Mosquitto]:
+    """The provincial broker: a real Mosquitto on this machine, TLS on the port the
+    role's bridge points at, with the role's password file and ACL (which let the
+    bridge login in). Started before the local one so the bridge connects at once."""
+    d = applied.work / "province"
+    d.mkdir()
+    pki = applied.work / "credentials" / "pki"
+    for name in ("passwd", "acl"):
+        shutil.copy(applied.root / "etc/mosquitto" / name, d / name)
+    extra = "\n".join([
+        "user root", "allow_anonymous false",
+        f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}",
+        f"listener {applied.ports['province']} 127.0.0.1",
+        f"cafile {pki / 'ca.crt'}", f"certfile {pki / 'broker-test.crt'}",
+        f"keyfile {pki / 'broker-test.key'}", "tls_version tlsv1.2",
+        "use_username_as_clientid true",
+    ])
+    broker = Mosquitto(d, extra=extra).start()    # + a plain listener for the test's clients
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def mosquitto(applied: Applied, province: Mosquitto) -> Iterator[Applied]:
     """The installed Mosquitto, run inside the root with the installed config."""
     run = applied.root / "run/mosquitto"
     run.mkdir(parents=True, exist_ok=True)
@@ -212,7 +240,7 @@ def mosquitto(applied: Applied) -> Iterator[Applied]:
         if proc.poll() is not None:
             raise RuntimeError((applied.work / "mosquitto.log").read_text())
         try:
-            for port in applied.ports.values():
+            for port in (applied.ports["tls"], applied.ports["plain"]):
                 socket.create_connection(("127.0.0.1", port), 0.5).close()
             break
         except OSError:
@@ -284,3 +312,59 @@ def test_hub_admin_manages_clients_through_dynamic_security(mosquitto: Applied) 
         capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert "hub-admin" in out.stdout.split()
+
+
+# ---------------------------------------------------------------- bridge --
+
+def test_bridge_section_is_the_projects_generator_output(applied: Applied) -> None:
+    from hub.federation import render_bridge
+
+    conf = applied.root / "etc/mosquitto/bridge.d/tiengmo-bridge.conf"
+    user = f"bridge-{support.BRIDGE_NAME}"
+    assert conf.read_text() == render_bridge(
+        support.BRIDGE_NAME, "localhost", applied.ports["province"], username=user,
+        password=applied.password(user), cafile="/etc/mosquitto/certs/bridge-ca.crt")
+    assert conf.stat().st_mode & 0o777 == 0o640       # it holds the bridge password
+    assert applied.password(user) not in applied.first + applied.second
+    main = (applied.root / "etc/mosquitto/mosquitto.conf").read_text()
+    assert main.rstrip().endswith("include_dir /etc/mosquitto/bridge.d")
+    assert ((applied.root / "etc/mosquitto/certs/bridge-ca.crt").read_bytes()
+            == (applied.work / "credentials/pki/ca.crt").read_bytes())
+
+
+def test_bridge_carries_a_local_alarm_up_and_nothing_comes_down(
+        mosquitto: Applied, province: Mosquitto) -> None:
+    node = tls_client(mosquitto, "na-sang-01")
+    local_hub = Client("127.0.0.1", mosquitto.ports["plain"], "hub-test-1",
+                       mosquitto.password("hub-test-1"))
+    prov_hub = Client(province.host, province.port, "hub-test-1",
+                      mosquitto.password("hub-test-1"))
+    try:
+        assert node.wait_connected() and local_hub.wait_connected()
+        assert prov_hub.wait_connected(), f"provincial broker refused: {prov_hub.reason}"
+        prov_hub.subscribe("mo/v1/nodes/+/alarm")
+        node.subscribe("mo/v1/nodes/na-sang-01/cmd")
+        node.subscribe("mo/v1/hub/time")
+        # Up: the node's alarm on the local broker reaches the province through the
+        # bridge (its login, hash and ACL block all made by the role). Re-sent each
+        # second until it arrives: the bridge may still be connecting.
+        deadline = time.monotonic() + 30
+        arrived = None
+        while arrived is None and time.monotonic() < deadline:
+            node.publish("mo/v1/nodes/na-sang-01/alarm", b'{"up": true}')
+            with contextlib.suppress(queue.Empty):
+                arrived = prov_hub.messages.get(timeout=1.0)
+        log = (mosquitto.work / "mosquitto.log").read_text(errors="replace")
+        assert arrived == ("mo/v1/nodes/na-sang-01/alarm", b'{"up": true}'), log[-3000:]
+        # Down: the provincial hub commands this node and sends a beacon; neither
+        # may reach the gong. The local hub's own command does (the node listens).
+        prov_hub.publish("mo/v1/nodes/na-sang-01/cmd", b'{"from": "province"}')
+        prov_hub.publish("mo/v1/hub/time", b'{"from": "province"}')
+        local_hub.publish("mo/v1/nodes/na-sang-01/cmd", b'{"from": "local"}')
+        assert node.messages.get(timeout=15) == ("mo/v1/nodes/na-sang-01/cmd",
+                                                 b'{"from": "local"}')
+        time.sleep(1.5)   # give a wrongly bridged copy time to arrive
+        assert node.messages.empty(), list(node.messages.queue)
+    finally:
+        for c in (node, local_hub, prov_hub):
+            c.close()
