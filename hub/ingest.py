@@ -55,6 +55,9 @@ from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
 from .store.alarms import AlarmItem
 from .supervision import Supervisor
 
+# Heartbeats written per transaction when the coalesced ones are flushed.
+HEARTBEAT_CHUNK = 50
+
 log = logging.getLogger("tiengmo.hub.ingest")
 
 # Reasons a well-formed alarm will never be accepted: the node should stop
@@ -106,6 +109,12 @@ class Ingest:
         self.noisy_max_fanouts = noisy_max_fanouts
         self.noisy_window_s = noisy_window_s
         self.noisy_max_alarms = noisy_max_alarms
+        # Alarms that joined an open incident, per node, in the noisy window; counted in
+        # memory on the hot path (each replica counts what it receives; the trouble
+        # itself is one per node in the database, whichever replica opens it).
+        self._flood_lock = threading.Lock()
+        self._joined: dict[str, list[int]] = {}
+        self._flagged_ms: dict[str, int] = {}
         # An observer (a provincial hub over bridged brokers) stores and shows,
         # never acks or fans out what a local hub owns.
         self.observer = observer
@@ -318,15 +327,26 @@ class Ingest:
     def _check_flood(self, node_id: str, inc: IncidentInfo, now_ms: int) -> None:
         """Many alarms from one node, all joining open incidents: a stuck or pranked button.
 
-        Counted in the database (every replica agrees); only alarms that join an
-        incident are checked, so the first alarm of an incident pays nothing.
+        Only alarms that join an incident are counted, in memory, so the first
+        alarm of an incident pays nothing and a flood costs one write, not one
+        per alarm.
         """
         if self.noisy_max_alarms is None:
             return
-        since = now_ms - int(self.noisy_window_s * 1000)
-        count = self.store.count_alarms(node_id=node_id, since_ms=since)
-        if count > self.noisy_max_alarms:
-            self.fanout.flag_noisy(node_id, inc, now_ms, count)
+        window_ms = int(self.noisy_window_s * 1000)
+        with self._flood_lock:
+            if now_ms - self._flagged_ms.get(node_id, -window_ms) < window_ms:
+                return   # already a trouble: no query, no write per alarm of a flood
+            seen = self._joined.setdefault(node_id, [])
+            seen.append(now_ms)
+            while seen and seen[0] <= now_ms - window_ms:
+                seen.pop(0)
+            if len(seen) <= self.noisy_max_alarms:
+                return
+            self._flagged_ms[node_id] = now_ms
+            del self._joined[node_id]
+        count = self.store.count_alarms(node_id=node_id, since_ms=now_ms - window_ms)
+        self.fanout.flag_noisy(node_id, inc, now_ms, count)
 
     def _ack(self, node_id: str, ack: Ack) -> None:
         self.publisher.publish_ack(node_id, ack)
@@ -383,14 +403,20 @@ class Ingest:
                 return 0
             beats, self._beats = self._beats, {}
             self._beats_flushed = time.monotonic()
+        items = [(n, hb, ms) for n, (hb, ms) in beats.items()]
+        done = 0
         try:
-            self.store.record_heartbeats([(n, hb, ms) for n, (hb, ms) in beats.items()])
+            # Small transactions: SQLite has one writer, and an alarm waiting behind a
+            # flush of thousands of heartbeats would wait for its fan-out and its ack.
+            for i in range(0, len(items), HEARTBEAT_CHUNK):
+                self.store.record_heartbeats(items[i:i + HEARTBEAT_CHUNK])
+                done = i + HEARTBEAT_CHUNK
         except Exception:
             with self._beats_lock:   # keep them for the next flush, unless newer ones came
-                for n, beat in beats.items():
-                    self._beats.setdefault(n, beat)
+                for n, hb, ms in items[done:]:
+                    self._beats.setdefault(n, (hb, ms))
             raise
-        return len(beats)
+        return len(items)
 
     def _result(self, node_id: str, result: Result, now_ms: int) -> None:
         out = self.store.record_result(node_id, result, now_ms)
