@@ -23,7 +23,14 @@ from hub.settings import HubSettings
 from node.led import LedState
 from protocol import load_registry
 from tests.support.broker import Mosquitto
-from tests.support.hub_harness import COMMUNE, HAMLET, OTHER_HAMLET, hub_settings, write_registry
+from tests.support.hub_harness import (
+    COMMUNE,
+    HAMLET,
+    OTHER_HAMLET,
+    hub_settings,
+    wait_until,
+    write_registry,
+)
 from tests.support.nodes import FAST_BUTTONS, FAST_TIMERS
 
 __all__ = ["COMMUNE", "E2E", "HAMLET", "OTHER_HAMLET", "LedState", "Strike"]
@@ -41,17 +48,8 @@ E2E_MQTT: dict[str, Any] = {"keepalive_s": 2, "reconnect_min_s": 0.2, "reconnect
 Strike = tuple[float, float | None]   # (on at, off at or None while still on), monotonic s
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition",
-             step: float = 0.05) -> Any:
-    """Poll `cond` until truthy and return its value, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
+# One polling helper for every test: poll `cond` until truthy, or fail naming `what`.
+wait_for = wait_until
 
 
 def strikes(node: VirtualNode, since: float = 0.0) -> list[Strike]:

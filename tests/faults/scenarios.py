@@ -237,8 +237,13 @@ class Tmpfs:
 
 
 def disk_full(workdir: Path, full_s: float = 6.0, alarms: int = 60, nodes: int = 10,
-              size: str = "4M") -> Figures:
-    """The hub's database on a tmpfs filled to the last byte, then freed."""
+              size: str = "32M") -> Figures:
+    """The hub's database on a tmpfs filled to the last byte, then freed.
+
+    The tmpfs must hold more than SQLite's WAL grows to before its automatic
+    checkpoint (1,000 pages, ~4 MB): on a 4 MB tmpfs the disk could still be
+    genuinely full after the filler was freed, and the test failed in CI.
+    """
     fig = Figures(f"hub disk full {full_s:.0f} s", nodes)
     fs = Tmpfs(workdir / "dbfs", size)
     try:
