@@ -114,6 +114,7 @@ class NodeAgent:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._fault: str | None = None
+        self._commands_busy = False   # CommandRunner.tick: held commands or sounds to report
         self._version = _version()
         self.commands = CommandRunner(
             player=self.player, clock=self.clock, publish_result=self._publish_result,
@@ -259,12 +260,24 @@ class NodeAgent:
                 self.stats["agent_errors"] += 1
 
     def _wait_s(self) -> float:
+        """Sleep until the next thing due; events (messages, presses) wake the loop anyway.
+
+        Every timed duty has its deadline here, so `idle_tick_s` is only a
+        safety net and can be long: a simulated fleet of thousands of nodes
+        must not wake each one every second for nothing.
+        """
         now = self._mono()
-        due = [self._next_heartbeat, *(d for d, _ in self._resend.values())]
-        wait = min(due) - now if due else 1.0
-        if self.commands.held_count() or self.player.current is not None:
+        t = self.config.timers
+        due = [self._next_heartbeat, self._next_prune,
+               *(d for d, _ in self._resend.values())]
+        age = self.clock.beacon_age_s()
+        if age is not None and age <= self.clock.stale_s:
+            # The LED leaves "hub available" when the last beacon goes stale.
+            due.append(now + self.clock.stale_s - age + 0.01)
+        wait = min(min(due) - now, t.idle_tick_s)
+        if self._commands_busy:
             wait = min(wait, 0.1)   # held commands and sound ends need prompt answers
-        return max(0.01, min(wait, 1.0))
+        return max(0.01, wait)
 
     def _handle(self, event: _Event) -> None:
         if isinstance(event, Incoming):
@@ -310,7 +323,7 @@ class NodeAgent:
             self._next_prune = now + 3600
             keep_ms = int(self.config.log_keep_days * 86_400_000)
             self.outbox.prune(self.clock.own_ms() - keep_ms)
-        self.commands.tick()
+        self._commands_busy = self.commands.tick()
         self._update_led()
 
     # -- sending ---------------------------------------------------------------

@@ -75,6 +75,10 @@ class Timers:
     test_duration_s: float = 5.0
     stop_timeout_s: float = 3.0
     cmd_memory: int = 512
+    # Longest the agent's loop sleeps with nothing due. Everything the loop does
+    # is scheduled to its own deadline or woken by an event, so this is only a
+    # safety net; a fleet of thousands of simulated nodes sets it long.
+    idle_tick_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +313,7 @@ def _timers(root: _Table) -> Timers:
                                  above=True),
         stop_timeout_s=t.number("stop_timeout_s", d.stop_timeout_s, lo=0.0, hi=60),
         cmd_memory=t.integer("cmd_memory", d.cmd_memory, lo=1, hi=100_000),
+        idle_tick_s=t.number("idle_tick_s", d.idle_tick_s, lo=0.0, hi=3600, above=True),
     )
     if timers.resend_max_s < timers.resend_first_s:
         raise t.fail("resend_max_s", "must not be less than resend_first_s")
