@@ -21,6 +21,7 @@ from typing import Any
 from node.agent import NodeAgent
 
 from .headless import HeadlessNode
+from .netloop import DEFAULT_CONNECT_RATE, SharedNetLoop
 from .village import node_config
 from .virtual import VirtualNode
 
@@ -32,6 +33,10 @@ Reply = dict[str, Any]
 # Stopping is mostly waiting (the death's PUBACK, thread joins), so it runs in
 # parallel; a fleet of 1,000 stopped one by one would take a minute.
 _STOP_WORKERS = 16
+# A fleet node's agent sleeps up to this long when nothing is due (timers.idle_tick_s,
+# unless the spec sets it): every duty has its own deadline, and thousands of
+# nodes each waking every second only burn the CPU the benchmark measures.
+FLEET_IDLE_TICK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,14 @@ class ShardSpec:
     timers: dict[str, Any] = field(default_factory=dict)
     mqtt: dict[str, Any] = field(default_factory=dict)
     buttons: list[dict[str, Any]] | None = None
+    # One network thread for all of the shard's headless links (firmware_sim/netloop.py);
+    # False: each runs paho's own thread, as mock-pin nodes always do.
+    shared_loop: bool = True
+    connect_rate: float = DEFAULT_CONNECT_RATE   # shared loop: connects per second
+
+    @property
+    def uses_shared_loop(self) -> bool:
+        return self.headless and self.shared_loop
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +109,10 @@ class Shard:
         self._presses: dict[str, int] = {}
         self._stopping = threading.Event()
         self._starter: threading.Thread | None = None
+        self.net_loop: SharedNetLoop | None = None
+        if spec.uses_shared_loop:
+            self.net_loop = SharedNetLoop(connect_rate=spec.connect_rate)
+        self._timers = {"idle_tick_s": FLEET_IDLE_TICK_S, **(spec.timers or {})}
 
     def _build(self, node_id: str, area: str) -> SimNode:
         s = self.spec
@@ -103,8 +120,8 @@ class Shard:
                           data_dir=Path(s.data_root) / node_id,
                           username=_fill(s.username, node_id),
                           password_file=_fill(s.password_file, node_id), prefix=s.prefix,
-                          timers=s.timers or None, mqtt=s.mqtt or None, buttons=s.buttons)
-        return HeadlessNode(cfg) if s.headless else VirtualNode(cfg)
+                          timers=self._timers, mqtt=s.mqtt or None, buttons=s.buttons)
+        return HeadlessNode(cfg, net_loop=self.net_loop) if s.headless else VirtualNode(cfg)
 
     def start(self) -> None:
         """Start every node on a background thread (connects go on in the background too)."""
@@ -193,6 +210,8 @@ class Shard:
             for n, exc in zip(nodes, pool.map(_stop_one, nodes), strict=True):
                 if exc is not None:
                     log.error("node %s did not stop cleanly: %s", n.node_id, exc)
+        if self.net_loop is not None:
+            self.net_loop.close()
         return final
 
 

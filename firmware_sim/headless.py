@@ -2,7 +2,8 @@
 
 For fleet-scale runs only. Every gpiozero Button keeps a hold thread and every
 SafeOutput and StatusLed a worker thread, so a mock-pin node costs about eight
-threads; a headless node costs three (agent, player, paho). Everything above the
+threads; a headless node costs three (agent, player, paho), or two when its
+link runs on the fleet process's shared network loop (firmware_sim/netloop.py). Everything above the
 hardware interface (outbox, link, player, commands, clock, LED state) is the
 node's own code, unchanged.
 
@@ -32,6 +33,7 @@ from node.hwconfig import (
     check_hardware_config,
 )
 from node.led import StatusLed
+from node.link import NetLoop
 
 Timeline = list[tuple[float, bool]]
 _TIMELINE_MAX = 4096   # a long run must not grow without bound; the newest changes are kept
@@ -142,15 +144,18 @@ class HeadlessHardware:
 class HeadlessNode(AgentLifecycle):
     """A node with the same surface the fleet uses of VirtualNode, on HeadlessHardware."""
 
-    def __init__(self, config: NodeConfig, *, mains: bool = True) -> None:
+    def __init__(self, config: NodeConfig, *, mains: bool = True,
+                 net_loop: NetLoop | None = None) -> None:
         super().__init__(config)
         self.hardware: HeadlessHardware | None = None
         self._mains = mains
+        self._net_loop = net_loop   # a fleet process's shared network thread, if any
 
     def _new_agent(self) -> NodeAgent:
         self.hardware = HeadlessHardware(self.config.hardware, mains=self._mains)
         # NodeAgent only uses the attributes HeadlessHardware has (see its docstring).
-        return NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware))
+        return NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware),
+                         net_loop=self._net_loop)
 
     def press(self, button: int | str, hold_s: float | None = None, *,
               block: bool = True) -> None:

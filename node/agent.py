@@ -50,7 +50,16 @@ from .errors import OutboxError
 from .hardware import NodeHardware
 from .hwconfig import ButtonConfig
 from .led import LedState
-from .link import Connected, Disconnected, Incoming, Link, LinkEvent, Outgoing, Refused
+from .link import (
+    Connected,
+    Disconnected,
+    Incoming,
+    Link,
+    LinkEvent,
+    NetLoop,
+    Outgoing,
+    Refused,
+)
 from .outbox import Entry, EntryState, Outbox
 from .player import Player
 from .status import led_state
@@ -93,8 +102,10 @@ class NodeAgent:
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
                  hardware: NodeHardware | None = None,
                  wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic) -> None:
+                 mono: Callable[[], float] = time.monotonic,
+                 net_loop: NetLoop | None = None) -> None:
         self.config = config
+        self._net_loop = net_loop   # None on a Pi: the link runs paho's own thread
         self.topics = Topics(config.mqtt.prefix)
         self._mono = mono
         t = config.timers
@@ -137,7 +148,7 @@ class NodeAgent:
         will = NodeState(online=False, boot_id=self.boot_id)
         self.link = Link(cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
                          subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
-                         on_event=self._queue.put)
+                         on_event=self._queue.put, net_loop=self._net_loop)
         self._next_heartbeat = self._mono() + cfg.timers.heartbeat_s
         self._thread = threading.Thread(target=self._loop, name=f"agent-{cfg.node_id}",
                                         daemon=True)

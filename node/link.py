@@ -13,6 +13,12 @@ What it guarantees (PROTOCOL.md, Transport and State):
 For the simulator it can cut the network (drop the socket without a
 DISCONNECT, so the broker fires the Will, and refuse to reconnect until
 restored) and crash (the same, then stop its thread: what kill -9 leaves).
+
+On a Pi each link runs paho's own network thread (`loop_start`). A simulated
+fleet of thousands may instead hand its links to one `NetLoop` per process
+(firmware_sim/netloop.py): paho's external-loop API (socket callbacks plus
+`loop_read`/`loop_write`/`loop_misc`) driven from a single epoll thread, which
+does the connecting and the back-off too. The guarantees above hold the same.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -75,6 +81,22 @@ class _GatedClient(mqtt.Client):
         return super()._create_socket_connection()
 
 
+class NetLoop(Protocol):
+    """A network loop shared by many links; every method may be called from any thread."""
+
+    def attach(self, link: Link) -> None:
+        """Take over `link`: connect it (perhaps after others), keep it connected."""
+
+    def watch(self, link: Link, sock: Any) -> None:
+        """`link` opened `sock`: watch it for reading."""
+
+    def unwatch(self, link: Link, sock: Any) -> None:
+        """`sock` is about to close: stop watching it; reconnect if the link still wants to."""
+
+    def want_write(self, link: Link) -> None:
+        """`link` has bytes queued: watch its socket for writing until they are out."""
+
+
 class Sent:
     """A publish in flight; `wait` blocks until the broker has it (QoS 1) or times out."""
 
@@ -94,8 +116,13 @@ class Link:
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, will: Outgoing,
                  birth: Callable[[], Outgoing], subscriptions: list[tuple[str, int]],
-                 on_event: Callable[[LinkEvent], None]) -> None:
+                 on_event: Callable[[LinkEvent], None],
+                 net_loop: NetLoop | None = None) -> None:
         self.cfg = cfg
+        self._net = net_loop
+        self._wanted = False            # shared loop: keep (re)connecting while True
+        self._retry_s = cfg.reconnect_min_s
+        self._sock_closed = threading.Event()
         self._birth = birth
         self._subs = subscriptions
         self._on_event = on_event
@@ -124,6 +151,9 @@ class Link:
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         c.on_socket_open = self._on_socket_open
+        if net_loop is not None:
+            c.on_socket_close = self._on_socket_close
+            c.on_socket_register_write = self._on_register_write
 
     # -- paho callbacks (paho's thread: enqueue only) -------------------------
 
@@ -131,6 +161,18 @@ class Link:
         # AttributeError: not a TCP socket (e.g. a test double)
         with contextlib.suppress(OSError, AttributeError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._net is not None:
+            self._sock_closed.clear()
+            self._net.watch(self, sock)
+
+    def _on_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
+        assert self._net is not None
+        self._net.unwatch(self, sock)
+        self._sock_closed.set()
+
+    def _on_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        assert self._net is not None
+        self._net.want_write(self)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, rc: Any,
                     props: Any = None) -> None:
@@ -146,6 +188,7 @@ class Link:
         # sees the birth the node is subscribed: a beacon or command the hub
         # sends in answer is never missed.
         self._session_up = True
+        self._retry_s = self.cfg.reconnect_min_s
         _, self._sub_mid = client.subscribe(self._subs)
         topic, payload, qos, retain = self._birth()
         client.publish(topic, payload, qos=qos, retain=retain)
@@ -191,8 +234,13 @@ class Link:
     def start(self) -> None:
         """Connect in the background; retries until the broker is reachable."""
         self._client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
-        self._client.loop_start()
         self._started = True
+        if self._net is not None:
+            self._wanted = True
+            self._sock_closed.set()
+            self._net.attach(self)
+        else:
+            self._client.loop_start()
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> Sent:
         """Queue a publish (thread-safe). QoS 1 while offline is kept and sent on reconnect."""
@@ -212,8 +260,12 @@ class Link:
         elif death is not None:
             ok = False   # offline: the broker's Will (same boot_id) speaks for us
         if self._started:
+            self._wanted = False
             self._client.disconnect()
-            self._client.loop_stop()
+            if self._net is None:
+                self._client.loop_stop()
+            elif not self._sock_closed.wait(timeout):
+                self._drop_socket()   # DISCONNECT not flushed: the shared loop closes it
             self._started = False
         self._connected.clear()
         return ok
@@ -238,8 +290,56 @@ class Link:
     def crash(self) -> None:
         """What kill -9 leaves behind: socket gone without DISCONNECT, thread stopped."""
         self._client.gate_open = False
+        self._wanted = False
         self._drop_socket()
         if self._started:
-            self._client.loop_stop()
+            if self._net is None:
+                self._client.loop_stop()
             self._started = False
         self._connected.clear()
+
+    # -- a shared loop's side (firmware_sim/netloop.py; its one thread only) --
+
+    @property
+    def io_wanted(self) -> bool:
+        """True while the link should be (re)connected."""
+        return self._wanted
+
+    def io_connect(self) -> bool:
+        """Open the connection and send CONNECT (the socket is watched via `watch`).
+
+        False when the attempt failed at once (refused, network cut): try again
+        after `io_retry_delay()`.
+        """
+        try:
+            self._client.reconnect()
+        except OSError as exc:
+            log.debug("connect to %s failed: %s", self.cfg.url, exc)
+            return False
+        return True
+
+    def io_retry_delay(self) -> float:
+        """The next back-off delay: doubles from reconnect_min_s up to reconnect_max_s."""
+        delay = self._retry_s
+        self._retry_s = min(self.cfg.reconnect_max_s, self._retry_s * 2)
+        return delay
+
+    def io_read(self) -> None:
+        self._client.loop_read()
+        sock = self._client.socket()
+        # TLS may hold decrypted bytes that select() cannot see.
+        while isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self._client.loop_read()
+            sock = self._client.socket()
+
+    def io_write(self) -> bool:
+        """Write what is queued; True while more is waiting."""
+        self._client.loop_write()
+        return self._client.socket() is not None and self._client.want_write()
+
+    def io_wants_write(self) -> bool:
+        return self._client.socket() is not None and self._client.want_write()
+
+    def io_misc(self) -> None:
+        """Keepalive (PINGREQ) and the broker's silence check, as paho's own loop does."""
+        self._client.loop_misc()
