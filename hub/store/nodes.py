@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 import protocol
@@ -18,6 +18,35 @@ from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
 
 REGISTRY = "registry"
 OPERATOR = "operator"
+
+
+def _beat_dict(hb: protocol.Heartbeat) -> dict[str, Any]:
+    return {k: v for k, v in hb.to_dict().items() if k != "v"}
+
+
+def _heartbeat_update() -> Any:
+    """UPDATE nodes for one heartbeat (executemany): the rules of NodesMixin._heartbeat."""
+    n = m.Node.__table__.c
+    ms = bindparam("ms", type_=BigInteger)
+    boot = bindparam("boot", type_=BigInteger)
+    # Heartbeats resume: not missing any more. A node that died (offline) comes back
+    # with a birth, never by heartbeat, since a late heartbeat can follow its Last
+    # Will out of the broker. (Every right-hand side sees the row as it was.)
+    # (No IN (...): its expanding parameter cannot be used in an executemany.)
+    revive = and_(or_(n.status == NodeStatus.MISSING.value, n.status == NodeStatus.UNKNOWN.value),
+                  or_(n.boot_id.is_(None), n.boot_id <= boot))
+    return (update(m.Node.__table__).where(n.id == bindparam("node_id"))
+            .values(last_seen_ms=case((func.coalesce(n.last_seen_ms, 0) < ms, ms),
+                                      else_=n.last_seen_ms),
+                    last_heartbeat_ms=case((func.coalesce(n.last_heartbeat_ms, 0) < ms, ms),
+                                           else_=n.last_heartbeat_ms),
+                    heartbeat=bindparam("beat", type_=n.heartbeat.type),
+                    status=case((revive, NodeStatus.ONLINE.value), else_=n.status),
+                    status_since_ms=case((revive, ms), else_=n.status_since_ms),
+                    boot_id=case((revive, boot), else_=n.boot_id)))
+
+
+_HEARTBEAT_UPDATE = _heartbeat_update()
 
 
 def ensure_node(s: Session, node_id: str, now_ms: int) -> m.Node:
@@ -164,15 +193,29 @@ class NodesMixin(StoreBase):
         return self._write(lambda s: self._heartbeat(s, node_id, hb, received_ms))
 
     def record_heartbeats(self, beats: Sequence[tuple[str, protocol.Heartbeat, int]]) -> None:
-        """Each node's latest heartbeat, all in one transaction (the hub coalesces them)."""
-        def tx(s: Session) -> None:
-            # One SELECT loads every row, so the per-beat gets below hit the identity map.
-            s.scalars(select(m.Node).where(m.Node.id.in_({n for n, _, _ in beats}))).all()
-            for node_id, hb, received_ms in beats:
-                self._heartbeat(s, node_id, hb, received_ms)
+        """Each node's latest heartbeat, all in one transaction (the hub coalesces them).
 
-        if beats:
-            self._write(tx)
+        One Core UPDATE run as an executemany: the same rules as `record_heartbeat`
+        (last seen only moves forward; a missing or never-heard node whose boot is
+        not older comes back online), decided by the database row by row, at a
+        fraction of the ORM's cost per row (5,000 nodes every 10 s is 500 rows/s).
+        """
+        if not beats:
+            return
+
+        def tx(s: Session) -> None:
+            conn = s.connection()
+            ids = {n for n, _, _ in beats}
+            have = set(conn.scalars(select(m.Node.id).where(m.Node.id.in_(ids))))
+            for node_id, _, received_ms in beats:
+                if node_id not in have:   # unknown nodes are kept: operators see who talks
+                    ensure_node(s, node_id, received_ms)
+                    have.add(node_id)
+            conn.execute(_HEARTBEAT_UPDATE, [
+                {"node_id": node_id, "ms": received_ms, "boot": hb.boot_id,
+                 "beat": _beat_dict(hb)} for node_id, hb, received_ms in beats])
+
+        self._write(tx)
 
     def _heartbeat(self, s: Session, node_id: str, hb: protocol.Heartbeat,
                    received_ms: int) -> NodeChange:
@@ -180,8 +223,7 @@ class NodesMixin(StoreBase):
         before = NodeStatus(row.status)
         row.last_seen_ms = max(row.last_seen_ms or 0, received_ms)
         row.last_heartbeat_ms = max(row.last_heartbeat_ms or 0, received_ms)
-        beat: dict[str, Any] = {k: v for k, v in hb.to_dict().items() if k != "v"}
-        row.heartbeat = beat
+        row.heartbeat = _beat_dict(hb)
         # Heartbeats resume: not missing any more. A node that died (offline) comes
         # back with a birth, never by heartbeat, since a late heartbeat can follow
         # its Last Will out of the broker.

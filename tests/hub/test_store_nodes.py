@@ -98,6 +98,35 @@ def test_heartbeat_does_not_revive_a_dead_node(store: Store) -> None:
     assert change.node.status is NodeStatus.OFFLINE
 
 
+def test_coalesced_heartbeats_follow_the_single_heartbeat_rules(store: Store) -> None:
+    """The hub writes heartbeats in bulk; each row ends as record_heartbeat would leave it."""
+    store.register_node("n3", HAMLET)
+    store.record_node_state("n1", birth(3), 1000)
+    store.set_node_status("n1", NodeStatus.MISSING, 50_000)          # missing: comes back
+    store.record_node_state("n2", birth(3), 1000)
+    store.record_node_state("n2", protocol.NodeState(False, 3), 2000)  # dead: stays offline
+    store.record_node_state("n3", birth(5), 1000)
+    store.set_node_status("n3", NodeStatus.MISSING, 50_000)          # older boot's beat: no
+    store.record_heartbeats([("n2", protocol.Heartbeat(3, 11, 1, 310, 0), 70_000)])
+    store.record_heartbeats([
+        ("n1", protocol.Heartbeat(3, 10, 1, 300, 2, power=protocol.Power.BATTERY,
+                                  battery_pct=41.5), 60_000),
+        ("n2", protocol.Heartbeat(3, 10, 1, 300, 0), 60_000),
+        ("n3", protocol.Heartbeat(4, 10, 1, 300, 0), 65_000),           # arrived late
+        ("stranger", protocol.Heartbeat(1, 1, 1, 1, 0), 60_000),        # never registered
+    ])
+    n1, n2, n3, st = (store.node(n) for n in ("n1", "n2", "n3", "stranger"))
+    assert n1 is not None and n1.status is NodeStatus.ONLINE and n1.status_since_ms == 60_000
+    assert n1.last_seen_ms == n1.last_heartbeat_ms == 60_000
+    assert n1.heartbeat["power"] == "battery" and n1.heartbeat["outbox"] == 2
+    assert "v" not in n1.heartbeat and n1.boot_id == 3
+    assert n2 is not None and n2.status is NodeStatus.OFFLINE
+    assert n2.last_seen_ms == 70_000                                   # never moves back
+    assert n3 is not None and n3.status is NodeStatus.MISSING and n3.boot_id == 5
+    assert n3.last_seen_ms == 65_000
+    assert st is not None and not st.registered and st.status is NodeStatus.ONLINE
+
+
 def test_operator_node_actions(store: Store) -> None:
     assert not store.set_node_enabled("n1", False).enabled
     assert store.move_node("n1", "bach-thong/vi-huong/na-cha").area == \
