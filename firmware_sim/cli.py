@@ -31,6 +31,7 @@ from protocol import Kind, RegistryError, is_area_path, is_node_id, load_registr
 from .fleet import (
     DEFAULT_PER_PROCESS,
     HEADLESS_ABOVE,
+    MOCK_PINS_PER_PROCESS,
     Fleet,
     FleetError,
     FleetStatus,
@@ -76,7 +77,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where node outboxes live, kept afterwards (default: a temporary "
                         "directory, removed at the end)")
     p.add_argument("--processes", type=int, metavar="K",
-                   help=f"worker processes (default: 1 per {DEFAULT_PER_PROCESS} nodes; "
+                   help=f"worker processes (default: 1 per {DEFAULT_PER_PROCESS} headless or "
+                        f"{MOCK_PINS_PER_PROCESS} mock-pin nodes; "
                         "1 runs in this process)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--headless", dest="headless", action="store_true", default=None,
@@ -233,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
         _say(problem)
         return 1
     headless = len(nodes) > HEADLESS_ABOVE if args.headless is None else args.headless
-    processes = args.processes or default_processes(len(nodes))
+    processes = args.processes or default_processes(len(nodes), headless=headless)
     data_root = args.data_dir or tempfile.mkdtemp(prefix="tiengmo-sim-")
     timers = {k: v for k, v in (("heartbeat_s", args.heartbeat_s),) if v is not None}
     mqtt = {"keepalive_s": args.keepalive_s} if args.keepalive_s is not None else {}

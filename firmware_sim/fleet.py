@@ -23,9 +23,14 @@ from typing import IO, Any, Protocol
 
 from .fleet_shard import Reply, Shard, ShardSpec
 
-# paho's select() loop limits one process to sockets numbered below 1024, and a
-# node holds ~6 descriptors: 125 nodes per process leaves room for the rest.
-DEFAULT_PER_PROCESS = 125
+# Headless nodes share one epoll network loop per process (netloop.py): no
+# select() limit, and 1,000 idle nodes (10 s heartbeats) cost ~7 % of a core and
+# ~4 descriptors each. Per process they start at the loop's connect rate
+# (200/s), so more processes also bring a fleet online sooner.
+DEFAULT_PER_PROCESS = 1000
+# Mock-pin nodes run paho's own select() loop, which cannot watch a socket
+# numbered past 1023, and hold ~6 descriptors: 125 per process leaves room.
+MOCK_PINS_PER_PROCESS = 125
 # Above this many nodes in total, nodes run headless unless told otherwise
 # (a mock-pin node costs ~8 threads, a headless one 3).
 HEADLESS_ABOVE = 200
@@ -43,8 +48,11 @@ def plan_shards(base: ShardSpec, processes: int) -> list[ShardSpec]:
     return [replace(base, nodes=nodes[i:i + size]) for i in range(0, len(nodes), size or 1)]
 
 
-def default_processes(count: int, per_process: int = DEFAULT_PER_PROCESS) -> int:
-    return max(1, math.ceil(count / per_process))
+def default_processes(count: int, per_process: int | None = None, *,
+                      headless: bool = True) -> int:
+    """Worker processes for `count` nodes (headless ones unless told otherwise)."""
+    per = per_process or (DEFAULT_PER_PROCESS if headless else MOCK_PINS_PER_PROCESS)
+    return max(1, math.ceil(count / per))
 
 
 class _Handle(Protocol):
