@@ -36,6 +36,21 @@ def read_until(path: Path, pattern: str, proc: subprocess.Popen[bytes],
     raise AssertionError(f"no {pattern!r} in: {path.read_text(errors='replace')[-3000:]}")
 
 
+def login_diagnosis(data: Path, out_path: Path, found: re.Match[str]) -> str:
+    """Why a login with the printed password failed: what was matched, every login line
+    printed, and whether the stored hash takes the printed password (a rare failure
+    under load must leave enough to be understood)."""
+    from hub.api.security import verify_password
+    text = out_path.read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in text.splitlines() if "Log in at" in line]
+    stored = []
+    for db in sorted((data / "hub").glob("*.db")):
+        with sqlite3.connect(db) as conn:
+            stored += conn.execute("SELECT username, password_hash, active FROM users").fetchall()
+    verdicts = [(u, a, verify_password(h, found.group(3))) for u, h, a in stored]
+    return f"matched={found.group(0)!r} lines={lines} users(name, active, verifies)={verdicts}"
+
+
 def test_a_full_demo_run_at_debug_logs_no_secret(tmp_path: Path) -> None:
     data = tmp_path / "data"
     out_path = tmp_path / "demo.out"
@@ -48,7 +63,9 @@ def test_a_full_demo_run_at_debug_logs_no_secret(tmp_path: Path) -> None:
             stdout=out, stderr=subprocess.STDOUT)
     secrets: dict[str, str] = {}
     try:
-        found = read_until(out_path, r"Log in at (http://\S+/) as (\S+) / (\S+)", proc)
+        # Up to the line's end: the file is read while the demo writes it, and a password
+        # cut off mid-write would fail the login for the wrong reason.
+        found = read_until(out_path, r"Log in at (http://\S+/) as (\S+) / (\S+)\r?\n", proc)
         base, user, password = found.groups()
         secrets["admin password"] = password
         secrets["wrong password typed"] = "Wr0ng-but-s3cret-typo"
@@ -57,7 +74,7 @@ def test_a_full_demo_run_at_debug_logs_no_secret(tmp_path: Path) -> None:
                                                      "password": secrets["wrong password typed"]})
             assert r.status_code == 401
             r = client.post("/api/v1/session", json={"username": user, "password": password})
-            assert r.status_code == 200, r.text
+            assert r.status_code == 200, (r.text, login_diagnosis(data, out_path, found))
             csrf = r.json()["csrf_token"]
             secrets["CSRF token"] = csrf
             secrets["session cookie"] = next(iter(client.cookies.values()))
