@@ -155,7 +155,7 @@ class FanOut:
     # ---- failed to sound ------------------------------------------------
 
     def watch(self, cmd_id: str, incident_id: str | None, area: str, now_ms: int) -> None:
-        nodes = tuple(n.id for n in self.store.nodes(area=area) if n.enabled and n.registered)
+        nodes = tuple(i for i, _, enabled in self.store.roster(area=area) if enabled)
         deadline = now_ms + int(self.failed_to_sound_s * 1000)
         with self._lock:
             self._pending[cmd_id] = _Pending(cmd_id, incident_id, area, deadline, nodes)

@@ -383,8 +383,7 @@ class Hub:
         if now_ms - self._nodes_synced_ms >= NODE_REFRESH_MS:
             # Operators may register, move or disable nodes while the hub runs.
             self._nodes_synced_ms = now_ms
-            self.supervisor.set_nodes([(n.id, n.area or "", n.enabled)
-                                       for n in self.store.nodes() if n.registered and n.area])
+            self.supervisor.set_nodes(self.store.roster())
         self._apply(self.supervisor.tick(now_ms), now_ms)
         if now_ms - self._orphans_checked_ms >= ORPHAN_CHECK_MS:
             # Another replica may have died between storing an incident and

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import Table
 
 import protocol
 
@@ -26,7 +27,8 @@ def _beat_dict(hb: protocol.Heartbeat) -> dict[str, Any]:
 
 def _heartbeat_update() -> Any:
     """UPDATE nodes for one heartbeat (executemany): the rules of NodesMixin._heartbeat."""
-    n = m.Node.__table__.c
+    table = cast(Table, m.Node.__table__)
+    n = table.c
     ms = bindparam("ms", type_=BigInteger)
     boot = bindparam("boot", type_=BigInteger)
     # Heartbeats resume: not missing any more. A node that died (offline) comes back
@@ -35,7 +37,7 @@ def _heartbeat_update() -> Any:
     # (No IN (...): its expanding parameter cannot be used in an executemany.)
     revive = and_(or_(n.status == NodeStatus.MISSING.value, n.status == NodeStatus.UNKNOWN.value),
                   or_(n.boot_id.is_(None), n.boot_id <= boot))
-    return (update(m.Node.__table__).where(n.id == bindparam("node_id"))
+    return (update(table).where(n.id == bindparam("node_id"))
             .values(last_seen_ms=case((func.coalesce(n.last_seen_ms, 0) < ms, ms),
                                       else_=n.last_seen_ms),
                     last_heartbeat_ms=case((func.coalesce(n.last_heartbeat_ms, 0) < ms, ms),
@@ -256,6 +258,19 @@ class NodesMixin(StoreBase):
                 q = q.where((m.Node.area == area) | m.Node.area.startswith(area + "/",
                                                                            autoescape=True))
             return [convert.node(r) for r in s.scalars(q)]
+
+    def roster(self, *, area: str | None = None) -> list[tuple[str, str, bool]]:
+        """(id, area, enabled) of every registered node that has an area (in `area` and
+        below when given), by id: what supervision and fan-out need, without loading
+        whole rows (the supervisor refreshes it every 10 s for thousands of nodes)."""
+        n = m.Node
+        q = (select(n.id, n.area, n.enabled)
+             .where(n.registered.is_(True), n.area.is_not(None), n.area != "")
+             .order_by(n.id))
+        if area is not None:
+            q = q.where((n.area == area) | n.area.startswith(area + "/", autoescape=True))
+        with self._reader.connect() as conn:
+            return [(i, a or "", bool(e)) for i, a, e in conn.execute(q)]
 
     def areas(self) -> list[AreaInfo]:
         with self._read() as s:
