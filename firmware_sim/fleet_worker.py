@@ -1,10 +1,11 @@
 """A fleet worker process: `python -m firmware_sim.fleet_worker` (started by firmware_sim.fleet).
 
 stdin carries one JSON line per request (the first one is the ShardSpec), stdout
-one JSON line per reply; logs go to stderr. Why processes at all: paho's loop
-uses select(), which cannot watch a socket numbered past 1023, and each node
-holds about six descriptors (socket, paho's wake-up pair, the outbox's SQLite
-files), so one process serves at most ~150 nodes.
+one JSON line per reply; logs go to stderr. Why processes at all: one Python
+process uses one core at most, and mock-pin nodes run paho's own select() loop,
+which cannot watch a socket numbered past 1023 (~6 descriptors a node: ~150
+nodes a process). Headless nodes share one epoll loop per process
+(netloop.py), hold ~4 descriptors each, and run 1,000 to a process.
 
 The worker ignores SIGINT (Ctrl-C in a terminal reaches the whole process
 group; the parent decides how to stop) and stops its nodes gracefully on
