@@ -8,8 +8,9 @@ What it guarantees (PROTOCOL.md "Transport", "Topics", hub state):
   shared subscriptions for replicas when `shared_group` is set);
 - a refused CONNACK is not a connection: nothing is subscribed or published,
   paho retries with capped back-off;
-- paho's callbacks only hand an `Inbound` to `on_message` (which must only
-  enqueue); the work happens on the hub's worker threads.
+- paho's callbacks only hand an `Inbound` to `on_message`, which must not
+  block (the runtime enqueues it, or for a heartbeat updates memory); the
+  work happens on the hub's worker threads.
 """
 
 from __future__ import annotations

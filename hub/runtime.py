@@ -2,8 +2,9 @@
 
 Built by `Hub(settings, ...)`; nothing connects or opens until `start()`.
 
-Threads: paho's network thread only enqueues (hub.link); `workers` ingest
-threads handle messages, sharded by node id so one node's messages stay in
+Threads: paho's network thread only enqueues (hub.link), except heartbeats,
+which only touch memory and are handled right there; `workers` ingest
+threads handle the other messages, sharded by node id so one node's messages stay in
 order (a birth before its death, an alarm before its cancel); one tick thread
 runs the beacon and, on the leading replica, supervision, failed-to-sound
 checks and escalation.
@@ -64,6 +65,7 @@ ORPHAN_GRACE_MS = 10_000
 # Group commit: a worker takes what is queued, up to this many messages, and stores
 # the alarms among them in one transaction. Nothing waits for a batch to fill.
 BATCH_MAX = 200
+HEARTBEAT_LEAF = "/heartbeat"
 
 
 def wall_ms() -> int:
@@ -303,9 +305,17 @@ class Hub:
         """Queue one inbound message (called on paho's thread: nothing else happens here)."""
         if not self._queues:
             return
+        topic = msg.topic
+        if topic.endswith(HEARTBEAT_LEAF):
+            # Memory only (see Ingest.handle_heartbeat): handled here, no hand-over.
+            # Supervision never lets a heartbeat older than a node's death undo it,
+            # so overtaking a queued death or birth of the same node is harmless.
+            if self.ingest is not None:
+                self.ingest.handle_heartbeat(msg)
+            return
         # Shard by the node segment so each node's messages stay in order.
-        parts = msg.topic.split("/")
-        key = parts[-2] if len(parts) >= 2 else msg.topic
+        parts = topic.split("/")
+        key = parts[-2] if len(parts) >= 2 else topic
         self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(msg)
 
     def _work(self, q: queue.Queue[Any]) -> None:

@@ -104,6 +104,9 @@ class Supervisor:
     started_ms: int
     _nodes: dict[str, _Node] = field(default_factory=dict)
     _areas_open: set[str] = field(default_factory=set)
+    # The nodes by id, kept by set_nodes: tick() walks them every second and
+    # re-sorting thousands each time was most of its cost.
+    _order: list[_Node] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- the registry and recovered state -----------------------------
@@ -124,6 +127,7 @@ class Supervisor:
                     n.area, n.enabled = area, enabled
             for gone in set(self._nodes) - seen:
                 del self._nodes[gone]
+            self._order = sorted(self._nodes.values(), key=lambda x: x.node_id)
 
     def restore(self, node_id: str, *, online: bool | None, boot_id: int | None,
                 last_seen_ms: int | None, offline_since_ms: int | None = None,
@@ -174,9 +178,12 @@ class Supervisor:
             if n is None:
                 return
             n.last_seen_ms = max(n.last_seen_ms, now_ms)
-            if boot_id > n.boot_id or (n.death_ms is not None and boot_id >= n.boot_id):
+            if boot_id > n.boot_id or (n.death_ms is not None and boot_id >= n.boot_id
+                                       and now_ms >= n.death_ms):
                 # A heartbeat after a death means the node is back (its birth
                 # may have been lost or not re-sent): trust the live evidence.
+                # One received BEFORE the death is not such evidence, whenever it
+                # is handled (heartbeats and deaths travel by different threads).
                 n.boot_id = boot_id
                 n.death_ms = None
 
@@ -203,7 +210,7 @@ class Supervisor:
         events: list[Event] = []
         with self._lock:
             by_area: dict[str, list[tuple[_Node, NodeStatus, int | None]]] = {}
-            for n in sorted(self._nodes.values(), key=lambda x: x.node_id):
+            for n in self._order:
                 if not n.enabled:
                     continue
                 status, since = self._derive(n, now_ms)

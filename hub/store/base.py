@@ -34,11 +34,14 @@ class StoreBase:
     _engine: Engine
     _reader: Engine
     _clock: Callable[[], int]
+    _node_rows: set[str]
 
     def _init_base(self, engine: Engine, clock: Callable[[], int] | None) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
         self._clock = clock or wall_ms
+        # Node ids known to have a row: the heartbeat flush skips its SELECT for them.
+        self._node_rows: set[str] = set()
 
     @property
     def engine(self) -> Engine:

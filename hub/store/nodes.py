@@ -21,6 +21,10 @@ REGISTRY = "registry"
 OPERATOR = "operator"
 
 
+class _RowsChanged(Exception):
+    """The cached set of node rows was wrong; the transaction is retried without it."""
+
+
 def _beat_dict(hb: protocol.Heartbeat) -> dict[str, Any]:
     return {k: v for k, v in hb.to_dict().items() if k != "v"}
 
@@ -205,19 +209,30 @@ class NodesMixin(StoreBase):
         if not beats:
             return
 
+        rows = [{"node_id": node_id, "ms": received_ms, "boot": hb.boot_id,
+                 "beat": _beat_dict(hb)} for node_id, hb, received_ms in beats]
+        known = self._node_rows   # ids known to have a row (rows are never deleted)
+
         def tx(s: Session) -> None:
             conn = s.connection()
-            ids = {n for n, _, _ in beats}
-            have = set(conn.scalars(select(m.Node.id).where(m.Node.id.in_(ids))))
-            for node_id, _, received_ms in beats:
-                if node_id not in have:   # unknown nodes are kept: operators see who talks
-                    ensure_node(s, node_id, received_ms)
-                    have.add(node_id)
-            conn.execute(_HEARTBEAT_UPDATE, [
-                {"node_id": node_id, "ms": received_ms, "boot": hb.boot_id,
-                 "beat": _beat_dict(hb)} for node_id, hb, received_ms in beats])
+            ids = {n for n, _, _ in beats} - known
+            if ids:
+                have = set(conn.scalars(select(m.Node.id).where(m.Node.id.in_(ids))))
+                for node_id, _, received_ms in beats:
+                    if node_id not in have:   # unknown nodes are kept: operators see them
+                        ensure_node(s, node_id, received_ms)
+                        have.add(node_id)
+            done = conn.execute(_HEARTBEAT_UPDATE, rows).rowcount
+            if conn.dialect.supports_sane_multi_rowcount and done != len(rows):
+                # A row went missing under us (a restored backup?): ask the database.
+                known.clear()
+                raise _RowsChanged
+            known.update(n for n, _, _ in beats)
 
-        self._write(tx)
+        try:
+            self._write(tx)
+        except _RowsChanged:
+            self._write(tx)
 
     def _heartbeat(self, s: Session, node_id: str, hb: protocol.Heartbeat,
                    received_ms: int) -> NodeChange:

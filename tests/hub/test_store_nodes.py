@@ -127,6 +127,16 @@ def test_coalesced_heartbeats_follow_the_single_heartbeat_rules(store: Store) ->
     assert st is not None and not st.registered and st.status is NodeStatus.ONLINE
 
 
+def test_coalesced_heartbeat_recreates_a_row_that_vanished(store: Store) -> None:
+    beat = protocol.Heartbeat(1, 1, 1, 1, 0)
+    store.record_heartbeats([("stranger", beat, 1000)])
+    with store.engine.begin() as conn:   # e.g. a backup restored under the hub
+        conn.execute(text("DELETE FROM nodes WHERE id = 'stranger'"))
+    store.record_heartbeats([("stranger", beat, 2000)])
+    node = store.node("stranger")
+    assert node is not None and node.last_seen_ms == 2000
+
+
 def test_operator_node_actions(store: Store) -> None:
     assert not store.set_node_enabled("n1", False).enabled
     assert store.move_node("n1", "bach-thong/vi-huong/na-cha").area == \
