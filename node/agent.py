@@ -287,7 +287,13 @@ class NodeAgent:
             due.append(now + self.clock.stale_s - age + 0.01)
         wait = min(min(due) - now, t.idle_tick_s)
         if self._commands_busy:
-            wait = min(wait, 0.1)   # held commands and sound ends need prompt answers
+            # Held commands are polled; a sounding command's `done` is due when its
+            # sound ends (the player ends sounds by time; silences and replacements
+            # happen on this thread, which ticks right after them anyway).
+            ends = [] if self.commands.held_count() else \
+                [s.ends for s in self.player.active()]
+            # The player was built on its default clock, time.monotonic.
+            wait = min(wait, min(ends) - time.monotonic() + 0.01 if ends else 0.1)
         return max(0.01, wait)
 
     def _handle(self, event: _Event) -> None:
