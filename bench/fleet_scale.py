@@ -47,6 +47,7 @@ from hub.db import models as m
 from hub.store import Store
 
 PER_HAMLET = 20
+SOUND_S = 5   # how long a pressed hamlet sounds in this bench (default policy: minutes)
 
 
 def online_in_db(url: str) -> int:
@@ -58,8 +59,13 @@ def online_in_db(url: str) -> int:
 def run_size(n: int, args: argparse.Namespace, db_url: str, work: Path) -> dict[str, Any]:
     nodes = {f"n{i:05d}": f"bench/xa/thon-{i // PER_HAMLET:04d}" for i in range(n)}
     reg = write_registry(work / "registry.toml", nodes)
-    # Supervision and escalation on their defaults; the hub runs as in production.
+    # Supervision and escalation on their defaults; the hub runs as in production, but
+    # a fire sounds for SOUND_S instead of minutes: each press sounds a whole hamlet, and
+    # twenty hamlets striking at once would load the simulator (not the hub) and skew
+    # every later press.
     conf = write_hub_toml(work / "hub.toml", heartbeat_s=10.0)
+    with conf.open("a", encoding="utf-8") as f:
+        f.write(f"\n[policy.kinds.fire]\nduration_s = {SOUND_S}\n")
     broker, port = start_broker(work)
     url = f"mqtt://127.0.0.1:{port}"
     watcher = Watcher(port, [T.node_wildcard("state"), T.node_wildcard("result"),
