@@ -114,7 +114,7 @@ class SharedNetLoop:
         self._sel.register(sock, selectors.EVENT_READ, link)
 
     def _unwatch(self, link: Link, sock: Any) -> None:
-        if self._socks.get(link) is sock:
+        if sock is not None and self._socks.get(link) is sock:
             del self._socks[link]
             self._writing.discard(link)
             with contextlib.suppress(KeyError, ValueError, OSError):
