@@ -44,6 +44,30 @@ _I = cast(Table, m.Incident.__table__)
 _N = cast(Table, m.Node.__table__)
 
 
+# Statements built once (building them per alarm was a good part of the alarm path's
+# CPU): the values come as parameters, lists as expanding IN parameters.
+_SEL_NODES = select(_N.c.id, _N.c.area, _N.c.registered, _N.c.enabled).where(
+    _N.c.id.in_(bindparam("ids", expanding=True)))
+_SEL_ALARMS = select(_A).where(_A.c.alarm_id.in_(bindparam("ids", expanding=True)))
+_SEL_INC_KEYS = select(_I).where(_I.c.corr_key.in_(bindparam("keys", expanding=True)))
+_SEL_FANNED = select(_I.c.origin_node, _I.c.opened_ms).where(
+    _I.c.origin_node.in_(bindparam("ids", expanding=True)), _I.c.fanned_out.is_(True),
+    _I.c.drill.is_(False), _I.c.opened_ms > bindparam("since"))
+_SEL_INC = select(_I).where(_I.c.incident_id == bindparam("b_id"))
+_INS_INC = insert(_I)
+_INS_ALARM = insert(_A)
+_CLOSE_WINDOW = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(corr_key=None)
+_CONFIRM = update(_I).where(_I.c.incident_id == bindparam("b_id"),
+                            _I.c.fanned_out.is_(False)).values(fanned_out=True)
+_JOIN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
+    alarm_count=_I.c.alarm_count + bindparam("b_n"),
+    last_alarm_ms=case((func.coalesce(_I.c.last_alarm_ms, 0) < bindparam("b_ms"),
+                        bindparam("b_ms")), else_=_I.c.last_alarm_ms))
+_SEEN = update(_N).where(_N.c.id == bindparam("b_id")).values(
+    last_seen_ms=case((func.coalesce(_N.c.last_seen_ms, 0) < bindparam("b_ms"),
+                       bindparam("b_ms")), else_=_N.c.last_seen_ms))
+
+
 def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool) -> str:
     # Without a hamlet (an unknown node that never said where it is) an alarm can
     # only correlate with its own node's.
@@ -77,8 +101,7 @@ class _Batch:
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
-        rows = self.conn.execute(select(_N.c.id, _N.c.area, _N.c.registered, _N.c.enabled)
-                                 .where(_N.c.id.in_(node_ids))).all()
+        rows = self.conn.execute(_SEL_NODES, {"ids": list(node_ids)}).all()
         self.nodes: dict[str, tuple[str | None, bool, bool]] = {
             r.id: (r.area, bool(r.registered), bool(r.registered and r.enabled)) for r in rows}
         for node_id, _, received_ms in self.items:
@@ -86,17 +109,15 @@ class _Batch:
                 ensure_node(self.s, node_id, received_ms)
                 self.nodes[node_id] = (None, False, False)
         ids = {a.alarm_id for _, a, _ in self.items}
-        for r in self.conn.execute(select(_A).where(_A.c.alarm_id.in_(ids))):
+        for r in self.conn.execute(_SEL_ALARMS, {"ids": list(ids)}):
             self.alarms[r.alarm_id] = {**r._mapping, "_stored": True}
         keys = {self._key(n, a)[0] for n, a, _ in self.items if a.alarm_id not in self.alarms}
         if keys:
-            for r in self.conn.execute(select(_I).where(_I.c.corr_key.in_(keys))):
+            for r in self.conn.execute(_SEL_INC_KEYS, {"keys": list(keys)}):
                 self._keep(dict(r._mapping))
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
-            for r in self.conn.execute(select(_I.c.origin_node, _I.c.opened_ms).where(
-                    _I.c.origin_node.in_(node_ids), _I.c.fanned_out.is_(True),
-                    _I.c.drill.is_(False), _I.c.opened_ms > since)):
+            for r in self.conn.execute(_SEL_FANNED, {"ids": list(node_ids), "since": since}):
                 self.fanned.setdefault(r.origin_node, []).append(r.opened_ms)
 
     def _keep(self, inc: dict[str, Any]) -> None:
@@ -111,7 +132,7 @@ class _Batch:
 
     def _incident(self, incident_id: str) -> dict[str, Any]:
         if incident_id not in self.incidents:
-            row = self.conn.execute(select(_I).where(_I.c.incident_id == incident_id)).one()
+            row = self.conn.execute(_SEL_INC, {"b_id": incident_id}).one()
             self._keep(dict(row._mapping))
         return self.incidents[incident_id]
 
@@ -137,8 +158,7 @@ class _Batch:
         inc = self.incidents[inc_id] if inc_id is not None else None
         if inc is not None and received_ms - inc["opened_ms"] > self.window_ms:
             # Its window is over: it stays open for operators but takes no more alarms.
-            self.conn.execute(update(_I).where(_I.c.incident_id == inc["incident_id"])
-                              .values(corr_key=None))
+            self.conn.execute(_CLOSE_WINDOW, {"b_id": inc["incident_id"]})
             inc["corr_key"], self.by_key[key], inc = None, None, None
         fan_out = False
         if inc is None:
@@ -148,7 +168,7 @@ class _Batch:
                        opened_ms=received_ms, last_alarm_ms=received_ms, alarm_count=1,
                        drill=False, escalation_level=0, flagged=flagged, fanout_held=noisy,
                        fanned_out=not flagged and not noisy)
-            self.conn.execute(insert(_I).values(**inc))   # the UNIQUE corr_key decides a race
+            self.conn.execute(_INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
             fan_out = bool(inc["fanned_out"])
             if fan_out:
@@ -163,9 +183,7 @@ class _Batch:
             if not inc["fanned_out"] and not flagged and not noisy:
                 # The incident was held (a noisy node opened it); a good node's alarm
                 # confirms it, and exactly one confirming alarm sounds it (compare-and-set).
-                won = self.conn.execute(update(_I).where(
-                    _I.c.incident_id == inc["incident_id"], _I.c.fanned_out.is_(False))
-                    .values(fanned_out=True))
+                won = self.conn.execute(_CONFIRM, {"b_id": inc["incident_id"]})
                 fan_out = won.rowcount == 1
                 inc["fanned_out"] = True
                 if fan_out:
@@ -206,21 +224,14 @@ class _Batch:
     def write(self) -> None:
         """The batch's set-wise writes: joined incidents, new alarm rows, nodes' last seen."""
         if self.joined:
-            self.conn.execute(update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
-                alarm_count=_I.c.alarm_count + bindparam("b_n"),
-                last_alarm_ms=case(
-                    (func.coalesce(_I.c.last_alarm_ms, 0) < bindparam("b_ms"),
-                     bindparam("b_ms")), else_=_I.c.last_alarm_ms)),
-                [{"b_id": i, "b_n": n, "b_ms": ms} for i, (n, ms) in self.joined.items()])
+            self.conn.execute(_JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
+                                      for i, (n, ms) in self.joined.items()])
         if self.new_rows:
             # the alarm_id primary key decides a copy racing on another replica
             by_id = {r["alarm_id"]: r for r in self.new_rows}   # in-batch copies updated it
-            self.conn.execute(insert(_A), [
+            self.conn.execute(_INS_ALARM, [
                 {k: v for k, v in self.alarms[i].items() if k != "_stored"} for i in by_id])
-        self.conn.execute(update(_N).where(_N.c.id == bindparam("b_id")).values(
-            last_seen_ms=case((func.coalesce(_N.c.last_seen_ms, 0) < bindparam("b_ms"),
-                               bindparam("b_ms")), else_=_N.c.last_seen_ms)),
-            [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
+        self.conn.execute(_SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
 
 
 class AlarmsMixin(StoreBase):
@@ -243,9 +254,10 @@ class AlarmsMixin(StoreBase):
         Idempotent on alarm_id (also within the batch), correlated on each item's
         receipt time exactly as if they had been stored one by one. When this
         returns, every alarm of the batch is committed (durable): only then may
-        `received` be acked. `before_commit(outcomes)` runs once everything is written
-        but not yet committed (the hub publishes new incidents' sounds there); on a
-        retried race it runs again, with the retry's outcomes.
+        `received` be acked. `before_commit(outcomes)` runs once every alarm's incident
+        is decided (new incidents inserted), before the alarm rows are written and
+        committed (the hub publishes new incidents' sounds there); on a retried race it
+        runs again, with the retry's outcomes.
         """
         if not items:
             return []
@@ -256,12 +268,15 @@ class AlarmsMixin(StoreBase):
             batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms)
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
-            batch.write()
             if before_commit is not None:
+                # The incidents are decided (a new one's UNIQUE key already inserted, so
+                # a race with another replica has surfaced): the gongs need not wait for
+                # the alarm rows to be written, nor for the commit.
                 before_commit(outs)
+            batch.write()
             return outs
 
-        return self._write(tx)
+        return self._write(tx, urgent=True)
 
     def record_cancel(self, node_id: str, cancel: protocol.Cancel,
                       received_ms: int) -> CancelOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..db.engine import READ_ONLY
+from ..db.engine import READ_ONLY, SQLITE_BUSY_TIMEOUT_MS
 from ..errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,47 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class WriterGate:
+    """One write transaction at a time in this process (SQLite), urgent ones first.
+
+    SQLite has one writer. Without this, a writer that finds the lock taken waits
+    in SQLite's busy handler, which sleeps 1, 2, 5, 10, ... ms between tries: an
+    alarm arriving while heartbeats are flushed waited for that sleep, not just for
+    the flush. Here it waits on a condition that wakes it at the release, and goes
+    before any non-urgent writer that is waiting. Other processes still meet
+    SQLite's busy timeout. A writer that waits longer than `timeout_s` (a nested
+    write would wait forever) goes on without the gate, as before it existed.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._cv = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+        self.timeout_s = timeout_s
+
+    @contextmanager
+    def hold(self, urgent: bool) -> Iterator[None]:
+        with self._cv:
+            if urgent:
+                self._urgent += 1
+                try:
+                    got = self._cv.wait_for(lambda: not self._busy, self.timeout_s)
+                finally:
+                    self._urgent -= 1
+            else:
+                got = self._cv.wait_for(lambda: not self._busy and not self._urgent,
+                                        self.timeout_s)
+            if got:
+                self._busy = True
+        try:
+            yield
+        finally:
+            if got:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+
+
 class StoreBase:
     """Holds the engine and makes one transaction per public call."""
 
@@ -35,10 +77,13 @@ class StoreBase:
     _reader: Engine
     _clock: Callable[[], int]
     _node_rows: set[str]
+    _gate: WriterGate | None
 
     def _init_base(self, engine: Engine, clock: Callable[[], int] | None) -> None:
         self._engine = engine
         self._reader = engine.execution_options(**{READ_ONLY: True})
+        self._gate = (WriterGate(SQLITE_BUSY_TIMEOUT_MS / 1000)
+                      if engine.dialect.name == "sqlite" else None)
         self._clock = clock or wall_ms
         # Node ids known to have a row: the heartbeat flush skips its SELECT for them.
         self._node_rows: set[str] = set()
@@ -55,19 +100,24 @@ class StoreBase:
         with Session(self._reader, expire_on_commit=False) as s, s.begin():
             yield s
 
-    def _write_once(self, fn: Callable[[Session], T]) -> T:
-        with Session(self._engine, expire_on_commit=False) as s, s.begin():
+    def _write_once(self, fn: Callable[[Session], T], urgent: bool = False) -> T:
+        if self._gate is None:
+            with Session(self._engine, expire_on_commit=False) as s, s.begin():
+                return fn(s)
+        with self._gate.hold(urgent), Session(self._engine, expire_on_commit=False) as s, \
+                s.begin():
             return fn(s)
 
-    def _write(self, fn: Callable[[Session], T]) -> T:
+    def _write(self, fn: Callable[[Session], T], urgent: bool = False) -> T:
         """Run `fn` in one write transaction, retrying it whole on a constraint race.
 
         Retrying the whole function (not just the failed statement) means the retry
         sees what the winner committed and decides again, e.g. joins its incident.
+        `urgent` (alarms and their commands) goes before other waiting writers.
         """
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return self._write_once(fn)
+                return self._write_once(fn, urgent)
             except IntegrityError as exc:
                 if attempt == MAX_ATTEMPTS:
                     raise StoreError(f"constraint conflict persisted: {exc.orig}") from exc

@@ -59,7 +59,7 @@ class RecordsMixin(StoreBase):
                         inc.sounded_area = target
             return convert.command(row)
 
-        return self._write(tx)
+        return self._write(tx, urgent=True)   # a sound: before heartbeats
 
     def record_result(self, node_id: str, result: protocol.Result,
                       received_ms: int) -> ResultOutcome:
