@@ -114,11 +114,12 @@ class SharedNetLoop:
         self._sel.register(sock, selectors.EVENT_READ, link)
 
     def _unwatch(self, link: Link, sock: Any) -> None:
-        if sock is not None and self._socks.get(link) is sock:
+        watched = self._socks.get(link)
+        if watched is not None and watched is sock:
             del self._socks[link]
             self._writing.discard(link)
             with contextlib.suppress(KeyError, ValueError, OSError):
-                self._sel.unregister(sock)
+                self._sel.unregister(watched)
         if link.io_wanted:
             self._schedule(link, link.io_retry_delay())
         else:
