@@ -9,6 +9,7 @@ agent's one thread, so its state needs no locks beyond the outbox's.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import random
@@ -67,6 +68,7 @@ from .status import led_state
 log = logging.getLogger("tiengmo.node.agent")
 
 
+@functools.cache   # reading package metadata costs ~1 ms: a fleet of thousands starts once
 def _version() -> str:
     try:
         return metadata.version("tiengmo")[:32]
