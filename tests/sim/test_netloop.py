@@ -94,6 +94,9 @@ def test_crash_fires_the_will_and_stop_is_graceful(broker: Mosquitto, wire: Wire
         for n in nodes[1:]:
             n.stop()
         assert_graceful(broker, [n.node_id for n in nodes[1:]])
+        for n in nodes[1:]:   # each published its own death before the DISCONNECT
+            wire.wait_for(lambda m, i=n.node_id: m.topic.endswith(f"/{i}/state")  # type: ignore[misc]
+                          and is_death(m), 5)
         assert wait_until(lambda: loop.link_count == 0, timeout=5)
     finally:
         for n in nodes[1:]:
