@@ -76,14 +76,16 @@ def sound_in_area(policy: Policy, kind: str, origin_area: str, area: str | None)
     return Sound(area, pattern, first.duration_s, first.priority)
 
 
+_KIND_NAMES = {Kind.FIRE: "cháy / fire", Kind.THEFT: "trộm cắp / theft",
+               Kind.ROBBERY: "cướp / robbery", Kind.FIGHT: "đánh nhau / fight",
+               Kind.FLOOD: "lũ lụt / flood", Kind.MEDICAL: "cấp cứu / medical",
+               Kind.SOS: "khẩn cấp / SOS"}
+
+
 def kind_label(kind: str) -> str:
     """Vietnamese / English name of a kind, for operators' log lines."""
-    names = {Kind.FIRE: "cháy / fire", Kind.THEFT: "trộm cắp / theft",
-             Kind.ROBBERY: "cướp / robbery", Kind.FIGHT: "đánh nhau / fight",
-             Kind.FLOOD: "lũ lụt / flood", Kind.MEDICAL: "cấp cứu / medical",
-             Kind.SOS: "khẩn cấp / SOS"}
     try:
-        return names[Kind(kind)]
+        return _KIND_NAMES[Kind(kind)]
     except ValueError:
         return kind
 

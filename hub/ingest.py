@@ -337,9 +337,10 @@ class Ingest:
                         "NOT sounded (noisy-node limit)", kind_label(alarm.kind), where,
                         node_id, out.incident_id)
         else:
-            log.info("BÁO ĐỘNG / ALARM %s at %s from %s joins incident %s (%d alarms)",
-                     kind_label(alarm.kind), where, node_id, out.incident_id,
-                     inc.alarm_count)
+            if log.isEnabledFor(logging.INFO):   # one per joining alarm: not built for nothing
+                log.info("BÁO ĐỘNG / ALARM %s at %s from %s joins incident %s (%d alarms)",
+                         kind_label(alarm.kind), where, node_id, out.incident_id,
+                         inc.alarm_count)
             self._check_flood(node_id, inc, now_ms)
 
     def _check_flood(self, node_id: str, inc: IncidentInfo, now_ms: int) -> None:

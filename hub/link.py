@@ -30,7 +30,17 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from protocol import Ack, Command, HubState, HubTime, Message, Topics, encode, shared
+from protocol import (
+    Ack,
+    Command,
+    HubState,
+    HubTime,
+    Message,
+    TopicKind,
+    Topics,
+    encode,
+    shared,
+)
 from protocol.topics import QOS, RETAINED
 
 log = logging.getLogger("tiengmo.hub.link")
@@ -249,17 +259,22 @@ class Link:
     def publish_message(self, topic: str, msg: Message) -> None:
         """Publish with the QoS and retain flag PROTOCOL.md gives the topic."""
         match = self.topics.parse(topic)
-        self.publish_raw(topic, encode(msg), QOS[match.kind], match.kind in RETAINED)
+        self._publish_as(match.kind, topic, msg)
+
+    def _publish_as(self, kind: TopicKind, topic: str, msg: Message) -> None:
+        # The hub's own topics: their kind is known, the topic need not be parsed
+        # back (an ack per alarm, a sound per incident, a beacon every 10 s).
+        self.publish_raw(topic, encode(msg), QOS[kind], kind in RETAINED)
 
     def publish_area_cmd(self, area: str, cmd: Command) -> None:
-        self.publish_message(self.topics.area_cmd(area), cmd)
+        self._publish_as(TopicKind.AREA_CMD, self.topics.area_cmd(area), cmd)
 
     def publish_node_cmd(self, node_id: str, cmd: Command) -> None:
-        self.publish_message(self.topics.node_cmd(node_id), cmd)
+        self._publish_as(TopicKind.NODE_CMD, self.topics.node_cmd(node_id), cmd)
 
     def publish_ack(self, node_id: str, ack: Ack) -> None:
-        self.publish_message(self.topics.ack(node_id), ack)
+        self._publish_as(TopicKind.ACK, self.topics.ack(node_id), ack)
 
     def publish_time(self) -> None:
         beacon = HubTime(hub_id=self.config.hub_id, ts_ms=self._clock_ms())
-        self.publish_message(self.topics.hub_time(), beacon)
+        self._publish_as(TopicKind.HUB_TIME, self.topics.hub_time(), beacon)
