@@ -102,3 +102,22 @@ def test_crash_fires_the_will_and_stop_is_graceful(broker: Mosquitto, wire: Wire
         for n in nodes[1:]:
             n.stop()
         loop.close()
+
+
+def test_a_refused_connection_is_retried_with_back_off(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path, extra="allow_anonymous false").start()
+    loop = SharedNetLoop()
+    node = _nodes(broker, tmp_path, loop)[0]
+    try:
+        node.start()
+        assert node.agent is not None
+        assert wait_until(lambda: node.agent is not None and node.agent.stats["refused"] >= 2,
+                          timeout=5)
+        time.sleep(1.5)
+        # Not up, and not hammering: back-off 0.2, 0.4, 0.8, 1, 1 s... about five tries.
+        assert not node.agent.connected
+        assert 2 <= loop.stats["connects"] <= 8, loop.stats
+    finally:
+        node.stop()
+        loop.close()
+        broker.stop()
