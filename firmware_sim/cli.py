@@ -35,8 +35,8 @@ from .fleet import (
     Fleet,
     FleetError,
     FleetStatus,
-    default_processes,
     plan_shards,
+    processes_for,
 )
 from .fleet_shard import ShardSpec
 
@@ -235,7 +235,6 @@ def run(args: argparse.Namespace) -> int:
         _say(problem)
         return 1
     headless = len(nodes) > HEADLESS_ABOVE if args.headless is None else args.headless
-    processes = args.processes or default_processes(len(nodes), headless=headless)
     data_root = args.data_dir or tempfile.mkdtemp(prefix="tiengmo-sim-")
     timers = {k: v for k, v in (("heartbeat_s", args.heartbeat_s),) if v is not None}
     mqtt = {"keepalive_s": args.keepalive_s} if args.keepalive_s is not None else {}
@@ -243,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
                      headless=headless, username=args.username,
                      password_file=args.password_file, prefix=args.prefix, timers=timers,
                      mqtt=mqtt, buttons=buttons)
-    shards = plan_shards(base, processes)
+    shards = plan_shards(base, args.processes or processes_for(base))
     fleet = Fleet(shards, in_process=args.processes is None and len(shards) == 1,
                   log_level=args.log_level)
     stop = threading.Event()

@@ -28,8 +28,9 @@ from .fleet_shard import Reply, Shard, ShardSpec
 # ~4 descriptors each. Per process they start at the loop's connect rate
 # (200/s), so more processes also bring a fleet online sooner.
 DEFAULT_PER_PROCESS = 1000
-# Mock-pin nodes run paho's own select() loop, which cannot watch a socket
-# numbered past 1023, and hold ~6 descriptors: 125 per process leaves room.
+# Mock-pin nodes (and headless ones told not to share a loop) run paho's own
+# select() loop, which cannot watch a socket numbered past 1023, and hold ~6
+# descriptors: 125 per process leaves room.
 MOCK_PINS_PER_PROCESS = 125
 # Above this many nodes in total, nodes run headless unless told otherwise
 # (a mock-pin node costs ~8 threads, a headless one 3).
@@ -49,10 +50,22 @@ def plan_shards(base: ShardSpec, processes: int) -> list[ShardSpec]:
 
 
 def default_processes(count: int, per_process: int | None = None, *,
-                      headless: bool = True) -> int:
-    """Worker processes for `count` nodes (headless ones unless told otherwise)."""
-    per = per_process or (DEFAULT_PER_PROCESS if headless else MOCK_PINS_PER_PROCESS)
+                      headless: bool = True, shared_loop: bool = True) -> int:
+    """Worker processes for `count` nodes (headless ones on a shared loop unless told otherwise).
+
+    Only nodes on the shared epoll loop fit 1,000 to a process; any node on paho's
+    own select() loop (every mock-pin node, a headless one with `shared_loop`
+    False) must stay below descriptor 1024.
+    """
+    shared = headless and shared_loop   # ShardSpec.uses_shared_loop
+    per = per_process or (DEFAULT_PER_PROCESS if shared else MOCK_PINS_PER_PROCESS)
     return max(1, math.ceil(count / per))
+
+
+def processes_for(spec: ShardSpec, per_process: int | None = None) -> int:
+    """Worker processes for all of `spec`'s nodes, planned on how they reach the network."""
+    return default_processes(len(spec.nodes), per_process, headless=spec.headless,
+                             shared_loop=spec.shared_loop)
 
 
 class _Handle(Protocol):

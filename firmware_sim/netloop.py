@@ -9,7 +9,11 @@ and does every (re)connect itself, at most `connect_rate` per second so that
 thousands of nodes starting (or a broker coming back) do not storm the broker.
 
 A connect is a blocking TCP connect (and TLS handshake) on this thread: fine
-against a broker on the same network, which is where fleets run.
+against a broker on the same network, which is where fleets run. Each may block
+for at most `connect_timeout_s` (paho's own default is 5 s): a broker that
+silently drops SYNs then stalls every node of the process for that long per
+attempt, so keep it short. Connects are still back-to-back in that case (one per
+link per back-off period); a non-blocking connect would remove the stall.
 """
 
 from __future__ import annotations
@@ -32,17 +36,24 @@ log = logging.getLogger("tiengmo.sim.netloop")
 
 DEFAULT_CONNECT_RATE = 200.0   # connects per second per process
 DEFAULT_MISC_S = 1.0           # keepalive check period (paho's own loop: ~1 s)
+# One connect (TCP, then TLS) may block the shared thread this long. A broker on the
+# same network answers in milliseconds, even loaded; a broker that drops SYNs would
+# otherwise stall every node of the process for paho's 5 s per attempt.
+DEFAULT_CONNECT_TIMEOUT_S = 1.0
 
 
 class SharedNetLoop:
     """Drives many `Link`s from one thread; `close()` ends it (links should be stopped first)."""
 
     def __init__(self, *, connect_rate: float = DEFAULT_CONNECT_RATE,
-                 misc_s: float = DEFAULT_MISC_S, name: str = "netloop") -> None:
-        if connect_rate <= 0 or misc_s <= 0:
-            raise ValueError("connect_rate and misc_s must be positive")
+                 misc_s: float = DEFAULT_MISC_S,
+                 connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+                 name: str = "netloop") -> None:
+        if connect_rate <= 0 or misc_s <= 0 or connect_timeout_s <= 0:
+            raise ValueError("connect_rate, misc_s and connect_timeout_s must be positive")
         self.connect_rate = connect_rate
         self.misc_s = misc_s
+        self._connect_timeout_s = connect_timeout_s
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -82,6 +93,10 @@ class SharedNetLoop:
             self._thread.join(10)
 
     @property
+    def connect_timeout_s(self) -> float:
+        return self._connect_timeout_s
+
+    @property
     def link_count(self) -> int:
         return len(self._links)
 
@@ -106,12 +121,15 @@ class SharedNetLoop:
 
     def _watch(self, link: Link, sock: Any) -> None:
         old = self._socks.pop(link, None)
+        self._writing.discard(link)
         if old is not None:
             with contextlib.suppress(KeyError, ValueError, OSError):
                 self._sel.unregister(old)
-        self._socks[link] = sock
-        self._writing.discard(link)
+        # Registered first, recorded after: if the selector refuses the socket it is
+        # not ours, the error ends the connect, and _connect closes it and retries.
+        # (Recorded first, the link would look connected and never be tried again.)
         self._sel.register(sock, selectors.EVENT_READ, link)
+        self._socks[link] = sock
 
     def _unwatch(self, link: Link, sock: Any) -> None:
         watched = self._socks.get(link)
@@ -210,13 +228,26 @@ class SharedNetLoop:
             ok = link.io_connect()
         except Exception:
             log.exception("connect failed")
-        if not ok:
-            self.stats["connect_failures"] += 1
-            if link.io_wanted and link not in self._socks:
-                self._schedule(link, link.io_retry_delay())
-        elif link in self._socks:
+        if ok and link in self._socks:
             # CONNECT is queued; paho asked for a write through want_write (queued call).
             self._guard(lambda: self._write_now(link))
+            return
+        # Failed, or the socket is already gone again (its close scheduled the retry).
+        # A socket left open but not watched (the selector refused it) is closed:
+        # its close goes through unwatch, which schedules the retry.
+        closed = False
+        try:
+            closed = link.io_abort()
+        except Exception:
+            log.exception("closing an unwatched socket failed")
+        if not ok:
+            self.stats["connect_failures"] += 1
+        if closed:
+            return
+        if not link.io_wanted:
+            self._links.discard(link)   # stopped or crashed meanwhile
+        elif not ok:
+            self._schedule(link, link.io_retry_delay())
 
     def _write_now(self, link: Link) -> None:
         if link.io_write():

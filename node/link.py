@@ -96,6 +96,11 @@ class NetLoop(Protocol):
     def want_write(self, link: Link) -> None:
         """`link` has bytes queued: watch its socket for writing until they are out."""
 
+    @property
+    def connect_timeout_s(self) -> float:
+        """How long one connect (TCP, then TLS) may block the loop's thread."""
+        ...
+
 
 class Sent:
     """A publish in flight; `wait` blocks until the broker has it (QoS 1) or times out."""
@@ -121,6 +126,9 @@ class Link:
         self.cfg = cfg
         self._net = net_loop
         self._wanted = False            # shared loop: keep (re)connecting while True
+        # Shared loop: serialises its connect and birth (io_connect, _on_connect) with
+        # stop/crash on other threads, so a link stopped mid-connect never comes up.
+        self._io_lock = threading.Lock()
         self._retry_s = cfg.reconnect_min_s
         self._sock_closed = threading.Event()
         self._birth = birth
@@ -152,6 +160,9 @@ class Link:
         c.on_subscribe = self._on_subscribe
         c.on_socket_open = self._on_socket_open
         if net_loop is not None:
+            # The connect blocks the one thread every node of the process shares: a
+            # broker that drops SYNs must not freeze them all for paho's 5 s default.
+            c.connect_timeout = net_loop.connect_timeout_s
             c.on_socket_close = self._on_socket_close
             c.on_socket_register_write = self._on_register_write
 
@@ -187,11 +198,16 @@ class Link:
         # The broker handles one connection's packets in order, so once the hub
         # sees the birth the node is subscribed: a beacon or command the hub
         # sends in answer is never missed.
-        self._session_up = True
-        self._retry_s = self.cfg.reconnect_min_s
-        _, self._sub_mid = client.subscribe(self._subs)
-        topic, payload, qos, retain = self._birth()
-        client.publish(topic, payload, qos=qos, retain=retain)
+        with self._io_lock:
+            if self._net is not None and not self._wanted:
+                # Stopped or crashed while this connect was in flight: no birth (stop
+                # sends DISCONNECT, crash drops the socket; nothing is retained "online").
+                return
+            self._session_up = True
+            self._retry_s = self.cfg.reconnect_min_s
+            _, self._sub_mid = client.subscribe(self._subs)
+            topic, payload, qos, retain = self._birth()
+            client.publish(topic, payload, qos=qos, retain=retain)
         # Up only once the broker confirms the subscriptions (on_subscribe).
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any,
@@ -252,9 +268,18 @@ class Link:
         Returns True when the death reached the broker (or none was asked for).
         """
         ok = True
+        if self._net is not None and self._started:
+            # After this no connect starts and no birth goes out (io_connect and
+            # _on_connect check `_wanted` under the lock); a connect in flight has
+            # finished, so its socket is open and DISCONNECT follows its CONNECT.
+            with self._io_lock:
+                self._wanted = False
+                session = self._session_up or self.connected
+        else:
+            session = self._session_up or self.connected
         # A birth may be out before SUBACK, so a session counts, not `connected`:
         # otherwise a stop in that window would leave "online" retained.
-        if death is not None and (self._session_up or self.connected):
+        if death is not None and session:
             topic, payload, qos, retain = death
             ok = self.publish(topic, payload, qos, retain).wait(timeout)
         elif death is not None:
@@ -289,8 +314,9 @@ class Link:
 
     def crash(self) -> None:
         """What kill -9 leaves behind: socket gone without DISCONNECT, thread stopped."""
-        self._client.gate_open = False
-        self._wanted = False
+        with self._io_lock:   # a connect in flight finishes first; none starts after
+            self._client.gate_open = False
+            self._wanted = False
         self._drop_socket()
         if self._started:
             if self._net is None:
@@ -311,11 +337,21 @@ class Link:
         False when the attempt failed at once (refused, network cut): try again
         after `io_retry_delay()`.
         """
-        try:
-            self._client.reconnect()
-        except OSError as exc:
-            log.debug("connect to %s failed: %s", self.cfg.url, exc)
+        with self._io_lock:
+            if not self._wanted:
+                return False   # stopped or crashed since the loop picked this link
+            try:
+                self._client.reconnect()
+            except OSError as exc:
+                log.debug("connect to %s failed: %s", self.cfg.url, exc)
+                return False
+        return True
+
+    def io_abort(self) -> bool:
+        """Close a socket the loop could not watch (no DISCONNECT); True if one was open."""
+        if self._client.socket() is None:
             return False
+        self._client._sock_close()   # paho's own close: on_socket_close -> unwatch
         return True
 
     def io_retry_delay(self) -> float:
