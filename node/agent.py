@@ -114,7 +114,9 @@ class NodeAgent:
         self.clock = HubClock(stale_s=t.hub_time_stale_s, wall=wall, mono=mono)
         # Hardware first: outputs claim their pins at the off level right away.
         self.hardware = hardware or NodeHardware(config.hardware, pin_factory)
-        self.player = Player(list(self.hardware.outputs.values()))
+        # One clock for the player's sound ends and the commands' `done` deadlines.
+        player_clock = time.monotonic
+        self.player = Player(list(self.hardware.outputs.values()), clock=player_clock)
         self.stats: Counter[str] = Counter()
         self.boot_id = -1
         self.outbox: Outbox | None = None
@@ -127,14 +129,13 @@ class NodeAgent:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._fault: str | None = None
-        self._commands_busy = False   # CommandRunner.tick: held commands or sounds to report
         self._version = _version()
         self.commands = CommandRunner(
             player=self.player, clock=self.clock, publish_result=self._publish_result,
             silence_incident=self._silence_local_for_incident,
             drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
             clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
-            memory=t.cmd_memory, mono=mono)
+            memory=t.cmd_memory, mono=mono, player_clock=player_clock)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -259,17 +260,27 @@ class NodeAgent:
     def _loop(self) -> None:
         while True:
             try:
-                event = self._queue.get(timeout=self._wait_s())
+                timeout = self._wait_s()
+            except Exception:   # a dead agent thread would leave the node "online", deaf
+                log.exception("agent error computing its next wake-up (carrying on)")
+                self.stats["agent_errors"] += 1
+                timeout = 0.1
+            try:
+                event = self._queue.get(timeout=timeout)
             except queue.Empty:
                 event = None
+            if isinstance(event, _Stop):
+                return
             try:
-                if isinstance(event, _Stop):
-                    return
                 if event is not None:
                     self._handle(event)
-                self._timers()
             except Exception:   # never let one bad event stop the node
                 log.exception("agent error (carrying on)")
+                self.stats["agent_errors"] += 1
+            try:   # even after a failed event: commands it queued still get judged
+                self._timers()
+            except Exception:
+                log.exception("agent error in timed duties (carrying on)")
                 self.stats["agent_errors"] += 1
 
     def _wait_s(self) -> float:
@@ -288,14 +299,11 @@ class NodeAgent:
             # The LED leaves "hub available" when the last beacon goes stale.
             due.append(now + self.clock.stale_s - age + 0.01)
         wait = min(min(due) - now, t.idle_tick_s)
-        if self._commands_busy:
-            # Held commands are polled; a sounding command's `done` is due when its
-            # sound ends (the player ends sounds by time; silences and replacements
-            # happen on this thread, which ticks right after them anyway).
-            ends = [] if self.commands.held_count() else \
-                [s.ends for s in self.player.active()]
-            # The player was built on its default clock, time.monotonic.
-            wait = min(wait, min(ends) - time.monotonic() + 0.01 if ends else 0.1)
+        # Held commands and sounding commands' `done`, asked afresh each time (never a
+        # flag cached by the last tick, which a failed event may have skipped).
+        commands = self.commands.next_due_s()
+        if commands is not None:
+            wait = min(wait, commands + 0.01)
         return max(0.01, wait)
 
     def _handle(self, event: _Event) -> None:
@@ -342,7 +350,7 @@ class NodeAgent:
             self._next_prune = now + 3600
             keep_ms = int(self.config.log_keep_days * 86_400_000)
             self.outbox.prune(self.clock.own_ms() - keep_ms)
-        self._commands_busy = self.commands.tick()
+        self.commands.tick()
         self._update_led()
 
     # -- sending ---------------------------------------------------------------

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ class CommandRunner:
     def __init__(self, *, player: Player, clock: HubClock, publish_result: ResultSink,
                  silence_incident: Callable[[str], None], drill: LocalPattern,
                  has_outputs: bool, clock_hold_s: float, test_duration_s: float,
-                 memory: int, mono: Callable[[], float]) -> None:
+                 memory: int, mono: Callable[[], float],
+                 player_clock: Callable[[], float] = time.monotonic) -> None:
         self.player = player
         self.clock = clock
         self._result = publish_result
@@ -57,6 +59,7 @@ class CommandRunner:
         self._test_s = test_duration_s
         self._memory_size = memory
         self._mono = mono
+        self._player_clock = player_clock   # the clock `player` stamps ActiveSound.ends on
         # cmd_id -> latest (status, reason), or None while held/not yet answered
         self._memory: OrderedDict[str, tuple[ResultStatus, str | None] | None] = OrderedDict()
         self._held: list[_Held] = []
@@ -86,8 +89,8 @@ class CommandRunner:
 
     # -- time ----------------------------------------------------------------
 
-    def tick(self) -> bool:
-        """Release held commands and report ended sounds; True while work is pending."""
+    def tick(self) -> float | None:
+        """Release held commands and report ended sounds; then `next_due_s()`."""
         if self._held:
             now = self._mono()
             release = [h for h in self._held
@@ -103,7 +106,27 @@ class CommandRunner:
             for s in [s for s in self._sounding if s.key not in live]:
                 self._sounding.remove(s)
                 self._answer(s.cmd_id, ResultStatus.DONE, None)
-        return bool(self._held or self._sounding)
+        return self.next_due_s()
+
+    def next_due_s(self) -> float | None:
+        """Seconds until `tick` has work (0: now), None while nothing is held or sounding.
+
+        Only this runner's own commands count: a longer sound that is not theirs
+        (a local alarm) must not hold back a `done`. A held command is also
+        released by a first clock sample, which comes as an event the agent ticks
+        after anyway.
+        """
+        due: list[float] = []
+        if self._held:
+            now = self._mono()
+            due.extend(h.since + self._hold_s - now for h in self._held)
+        if self._sounding:
+            ends = {s.key: s.ends for s in self.player.active()}
+            now = self._player_clock()
+            for s in self._sounding:
+                end = ends.get(s.key)
+                due.append(0.0 if end is None else end - now)
+        return max(0.0, min(due)) if due else None
 
     def on_fault(self, output: str, reason: str) -> None:
         """A sounder showed no current while sounding: the sound playing now failed."""
