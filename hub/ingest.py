@@ -253,9 +253,10 @@ class Ingest:
     def _store_alarms(self, batch: Sequence[tuple[AlarmItem, Inbound]]) -> None:
         """Store the batch in one transaction, then fan out, then ack every copy.
 
-        A new incident's `sound` is published once its rows are written but before
-        the commit (a commit's fsync is not on the gongs' path); it is recorded, and
-        every ack sent, only after the commit.
+        A new incident's `sound` is published once its incident row is inserted (so a
+        race with another replica has been decided), before the alarm rows are written
+        and committed (neither they nor a commit's fsync are on the gongs' path); it is
+        recorded, and every ack sent, only after the commit.
         """
         early: dict[str, tuple[Sound, Command]] = {}
 
