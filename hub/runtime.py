@@ -286,7 +286,9 @@ class Hub:
         if self.settings.observer:
             return
         window_ms = int(self.settings.correlation_window_s * 1000)
-        for inc in self.store.open_incidents(include_drills=False):
+        for inc in self.store.open_incidents(include_drills=False,
+                                             opened_after_ms=now_ms - window_ms,
+                                             opened_until_ms=now_ms - min_age_ms):
             age = now_ms - inc.opened_ms
             if (inc.flagged or inc.fanout_held or not inc.area or age < min_age_ms
                     or age >= window_ms):

@@ -94,10 +94,18 @@ class IncidentsMixin(StoreBase):
             row = s.get(I, incident_id)
             return convert.incident(row) if row else None
 
-    def open_incidents(self, *, include_drills: bool = True) -> list[IncidentInfo]:
+    def open_incidents(self, *, include_drills: bool = True, opened_after_ms: int | None = None,
+                       opened_until_ms: int | None = None) -> list[IncidentInfo]:
+        """Open (or acknowledged) incidents, newest first; `opened_after_ms` < opened
+        <= `opened_until_ms` when given (the leader's orphan check every 5 s must not
+        load every open incident of a busy day)."""
         q = select(I).where(I.state.in_(OPEN_STATES)).order_by(I.opened_ms.desc())
         if not include_drills:
             q = q.where(I.drill.is_(False))
+        if opened_after_ms is not None:
+            q = q.where(I.opened_ms > opened_after_ms)
+        if opened_until_ms is not None:
+            q = q.where(I.opened_ms <= opened_until_ms)
         with self._read() as s:
             return [convert.incident(r) for r in s.scalars(q)]
 
