@@ -1,5 +1,6 @@
-"""Fixtures for the API tests: a real hub (real Mosquitto, SQLite file) with its HTTP app,
-and one logged-in browser-like client per role."""
+"""Fixtures for the API tests: a real hub (real Mosquitto; SQLite, and again on
+PostgreSQL for every test that starts one) with its HTTP app, and one logged-in
+browser-like client per role."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ from hub.runtime import Hub
 from hub.store.auth import AuthStore
 from tests.support.broker import Mosquitto
 from tests.support.hub_harness import hub_settings, running_hub
+from tests.support.hubdb import (  # noqa: F401 - fixtures
+    hub_database,
+    parametrize_hub_database,
+    pg_database,
+)
 
 PASSWORDS = {"viewer": "viewer-pass-123", "operator": "operator-pass-123",
              "admin": "admin-pass-1234"}
@@ -100,3 +106,8 @@ def browsers(hub: Hub, app: FastAPI) -> dict[str, Browser]:
 @pytest.fixture
 def anon(app: FastAPI) -> TestClient:
     return TestClient(app)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test that starts a hub runs on SQLite and on PostgreSQL (issue 7).
+    parametrize_hub_database(metafunc)
