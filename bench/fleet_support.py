@@ -72,13 +72,16 @@ class HubProc:
 
 
 class Watcher(Subscriber):
-    """A bare subscriber: births of nodes and hubs, alarms and `result` messages, with times."""
+    """A bare subscriber: births of nodes and hubs, alarms, area commands and `result`
+    messages, with the time each was seen."""
 
     def __init__(self, port: int, topics: list[str]) -> None:
         self.online: dict[str, float] = {}
         self.hubs: set[str] = set()
         self.results: list[tuple[float, str, dict[str, Any]]] = []
         self.alarms: dict[str, float] = {}          # node -> when its latest alarm was seen
+        self.area_cmds: dict[str, float] = {}       # area -> when its latest cmd was seen
+        self.births = 0                             # every node birth, reconnects included
         super().__init__(port, f"bench-{os.getpid()}", topics)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -91,12 +94,15 @@ class Watcher(Subscriber):
         with self.cv:
             if msg.topic.endswith("/alarm"):
                 self.alarms[parts[-2]] = now
+            elif "/areas/" in msg.topic and msg.topic.endswith("/cmd"):
+                self.area_cmds[msg.topic.split("/areas/", 1)[1][:-len("/cmd")]] = now
             elif msg.topic.endswith("/result"):
                 self.results.append((now, parts[-2], data))
             elif "/hubs/" in msg.topic and data.get("online"):
                 self.hubs.add(parts[-2])
             elif msg.topic.endswith("/state") and data.get("online"):
                 self.online.setdefault(parts[-2], now)
+                self.births += 1
             self.cv.notify_all()
 
 
