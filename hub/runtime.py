@@ -56,12 +56,8 @@ log = logging.getLogger("tiengmo.hub")
 
 _STOP = object()
 NODE_REFRESH_MS = 10_000
-# How often the leader looks for incidents stored but never sounded, and how old
-# one must be first (the normal path records its `sound` well within this).
-ORPHAN_CHECK_MS = 5_000
 # Births within this delay share one prompt time beacon (see Hub._beacon_soon).
 BIRTH_BEACON_DELAY_S = 0.3
-ORPHAN_GRACE_MS = 10_000
 # Group commit: a worker takes what is queued, up to this many messages, and stores
 # the alarms among them in one transaction. Nothing waits for a batch to fill.
 BATCH_MAX = 200
@@ -397,11 +393,12 @@ class Hub:
             self._nodes_synced_ms = now_ms
             self.supervisor.set_nodes(self.store.roster())
         self._apply(self.supervisor.tick(now_ms), now_ms)
-        if now_ms - self._orphans_checked_ms >= ORPHAN_CHECK_MS:
+        if now_ms - self._orphans_checked_ms >= self.settings.orphan_check_s * 1000:
             # Another replica may have died between storing an incident and
             # sounding it; its nodes' re-sends are acked but never fan out again.
             self._orphans_checked_ms = now_ms
-            self._sound_orphans(now_ms, min_age_ms=ORPHAN_GRACE_MS, why="replica lost")
+            self._sound_orphans(now_ms, min_age_ms=int(self.settings.orphan_grace_s * 1000),
+                                why="replica lost")
         if not self.settings.observer:
             self.escalator.check(now_ms)
         self.retention.tick(self.store.engine, now_ms)   # old events, if the settings say so

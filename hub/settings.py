@@ -84,6 +84,11 @@ class HubSettings:
     escalate_after_s: float = 120.0
     sound_expiry_s: float = 60.0
     failed_to_sound_s: float = 15.0        # no `started`/`done` from a node by then: trouble
+    # The leader's look for incidents stored but never sounded (a replica died between
+    # deciding and sounding), and how old one must be first: the normal path records
+    # its `sound` within milliseconds.
+    orphan_check_s: float = 5.0
+    orphan_grace_s: float = 10.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 30.0
     # A noisy node (a stuck or pranked button) keeps being stored and acked, but
@@ -152,7 +157,8 @@ class HubSettings:
 _FIELDS = {f.name: f for f in dataclasses.fields(HubSettings) if f.name not in ("source",)}
 _POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
              "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
-             "failed_to_sound_s", "reconnect_min_s", "reconnect_max_s", "noisy_window_s",
+             "failed_to_sound_s", "orphan_check_s", "orphan_grace_s", "reconnect_min_s",
+             "reconnect_max_s", "noisy_window_s",
              "session_idle_s", "session_max_s", "login_lockout_s", "login_lockout_max_s",
              "event_retention_s", "stream_poll_s", "dynsec_sync_s"}
 

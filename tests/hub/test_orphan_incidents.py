@@ -53,13 +53,9 @@ def test_a_restarted_hub_sounds_an_incident_that_was_never_sounded(
 
 
 def test_the_leader_sounds_an_orphan_left_by_a_lost_replica(
-        broker: Mosquitto, wire: Wire, tmp_path: Path, monkeypatch: object) -> None:
-    import hub.runtime as runtime
-
-    monkeypatch.setattr(runtime, "ORPHAN_CHECK_MS", 200)  # type: ignore[attr-defined]
-    monkeypatch.setattr(runtime, "ORPHAN_GRACE_MS", 1_000)  # type: ignore[attr-defined]
+        broker: Mosquitto, wire: Wire, tmp_path: Path) -> None:
     watch_all(wire)
-    settings = hub_settings(broker, tmp_path)
+    settings = hub_settings(broker, tmp_path, orphan_check_s=0.2, orphan_grace_s=1.0)
     with running_hub(settings) as hub:
         # Another replica stored this incident and died before sounding it.
         incident_id = _store_without_sounding(settings.db_url, time.time_ns() // 1_000_000)
