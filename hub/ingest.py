@@ -152,14 +152,18 @@ class Ingest:
         """
         try:
             match = self.topics.parse(msg.topic)
-        except ProtocolError as err:
-            self._reject(err.reason, msg.topic, str(err))
-            return
-        except Exception:  # the next message must still be handled
-            self._count(self.rejects, "internal_error")
-            log.exception("error handling a message on %s; carrying on", msg.topic)
+        except Exception as err:  # the next message must still be handled
+            self._failed(msg, err)
             return
         self._guarded(msg, match)
+
+    def _failed(self, msg: Inbound, err: Exception) -> None:
+        """Count and log a message that could not be handled (called inside `except`)."""
+        if isinstance(err, ProtocolError):
+            self._reject(err.reason, msg.topic, str(err))
+        else:
+            self._count(self.rejects, "internal_error")
+            log.exception("error handling a message on %s; carrying on", msg.topic)
 
     def handle_batch(self, msgs: Sequence[Inbound]) -> None:
         """Handle messages in order, storing runs of alarms in one transaction; never raises."""
@@ -175,12 +179,8 @@ class Ingest:
                 if match.kind is not TopicKind.HEARTBEAT and alarms:
                     self._store_alarms(alarms)   # a node's alarm before its cancel
                     alarms = []
-            except ProtocolError as err:
-                self._reject(err.reason, msg.topic, str(err))
-                continue
-            except Exception:  # the next message must still be handled
-                self._count(self.rejects, "internal_error")
-                log.exception("error handling a message on %s; carrying on", msg.topic)
+            except Exception as err:  # the next message must still be handled
+                self._failed(msg, err)
                 continue
             self._guarded(msg, match)
         if alarms:
