@@ -25,23 +25,16 @@ from typing import Any
 import protocol
 from protocol import (
     PRIORITY_ALARM,
-    AckStatus,
-    Command,
     Heartbeat,
-    HubState,
-    HubTime,
     Kind,
     NodeState,
-    PayloadError,
     Power,
-    ProtocolError,
     Result,
     ResultStatus,
     Source,
     TopicKind,
     Topics,
 )
-from protocol import Ack as AckMsg
 from protocol import Cancel as CancelMsg
 
 from .clock import HubClock
@@ -50,6 +43,7 @@ from .config import NodeConfig
 from .errors import OutboxError
 from .hardware import NodeHardware
 from .hwconfig import ButtonConfig
+from .inbound import Inbound
 from .led import LedState
 from .link import (
     Connected,
@@ -98,8 +92,11 @@ class _Stop:
 _Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
 
 
-class NodeAgent:
-    """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9)."""
+class NodeAgent(Inbound):
+    """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9).
+
+    The receive side (acks, commands, hub state and time) is in inbound.py.
+    """
 
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
                  hardware: NodeHardware | None = None,
@@ -419,82 +416,6 @@ class NodeAgent:
         self.player.silence(entry.alarm_id)
         self._publish(TopicKind.CANCEL, self.topics.cancel(self.config.node_id),
                       CancelMsg(alarm_id=entry.alarm_id, ts_ms=self.clock.judge_ms()))
-
-    # -- receiving -------------------------------------------------------------
-
-    def _reject(self, topic: str, exc: ProtocolError) -> None:
-        self.stats["invalid"] += 1
-        self.stats[f"invalid_{exc.reason}"] += 1
-        log.warning("ignored message on %s: %s (%s)", topic[:120], exc, exc.reason)
-
-    def _incoming(self, msg: Incoming) -> None:
-        try:
-            match = self.topics.parse(msg.topic)
-            if match.kind is TopicKind.ACK:
-                ack = protocol.decode(AckMsg, msg.payload)
-                if not msg.retain:
-                    self.clock.sample(ack.ts_ms)
-                self._ack(ack)
-            elif match.kind in (TopicKind.NODE_CMD, TopicKind.AREA_CMD):
-                self._command(msg)
-            elif match.kind is TopicKind.HUB_STATE:
-                hs = protocol.decode(HubState, msg.payload)
-                self.clock.hub_state(match.hub_id or hs.hub_id, hs.online)
-            elif match.kind is TopicKind.HUB_TIME:
-                ht = protocol.decode(HubTime, msg.payload)
-                if msg.retain:   # possibly hours old: never a clock sample
-                    raise PayloadError("retained_time", "a retained time beacon is not fresh")
-                self.clock.beacon(ht.hub_id, ht.ts_ms)
-            else:
-                raise PayloadError("bad_topic", "not a topic a node listens to")
-        except ProtocolError as exc:
-            self._reject(msg.topic, exc)
-
-    def _command(self, msg: Incoming) -> None:
-        try:
-            cmd = protocol.decode(Command, msg.payload)
-        except PayloadError as exc:
-            self._reject(msg.topic, exc)
-            try:   # answer a command we can name, so the hub is not left waiting
-                cmd_id = protocol.parse_object(msg.payload).get("cmd_id")
-            except ProtocolError:
-                return
-            if protocol.is_uuid(cmd_id):
-                self.commands.invalid(str(cmd_id).lower(), f"invalid: {exc}"[:200])
-            return
-        self.stats["commands"] += 1
-        self.commands.receive(cmd)
-
-    def _ack(self, ack: AckMsg) -> None:
-        assert self.outbox is not None
-        now = self.clock.own_ms()
-        entry = self.outbox.get(ack.alarm_id)
-        if entry is None:
-            self.stats["ack_unknown"] += 1
-            log.info("ack for an alarm this node does not hold: %s", ack.alarm_id)
-            return
-        self.stats["acks_received"] += 1   # read by the simulator's per-node report
-        if ack.status is AckStatus.REJECTED:
-            if self.outbox.mark_rejected(ack.alarm_id, ack.reason or "rejected", now):
-                log.error("hub rejected alarm %s: %s; not re-sending it",
-                          ack.alarm_id, ack.reason)
-                self._fault = f"rejected: {ack.reason}"
-            self._resend.pop(ack.alarm_id, None)
-            return
-        if ack.status is AckStatus.RECEIVED:
-            if self.outbox.mark_received(ack.alarm_id, ack.incident_id, now):
-                log.info("alarm %s received by the hub (incident %s)",
-                         ack.alarm_id, ack.incident_id)
-        else:
-            self.outbox.set_progress(ack.alarm_id, ack.status.value, ack.incident_id, now)
-            log.info("alarm %s %s", ack.alarm_id, ack.status.value)
-            if ack.status in (AckStatus.RESOLVED, AckStatus.CANCELLED):
-                self.player.silence(ack.alarm_id)
-        self._resend.pop(ack.alarm_id, None)
-
-    def _silence_local_for_incident(self, incident_id: str) -> None:
-        for entry in self.outbox.by_incident(incident_id) if self.outbox else []:
-            self.player.silence(entry.alarm_id)
 
     # -- LED -------------------------------------------------------------------
 
