@@ -60,9 +60,11 @@ def test_a_node_stopped_mid_connect_never_comes_online(
         shared: bool) -> None:
     wire.subscribe("mo/v1/nodes/+/state")
     slow_open = link_mod._GatedClient._create_socket_connection
+    entered, release = threading.Event(), threading.Event()
 
     def slow(self: Any) -> socket.socket:   # a slow TCP connect or TLS handshake
-        time.sleep(SLOW_CONNECT_S)
+        entered.set()
+        release.wait(SLOW_CONNECT_S * 10)
         return slow_open(self)
 
     monkeypatch.setattr(link_mod._GatedClient, "_create_socket_connection", slow)
@@ -70,8 +72,15 @@ def test_a_node_stopped_mid_connect_never_comes_online(
     n = _node(broker.url, tmp_path, loop)
     try:
         n.start()
-        time.sleep(0.2)   # the connect is in flight now
-        n.stop()
+        # Events, not sleeps: on a loaded machine a fixed sleep may stop the node
+        # before its connect began or after it finished, which tests nothing.
+        assert entered.wait(10), "the connect never started"
+        stopper = threading.Thread(target=n.stop)
+        stopper.start()          # the stop runs while the connect is in flight
+        time.sleep(SLOW_CONNECT_S)
+        release.set()
+        stopper.join(15)
+        assert not stopper.is_alive()
         time.sleep(1.0)   # ample for a CONNACK and a birth on localhost
         assert _online(wire, "z1") == []
         if loop is not None:
@@ -86,18 +95,25 @@ def test_a_node_crashed_mid_connect_never_comes_online(
         loop: SharedNetLoop) -> None:
     wire.subscribe("mo/v1/nodes/+/state")
     tcp_open = mqtt.Client._create_socket_connection
+    entered, release = threading.Event(), threading.Event()
 
     def slow(self: Any) -> socket.socket:   # past the gate: the connect itself is slow
         sock = tcp_open(self)
-        time.sleep(SLOW_CONNECT_S)
+        entered.set()
+        release.wait(SLOW_CONNECT_S * 10)
         return sock
 
     monkeypatch.setattr(mqtt.Client, "_create_socket_connection", slow)
     n = _node(broker.url, tmp_path, loop)
     n.start()
-    time.sleep(0.2)
+    assert entered.wait(10), "the connect never started"
     assert n.agent is not None
-    n.agent.crash()
+    crasher = threading.Thread(target=n.agent.crash)
+    crasher.start()              # the crash comes while the connect is in flight
+    time.sleep(SLOW_CONNECT_S)
+    release.set()
+    crasher.join(15)
+    assert not crasher.is_alive()
     time.sleep(1.0)
     assert _online(wire, "z1") == []
     assert wait_until(lambda: loop.link_count == 0, timeout=2)
