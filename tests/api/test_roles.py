@@ -18,6 +18,9 @@ from hub.store.auth import AuthStore
 from tests.api.conftest import Browser, login
 
 ROLES = ("viewer", "operator", "admin")
+# Who may pass which door is decided before any query: one database is enough here
+# (the login, session and token storage behind it runs on both in test_auth.py).
+HUB_DATABASES = ("sqlite",)
 
 # The role each operation needs, written down here independently of the code: a route
 # missing from this table fails the test, so nobody adds one without deciding.
