@@ -81,7 +81,11 @@ def _port_free(host: str, port: int) -> bool:
 
 
 def _say(text: str) -> None:
-    print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+    # One write for the whole line: print() writes the text and its newline apart, and
+    # with PYTHONUNBUFFERED (CI sets it) each is its own write(), so a log line on
+    # stderr could land between them: "... / <password>10:25:15 DEBUG ..." (seen in CI).
+    sys.stdout.write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+    sys.stdout.flush()
 
 
 @dataclass
