@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,34 +54,47 @@ def loop() -> Iterator[SharedNetLoop]:
     lp.close()
 
 
+def _while_connecting(monkeypatch: pytest.MonkeyPatch, cls: type, n: HeadlessNode,
+                      action: Callable[[HeadlessNode], None], *,
+                      hold_after_open: bool) -> None:
+    """Start `n` and run `action(n)` on its own thread while the node's connect is held
+    in flight inside `cls._create_socket_connection` (before the TCP open, like a slow
+    connect or TLS handshake, or after it, past the network-cut gate).
+
+    Events, not sleeps: on a loaded machine a fixed sleep may act before the connect
+    began or after it finished, which tests nothing.
+    """
+    real = cls._create_socket_connection  # type: ignore[attr-defined]
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(self: Any) -> socket.socket:
+        sock: socket.socket | None = real(self) if hold_after_open else None
+        entered.set()
+        release.wait(SLOW_CONNECT_S * 10)
+        return sock if sock is not None else real(self)
+
+    monkeypatch.setattr(cls, "_create_socket_connection", slow)
+    n.start()
+    assert entered.wait(10), "the connect never started"
+    actor = threading.Thread(target=action, args=(n,))
+    actor.start()                # runs while the connect is in flight
+    time.sleep(SLOW_CONNECT_S)
+    release.set()
+    actor.join(15)
+    assert not actor.is_alive()
+    time.sleep(1.0)   # ample for a CONNACK and a birth on localhost
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["shared_loop", "paho_thread"])
 def test_a_node_stopped_mid_connect_never_comes_online(
         broker: Mosquitto, wire: Wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         shared: bool) -> None:
     wire.subscribe("mo/v1/nodes/+/state")
-    slow_open = link_mod._GatedClient._create_socket_connection
-    entered, release = threading.Event(), threading.Event()
-
-    def slow(self: Any) -> socket.socket:   # a slow TCP connect or TLS handshake
-        entered.set()
-        release.wait(SLOW_CONNECT_S * 10)
-        return slow_open(self)
-
-    monkeypatch.setattr(link_mod._GatedClient, "_create_socket_connection", slow)
     loop = SharedNetLoop() if shared else None
     n = _node(broker.url, tmp_path, loop)
     try:
-        n.start()
-        # Events, not sleeps: on a loaded machine a fixed sleep may stop the node
-        # before its connect began or after it finished, which tests nothing.
-        assert entered.wait(10), "the connect never started"
-        stopper = threading.Thread(target=n.stop)
-        stopper.start()          # the stop runs while the connect is in flight
-        time.sleep(SLOW_CONNECT_S)
-        release.set()
-        stopper.join(15)
-        assert not stopper.is_alive()
-        time.sleep(1.0)   # ample for a CONNACK and a birth on localhost
+        _while_connecting(monkeypatch, link_mod._GatedClient, n, HeadlessNode.stop,
+                          hold_after_open=False)
         assert _online(wire, "z1") == []
         if loop is not None:
             assert loop.link_count == 0   # nothing left keeping a connection alive
@@ -90,31 +103,17 @@ def test_a_node_stopped_mid_connect_never_comes_online(
             loop.close()
 
 
+def _crash(n: HeadlessNode) -> None:
+    assert n.agent is not None
+    n.agent.crash()
+
+
 def test_a_node_crashed_mid_connect_never_comes_online(
         broker: Mosquitto, wire: Wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         loop: SharedNetLoop) -> None:
     wire.subscribe("mo/v1/nodes/+/state")
-    tcp_open = mqtt.Client._create_socket_connection
-    entered, release = threading.Event(), threading.Event()
-
-    def slow(self: Any) -> socket.socket:   # past the gate: the connect itself is slow
-        sock = tcp_open(self)
-        entered.set()
-        release.wait(SLOW_CONNECT_S * 10)
-        return sock
-
-    monkeypatch.setattr(mqtt.Client, "_create_socket_connection", slow)
     n = _node(broker.url, tmp_path, loop)
-    n.start()
-    assert entered.wait(10), "the connect never started"
-    assert n.agent is not None
-    crasher = threading.Thread(target=n.agent.crash)
-    crasher.start()              # the crash comes while the connect is in flight
-    time.sleep(SLOW_CONNECT_S)
-    release.set()
-    crasher.join(15)
-    assert not crasher.is_alive()
-    time.sleep(1.0)
+    _while_connecting(monkeypatch, mqtt.Client, n, _crash, hold_after_open=True)
     assert _online(wire, "z1") == []
     assert wait_until(lambda: loop.link_count == 0, timeout=2)
 
