@@ -31,6 +31,7 @@ from typing import Any
 
 import protocol
 from protocol import Topics
+from protocol.timing import wall_ms
 
 from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
@@ -63,9 +64,6 @@ BIRTH_BEACON_DELAY_S = 0.3
 BATCH_MAX = 200
 HEARTBEAT_LEAF = "/heartbeat"
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Hub:

@@ -14,12 +14,12 @@ watched by the same failed-to-sound check as the hub's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Protocol
 
 import protocol
 from protocol import Ack, Command
+from protocol.timing import wall_ms
 
 from .errors import InvalidAction, NotFound, PolicyError
 from .escalation import Escalator
@@ -38,9 +38,6 @@ class BrokerAccessHook(Protocol):
 
     def request_sync(self) -> None: ...
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Services:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue
-import random
 import signal
 import threading
 import time
@@ -36,6 +35,7 @@ from protocol import (
     Topics,
 )
 from protocol import Cancel as CancelMsg
+from protocol.timing import backoff_s
 
 from .clock import HubClock
 from .commands import CommandRunner
@@ -370,11 +370,7 @@ class NodeAgent(Inbound):
 
     def _backoff_s(self, attempt: int) -> float:
         t = self.config.timers
-        base = min(t.resend_max_s, t.resend_first_s * 2.0 ** max(0, attempt - 1))
-        # Jitter only shortens the wait, so "first re-send within resend_first_s" and
-        # "never more than resend_max_s apart" hold, while a fleet that lost its
-        # broker together does not re-send in lock-step.
-        return base * (1 - t.resend_jitter * random.random())
+        return backoff_s(attempt, t.resend_first_s, t.resend_max_s, t.resend_jitter)
 
     def _send(self, entry: Entry) -> None:
         if entry.state is not EntryState.PENDING or self.link is None or self.outbox is None:

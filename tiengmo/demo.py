@@ -188,7 +188,7 @@ class Demo:
 
         app = create_app(self.hub)
         try:  # the simulator panel, once the dashboard provides one
-            from dashboard import simpanel  # type: ignore[attr-defined]
+            from dashboard import simpanel
 
             simpanel.mount(app, self)
         except ImportError:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import random
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from protocol.timing import backoff_s
 
 from .config import WebhookSettings
 from .payloads import render
@@ -153,8 +154,7 @@ class Webhooks:
     def backoff_ms(self, attempts: int) -> int:
         """Delay before the next attempt after `attempts` failed ones, with 0-20 % jitter."""
         s = self.settings
-        base = min(s.retry_max_s, s.retry_min_s * 2 ** max(0, attempts - 1))
-        return int(base * (1 + random.uniform(0, 0.2)) * 1000)
+        return int(backoff_s(attempts, s.retry_min_s, s.retry_max_s, 0.2, shorten=False) * 1000)
 
     def attempt(self, d: Delivery) -> bool:
         body = d.payload.encode("utf-8")

@@ -13,6 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from protocol.timing import wall_ms
+
 from ..db.engine import READ_ONLY, SQLITE_BUSY_TIMEOUT_MS
 from ..errors import StoreError
 
@@ -24,9 +26,6 @@ T = TypeVar("T")
 # more than a few means something else is wrong and must surface.
 MAX_ATTEMPTS = 5
 
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class WriterGate:
