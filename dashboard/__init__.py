@@ -1,8 +1,9 @@
 """The operator dashboard: static files (HTML, native ES modules, CSS) shipped as package data.
 
-No build step and no CDN: the hub serves `static_dir()` as it is, so the board
-works on a commune office PC with no internet. `simpanel` adds the demo's
-simulator routes; it is mounted by `tiengmo demo`, never by the hub itself.
+No build step and no CDN: the hub serves the folder it is given as it is, and the
+`tiengmo` command gives it `static_dir()`, so the board works on a commune office PC
+with no internet. This package imports nothing of the project (ARCHITECTURE.md): the
+demo's simulator routes that its panel calls live in `tiengmo.simpanel`.
 """
 
 from __future__ import annotations

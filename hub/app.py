@@ -1,7 +1,9 @@
-"""The hub's HTTP app: /healthz, the operators' API (/api/v1, docs/api.md) and the
-dashboard's static files (/ and /static/, from the `dashboard` package when installed).
+"""The hub's HTTP app: /healthz, the operators' API (/api/v1, docs/api.md) and a
+static web UI (/ and /static/) from the folder it is given.
 
-Built by `create_app(hub)` on a started hub: nothing is created at import time.
+Built by `create_app(hub, static_dir=...)` on a started hub: nothing is created at
+import time. The hub imports nothing of `dashboard/` (ARCHITECTURE.md): the edge
+(`tiengmo hub`, `tiengmo demo`) passes the dashboard's package data folder.
 """
 
 from __future__ import annotations
@@ -22,18 +24,16 @@ from .runtime import Hub
 log = logging.getLogger("tiengmo.hub.http")
 
 
-def dashboard_dir() -> Path | None:
-    """The dashboard's static folder (with index.html), or None if it is not installed."""
-    try:
-        import dashboard
-    except ImportError:
-        return None
-    fn = getattr(dashboard, "static_dir", None)
-    folder = Path(fn()) if callable(fn) else Path(dashboard.__file__).parent / "static"
-    return folder if (folder / "index.html").is_file() else None
-
-
-def create_app(hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float = 2.0) -> FastAPI:
+def create_app(hub: Hub, *, static_dir: Path | None = None, ping_s: float = 15.0,
+               gap_wait_s: float = 2.0) -> FastAPI:
+    """The app of a started `hub`; `static_dir` (a folder with index.html) is served at
+    / and /static/, and without it the app serves the API only."""
+    index = None
+    if static_dir is not None:
+        index = Path(static_dir) / "index.html"
+        if not index.is_file():
+            # Fail at start, not with a 404 on the operators' first visit.
+            raise ValueError(f"static folder {static_dir}: no index.html in it")
     # The OpenAPI description is served by the API itself, behind a login.
     app = FastAPI(title="tiengmo hub", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -63,14 +63,13 @@ def create_app(hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float = 2.0) -> Fa
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    static = dashboard_dir()
-    if static is not None:
-        index = static / "index.html"
-        app.mount("/static", StaticFiles(directory=static), name="static")
+    if index is not None:
+        page = index
+        app.mount("/static", StaticFiles(directory=index.parent), name="static")
 
         @app.get("/", include_in_schema=False)
         def dashboard_index() -> FileResponse:
-            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+            return FileResponse(page, headers={"Cache-Control": "no-cache"})
     else:
-        log.info("dashboard package not installed: serving the API only")
+        log.info("no static folder given: serving the API only")
     return app

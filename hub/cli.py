@@ -208,7 +208,9 @@ def run(args: argparse.Namespace) -> int:
     server = None
     try:
         if http is not None:
-            server = _serve_http(hub, *http)
+            # The web UI's folder is the edge's to give (`tiengmo` passes the dashboard's
+            # package data): the hub imports nothing of `dashboard/`.
+            server = _serve_http(hub, *http, static_dir=getattr(args, "static_dir", None))
         stop.wait()
     finally:
         if server is not None:
@@ -217,15 +219,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve_http(hub: Any, host: str, port: int) -> Any:
+def _serve_http(hub: Any, host: str, port: int, *, static_dir: Any = None) -> Any:
     """uvicorn on a thread of its own, so the main thread owns the signals and can
-    publish the hub's death before the process ends."""
+    publish the hub's death before the process ends. `static_dir`: the web UI's folder."""
     import uvicorn
 
     from .app import create_app
 
-    config = uvicorn.Config(create_app(hub), host=host, port=port, log_level="warning",
-                            lifespan="off")
+    config = uvicorn.Config(create_app(hub, static_dir=static_dir), host=host, port=port,
+                            log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="hub-http", daemon=True)
     thread.start()

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 # name -> (module, one-line help). The module provides
 # `add_arguments(parser)` and `run(args) -> int`.
@@ -35,7 +36,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
             p.set_defaults(_module=module)
+            if name == "hub":
+                # The hub serves the static folder it is given and imports nothing of
+                # `dashboard/` (ARCHITECTURE.md); the edge gives it the dashboard's.
+                p.set_defaults(static_dir=dashboard_static_dir())
     return parser
+
+
+def dashboard_static_dir() -> Path | None:
+    """The dashboard's package data folder (index.html, js/, css/), or None when the
+    `dashboard` package is not installed (the hub then serves the API only)."""
+    try:
+        from dashboard import static_dir
+    except ImportError:
+        return None
+    folder = static_dir()
+    return folder if (folder / "index.html").is_file() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

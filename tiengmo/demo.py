@@ -185,14 +185,11 @@ class Demo:
         import uvicorn
 
         from hub.app import create_app
+        from tiengmo import simpanel
+        from tiengmo.cli import dashboard_static_dir
 
-        app = create_app(self.hub)
-        try:  # the simulator panel, once the dashboard provides one
-            from dashboard import simpanel
-
-            simpanel.mount(app, self)
-        except ImportError:
-            pass
+        app = create_app(self.hub, static_dir=dashboard_static_dir())
+        simpanel.mount(app, self)   # the dashboard's simulator panel calls these routes
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
                                                lifespan="off"))
         threading.Thread(target=server.run, name="demo-http", daemon=True).start()

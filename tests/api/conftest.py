@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from dashboard import static_dir
 from hub.api import security
 from hub.app import create_app
 from hub.runtime import Hub
@@ -90,7 +91,7 @@ def hub(broker: Mosquitto, tmp_path: Path, clock: OffsetClock,
 
 @pytest.fixture
 def app(hub: Hub) -> Iterator[FastAPI]:
-    app = create_app(hub, ping_s=1.0, gap_wait_s=0.5)
+    app = create_app(hub, static_dir=static_dir(), ping_s=1.0, gap_wait_s=0.5)
     yield app
     app.state.api.feed.stop()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from dashboard import simpanel
+from dashboard import static_dir
 from firmware_sim.village import Village
 from hub.api import security
 from hub.app import create_app
@@ -25,6 +25,7 @@ from hub.store.auth import AuthStore
 from protocol.registry import load_registry
 from tests.support.broker import Mosquitto, free_port
 from tests.support.hub_harness import hub_settings
+from tiengmo import simpanel
 
 NA_SANG = "bach-thong/vi-huong/na-sang"
 NA_CHA = "bach-thong/vi-huong/na-cha"
@@ -135,7 +136,8 @@ class Stack:
     def start_http(self) -> None:
         """(Re)start the HTTP side on the same port: a fresh app on the same hub."""
         assert self.hub is not None
-        self.app = create_app(self.hub, ping_s=self.ping_s, gap_wait_s=0.5)
+        self.app = create_app(self.hub, static_dir=static_dir(), ping_s=self.ping_s,
+                              gap_wait_s=0.5)
         simpanel.mount(self.app, self.demo)
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",

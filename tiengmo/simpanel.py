@@ -3,11 +3,13 @@
     GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED
     POST /api/v1/sim/nodes/{id}/press   hold one of its buttons, as a household would
 
-The hub never imports this (it knows nothing of the simulator); the demo, the edge
-where the parts meet, calls `mount(app, demo)` with an object whose `village` is a
-firmware_sim Village (or None while it is still starting). Authentication and CSRF
-are the API's own dependencies (hub.api.deps), so the panel is protected exactly
-like the rest: any logged-in user may look, operators and admins may press.
+It lives in the edge (`tiengmo/`), not in `dashboard/` or `hub/`: it needs both the
+hub's API dependencies and the simulator, and only the edge may know both
+(ARCHITECTURE.md). The hub never imports it; `tiengmo demo` calls `mount(app, demo)`
+with an object whose `village` is a firmware_sim Village (or None while it is still
+starting). Authentication and CSRF are the API's own dependencies (hub.api.deps), so
+the panel is protected exactly like the rest: any logged-in user may look, operators
+and admins may press. The dashboard's panel (static/js) talks to it over HTTP only.
 """
 
 from __future__ import annotations
