@@ -22,5 +22,5 @@ def test_tiengmo_hub_passes_the_dashboards_package_data(argv: list[str]) -> None
 def test_the_hubs_app_refuses_a_folder_without_an_index(tmp_path: Path) -> None:
     from hub.app import create_app
 
-    with pytest.raises(ValueError, match="no index.html"):
+    with pytest.raises(ValueError, match=r"no index\.html"):
         create_app(object(), static_dir=tmp_path)  # type: ignore[arg-type]

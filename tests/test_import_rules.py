@@ -155,3 +155,36 @@ def test_allowed_imports_pass(tmp_path: Path, package: str, module: str, source:
     (path.parent / "__init__.py").touch()
     path.write_text(source, encoding="utf-8")
     assert violations(tmp_path, frozenset({package})) == []
+
+
+def _declared_distributions() -> set[str]:
+    import re
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        specs += extra
+    return {re.split(r"[\s\[<>=!~;]", s, maxsplit=1)[0].lower().replace("_", "-")
+            for s in specs}
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    # An import that works here only because something else pulled the package in
+    # (pwdlib came with amqtt) breaks the day that something changes.
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    declared = _declared_distributions()
+    missing = []
+    for package in sorted(PROJECT):
+        for path in sorted((REPO / package).rglob("*.py")):
+            for line, module in imports_of(REPO, path):
+                top = module.split(".")[0]
+                if not top or top in STDLIB or top in PROJECT:
+                    continue
+                names = {d.lower().replace("_", "-") for d in dists.get(top, [top])}
+                if not names & declared:
+                    missing.append(f"{path.relative_to(REPO)}:{line}: {module} "
+                                   f"({', '.join(sorted(names))})")
+    assert missing == []
