@@ -1,8 +1,10 @@
 """`tiengmo demo`: the whole loop on one machine, with nothing to set up.
 
-An embedded MQTT broker (pip only), the hub on SQLite in a data folder, and
-the simulated village of Bạch Thông district (the real node agent on mock
-pins). Now and then a simulated household presses a button; the terminal
+An MQTT broker (Mosquitto when it is installed, with per-node logins and the
+production ACL; else an embedded amqtt one, pip only), the hub on SQLite in a
+data folder (tiengmo/demo_data.py says what is in it), and the simulated
+village of Bạch Thông district (the real node agent on mock pins). Now and
+then a simulated household presses a button; the terminal
 tells what happens: the local gong, the incident, the hamlet's gongs, and
 (until the dashboard has an operator at it) a simulated officer on duty who
 acknowledges and resolves.
@@ -37,13 +39,26 @@ KIND_VI = {"fire": "CHÁY / FIRE", "theft": "TRỘM CẮP / THEFT", "robbery": "
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = (
-        "Run everything on this machine: an embedded MQTT broker, the hub on SQLite and a\n"
+        "Run everything on this machine: an MQTT broker, the hub on SQLite and a\n"
         "simulated village (Bạch Thông district: Vi Hương commune's nine hamlets and two\n"
         "residents' groups of Phủ Thông town). Simulated households press buttons now and\n"
-        "then; watch the gongs of their hamlet sound. Ctrl-C stops it cleanly.")
+        "then; watch the gongs of their hamlet sound. Ctrl-C stops it cleanly.\n\n"
+        "It writes into --data (default ./tiengmo-data): the hub's database and secret,\n"
+        "one MQTT password per node and for the hub, the nodes' outboxes and the broker's\n"
+        "config. A re-run there starts fresh (the previous run's data is removed) unless\n"
+        "--resume is given.")
     parser.add_argument("--data", type=Path, default=Path("tiengmo-data"), metavar="DIR",
-                        help="data folder for the hub's database and the nodes' outboxes "
+                        help="data folder: the hub's database and secret, the MQTT "
+                             "passwords, the nodes' outboxes, the broker's config "
                              "(default: ./tiengmo-data)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the previous run's database and outboxes in --data and "
+                             "go on from them (default: start fresh, removing them)")
+    parser.add_argument("--broker-backend", choices=("auto", "mosquitto", "amqtt"),
+                        default="auto",
+                        help="auto (default): Mosquitto if the `mosquitto` program is "
+                             "installed, else the embedded amqtt broker; mosquitto or amqtt: "
+                             "that one (mosquitto fails if it is not installed)")
     parser.add_argument("--http", default="127.0.0.1:8080", metavar="HOST:PORT",
                         help="where the hub serves HTTP (default 127.0.0.1:8080; a free port "
                              "is used if that one is taken)")
@@ -56,13 +71,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: a simulated officer on duty acknowledges each incident "
                              "after --ack-after s and resolves it after --resolve-after s; "
                              "none: nobody does (watch escalation)")
-    parser.add_argument("--ack-after", type=float, default=12.0, metavar="S")
-    parser.add_argument("--resolve-after", type=float, default=25.0, metavar="S")
+    parser.add_argument("--ack-after", type=float, default=12.0, metavar="S",
+                        help="with --operator auto: seconds from an incident's opening to "
+                             "its acknowledgement (default 12)")
+    parser.add_argument("--resolve-after", type=float, default=25.0, metavar="S",
+                        help="with --operator auto: seconds from an incident's opening to "
+                             "its resolution (default 25; the gongs fall silent)")
     parser.add_argument("--duration", type=float, default=None, metavar="S",
                         help="stop by itself after S seconds (default: run until Ctrl-C)")
     parser.add_argument("--seed", type=int, default=None, help="random seed for the presses")
-    parser.add_argument("--log-level", default="WARNING",
-                        help="log level of the parts (default WARNING: alarms and troubles)")
+    parser.add_argument("--log-level", default="WARNING", metavar="LEVEL",
+                        help="log level of the parts: DEBUG, INFO, WARNING (default: alarms "
+                             "and troubles), ERROR")
 
 
 def _free_port(host: str) -> int:
@@ -88,6 +108,29 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
+def _write_passwords(folder: Path, users: dict[str, str]) -> dict[str, Path]:
+    """One file per broker user (mode 0600, in a 0700 folder): what a node reads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    files = {}
+    for user, password in users.items():
+        path = folder / user
+        path.write_text(password + "\n", encoding="utf-8")
+        path.chmod(0o600)
+        files[user] = path
+    return files
+
+
+def _village(nodes: list[Any], broker_url: str, root: Path, pw_files: dict[str, Path]) -> Any:
+    """The simulated village, each node logging in with its own password."""
+    from firmware_sim.village import Village, node_config
+    from firmware_sim.virtual import VirtualNode
+
+    return Village([VirtualNode(node_config(n.id, n.area, broker_url=broker_url,
+                                            data_dir=root / n.id, password_file=pw_files[n.id]))
+                    for n in nodes])
+
+
 @dataclass
 class _Pending:
     incident_id: str
@@ -111,31 +154,30 @@ class Demo:
         self.server: Any = None
         self.pending: dict[str, _Pending] = {}
         self.area_names: dict[str, str] = {}
+        self.backend = ""
 
     def start(self) -> None:
-        from firmware_sim.village import Village
         from hub.runtime import Hub
         from hub.settings import load_settings
         from protocol.registry import dump_registry
-        from tiengmo.broker import EmbeddedBroker
+        from tiengmo.demo_data import prepare
         from tiengmo.village import load_demo_registry
 
-        self.data.mkdir(parents=True, exist_ok=True)
+        note = prepare(self.data, resume=self.args.resume)
+        if note:
+            _say(note)
         registry = load_demo_registry()
         self.area_names = {a.path: a.name for a in registry.areas}
         reg_file = self.data / "registry.toml"
         reg_file.write_text(dump_registry(registry), encoding="utf-8")
 
-        # Credentials for every client: amqtt drops persistent sessions of
-        # anonymous clients, and a broker open to anyone is a bad habit to
-        # demonstrate. The demo's nodes share one password (a real deployment
-        # has one per node, made by Ansible).
-        hub_pw, node_pw = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        users = {DEMO_HUB_ID: hub_pw} | {n.id: node_pw for n in registry.nodes}
-        self.broker = EmbeddedBroker("127.0.0.1", _free_port("127.0.0.1"), users).start()
-        pw_file = self.data / "node-password"
-        pw_file.write_text(node_pw + "\n", encoding="utf-8")
-        pw_file.chmod(0o600)
+        # One login per node and one for the hub, as in production (client id =
+        # username, so a node cannot pose as another); new passwords every run.
+        nodes = [n for n in registry.nodes if n.enabled]
+        users = {DEMO_HUB_ID: secrets.token_urlsafe(16)} | {
+            n.id: secrets.token_urlsafe(16) for n in nodes}
+        pw_files = _write_passwords(self.data / "passwords", users)
+        self.broker = self._start_broker(registry, users)
 
         host, _, port_text = self.args.http.rpartition(":")
         host = host or "127.0.0.1"
@@ -147,7 +189,7 @@ class Demo:
         settings = load_settings(
             None, env={}, hub_id=DEMO_HUB_ID, data_dir=self.data / "hub",
             registry_file=reg_file, broker_url=self.broker.url, username=DEMO_HUB_ID,
-            password=hub_pw, http_host=host, http_port=port or 8080)
+            password=users[DEMO_HUB_ID], http_host=host, http_port=port or 8080)
         (self.data / "hub").mkdir(exist_ok=True)
         self.hub = Hub(settings).start()
         self.services = self.hub.services()
@@ -160,20 +202,35 @@ class Demo:
         create_user(self.hub.store, "admin", "admin", self.admin_password, actor="demo",
                     display_name="Quản trị viên (demo)", update=True)
 
-        self.village = Village.from_registry(
-            registry, broker_url=self.broker.url, data_root=self.data / "nodes",
-            password_file=pw_file)
+        self.village = _village(nodes, self.broker.url, self.data / "nodes", pw_files)
         _say(f"khởi động {len(self.village)} nút mô phỏng / starting {len(self.village)} "
              f"simulated nodes in {len(registry.areas)} areas ...")
         self.village.start(wait_s=30)
         homes = sum(n.households or 0 for n in registry.nodes)
         _say(f"SẴN SÀNG / READY: {len(self.village)} nodes online, {homes} households, "
-             f"broker {self.broker.url}, hub {DEMO_HUB_ID}, database {settings.db_url}")
+             f"broker {self.broker.url} ({self.backend}), hub {DEMO_HUB_ID}, "
+             f"database {settings.db_url}")
         if self.server is not None:
             _say(f"hub HTTP at http://{host}:{self._bound_port(port)}/  (health: /healthz)")
             _say(f"Đăng nhập / Log in at http://{host}:{self._bound_port(port)}/ as admin / "
                  f"{self.admin_password}")
         _say("Ctrl-C để dừng / Ctrl-C to stop")
+
+    def _start_broker(self, registry: Any, users: dict[str, str]) -> Any:
+        from tiengmo.local_mosquitto import LocalMosquitto, find_mosquitto
+
+        choice = self.args.broker_backend
+        if choice == "mosquitto" or (choice == "auto" and find_mosquitto() is not None):
+            from tiengmo.acl import render_acl
+
+            self.backend = "Mosquitto"
+            acl = render_acl(registry, [DEMO_HUB_ID])
+            return LocalMosquitto(self.data / "broker", users, acl).start()
+        from tiengmo.broker import EmbeddedBroker
+
+        self.backend = "amqtt, embedded: no ACL" if choice == "amqtt" else (
+            "amqtt, embedded: no ACL; install mosquitto for the production broker")
+        return EmbeddedBroker("127.0.0.1", _free_port("127.0.0.1"), users).start()
 
     def _bound_port(self, asked: int) -> int:
         try:
