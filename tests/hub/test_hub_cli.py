@@ -61,6 +61,8 @@ def test_hub_command_runs_acks_serves_health_and_stops_cleanly_on_sigterm(
         port = wait_log(log, r"HTTP at http://127\.0\.0\.1:(\d+)").group(1)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
+        # The dashboard, whose folder the `tiengmo` command gives the hub.
+        assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text.lower()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         death = wire.wait_for(lambda m: m.topic == T.hub_state("hub-cli")
