@@ -137,3 +137,20 @@ def test_every_demo_option_says_what_it_does() -> None:
         assert action.help and action.help != argparse.SUPPRESS, action.option_strings
     text = parser.format_help()
     assert "--broker-backend {auto,mosquitto,amqtt}" in text and "--resume" in text
+
+
+def test_asking_for_a_missing_mosquitto_fails_before_touching_the_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tiengmo.local_mosquitto import LocalMosquittoError
+
+    data = tmp_path / "data"
+    (data / "hub").mkdir(parents=True)
+    (data / MARKER).write_text("")
+    (data / "hub" / "hub.db").write_text("the previous run")
+    monkeypatch.setattr("tiengmo.local_mosquitto.find_mosquitto", lambda: None)
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    args = parser.parse_args(["--data", str(data), "--broker-backend", "mosquitto"])
+    with pytest.raises(LocalMosquittoError, match="not installed"):
+        demo.Demo(args).start()
+    assert (data / "hub" / "hub.db").read_text() == "the previous run"

@@ -163,6 +163,7 @@ class Demo:
         from tiengmo.demo_data import prepare
         from tiengmo.village import load_demo_registry
 
+        use_mosquitto = self._use_mosquitto()   # before the data folder is touched
         note = prepare(self.data, resume=self.args.resume)
         if note:
             _say(note)
@@ -177,7 +178,7 @@ class Demo:
         users = {DEMO_HUB_ID: secrets.token_urlsafe(16)} | {
             n.id: secrets.token_urlsafe(16) for n in nodes}
         pw_files = _write_passwords(self.data / "passwords", users)
-        self.broker = self._start_broker(registry, users)
+        self.broker = self._start_broker(registry, users, use_mosquitto)
 
         host, _, port_text = self.args.http.rpartition(":")
         host = host or "127.0.0.1"
@@ -216,11 +217,21 @@ class Demo:
                  f"{self.admin_password}")
         _say("Ctrl-C để dừng / Ctrl-C to stop")
 
-    def _start_broker(self, registry: Any, users: dict[str, str]) -> Any:
-        from tiengmo.local_mosquitto import LocalMosquitto, find_mosquitto
+    def _use_mosquitto(self) -> bool:
+        from tiengmo.local_mosquitto import LocalMosquittoError, find_mosquitto
 
         choice = self.args.broker_backend
-        if choice == "mosquitto" or (choice == "auto" and find_mosquitto() is not None):
+        found = find_mosquitto() is not None
+        if choice == "mosquitto" and not found:
+            raise LocalMosquittoError("--broker-backend mosquitto: mosquitto is not installed "
+                                      "(e.g. apt-get install mosquitto); nothing was changed")
+        return choice == "mosquitto" or (choice == "auto" and found)
+
+    def _start_broker(self, registry: Any, users: dict[str, str], use_mosquitto: bool) -> Any:
+        from tiengmo.local_mosquitto import LocalMosquitto
+
+        choice = self.args.broker_backend
+        if use_mosquitto:
             from tiengmo.acl import render_acl
 
             self.backend = "Mosquitto"
