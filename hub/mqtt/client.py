@@ -120,7 +120,8 @@ class MqttClient:
         self.connects = 0                   # accepted CONNACKs
         self.refusals = 0                   # refused CONNACKs
         self.refused: Refused | None = None  # the last refusal, until a connect is accepted
-        self.last_error: str | None = None  # why the first try failed (unreachable, TLS)
+        self.last_error: str | None = None  # why the last try failed short of a CONNACK
+        self._first_error: str | None = None  # why start()'s own try failed
         self.retry_delays: list[float] = []  # the last waits chosen, newest last (for tests)
         self._attempt = 0
         self._session_up = False            # CONNACK accepted (maybe before SUBACK)
@@ -166,14 +167,14 @@ class MqttClient:
         self._started = True
         self._stopping = False
         self._settled.clear()
-        self.last_error = None
+        self.last_error = self._first_error = None
         kw: dict[str, Any] = {"clean_start": True} if self.options.mqtt5 else {}
         self._client.connect_async(self.host, self.port, keepalive=self.options.keepalive_s,
                                    **kw)
         try:
             self._client.reconnect()
         except OSError as exc:   # ssl.SSLError is one: a bad CA or certificate
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = self._first_error = f"{type(exc).__name__}: {exc}"
             log.warning("%s: broker %s:%d unreachable (%s); retrying", self.name, self.host,
                         self.port, self.last_error)
             self._schedule_retry()
@@ -182,18 +183,18 @@ class MqttClient:
     def connect(self, timeout: float) -> None:
         """`start` and wait until connected; raises MqttError (MqttRefused) with the reason."""
         self.start()
-        if self.last_error is not None and not self._settled.is_set():
+        if self._first_error is not None:
             self.stop()
-            raise MqttError(f"broker {self.host}:{self.port} unreachable: {self.last_error}")
+            raise MqttError(f"broker {self.host}:{self.port} unreachable: {self._first_error}")
         if not self._settled.wait(timeout) or not self.connected.wait(0):
-            refused = self.refused
+            refused, why = self.refused, self.last_error
             self.stop()
             if refused is not None:
                 raise MqttRefused(f"broker {self.host}:{self.port} refused {self.name} "
                                   f"({self.client_id!r}): {refused.reason}", refused.reason,
                                   refused.code)
             raise MqttError(f"broker {self.host}:{self.port}: {self.name} not connected "
-                            f"within {timeout} s")
+                            f"within {timeout} s" + (f" ({why})" if why else ""))
 
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)
@@ -319,6 +320,13 @@ class MqttClient:
         if self._stopping:
             return
         self._schedule_retry()
+        if not was_up and self.refused is None:
+            # Closed before any CONNACK: a TLS handshake the broker rejected after all
+            # (a missing client certificate shows here), or a broker that hangs up.
+            why = f"connection closed before CONNACK ({reason})"
+            log.log(logging.WARNING if why != self.last_error else logging.DEBUG,
+                    "%s: broker %s:%d: %s; retrying", self.name, self.host, self.port, why)
+            self.last_error = why
         if was_ready:
             log.warning("%s: lost the broker %s:%d (%s); reconnecting with back-off",
                         self.name, self.host, self.port, reason)
