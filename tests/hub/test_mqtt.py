@@ -32,6 +32,8 @@ from hub.mqtt import (
     Ready,
     Refused,
 )
+from hub.runtime import Hub
+from hub.settings import load_settings
 from protocol import Topics
 from tests.support.broker import Mosquitto, free_port
 from tests.support.prod_mosquitto import write_mosquitto_passwd
@@ -206,3 +208,20 @@ def test_a_broker_that_is_down_is_retried_after_one_wait_from_the_first_try() ->
         c.stop()
     assert 0.45 <= second_try_s < 0.85, f"second try after {second_try_s:.2f} s"
     assert not c.connected.is_set()
+
+
+def test_the_hub_health_says_the_broker_refused_it(locked: Mosquitto, tmp_path: Path) -> None:
+    settings = load_settings(None, env={}, hub_id=USER, broker_url=locked.url,
+                             password="wrong-pass", reconnect_min_s=0.2, reconnect_max_s=0.5,
+                             db_url=f"sqlite:///{tmp_path / 'hub.db'}",
+                             data_dir=str(tmp_path / "data"))
+    hub = Hub(settings).start(wait_connected_s=None)
+    try:
+        deadline = time.monotonic() + 5
+        while hub.health()["broker_refused"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = hub.health()
+        assert health["broker_connected"] is False
+        assert health["broker_refused"] == "Not authorized"
+    finally:
+        hub.stop()
