@@ -63,7 +63,8 @@ class Link:
         self._on_inbound = on_message
         self._clock_ms = clock_ms
         self._state_topic = topics.hub_state(config.hub_id)
-        options = replace(config.mqtt, mqtt5=config.shared_group is not None)
+        # The transport as the link uses it (another lane on the same broker starts here).
+        self.options = options = replace(config.mqtt, mqtt5=config.shared_group is not None)
         self.client = MqttClient(
             options, config.hub_id, subscriptions=self._subscriptions(),
             will=self._state(HubState(online=False, hub_id=config.hub_id)),

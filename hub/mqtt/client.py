@@ -19,8 +19,11 @@ Assistant bridge (hub.integrations.homeassistant). So all of them get the same:
   (put them on a queue); the work happens on the user's own threads.
 
 A second connection with its own id and subscriptions is one more instance:
-    MqttClient(options, f"{hub_id}-alarms", subscriptions=[(topic, 1)],
-               on_event=alarm_queue.put)
+    MqttClient(replace(link.options, username=f"{hub_id}-alarms", password=...),
+               f"{hub_id}-alarms", subscriptions=[(topic, 1)], on_event=alarm_queue.put)
+It needs a broker login of its own (as the bridge's `<hub_id>-ha`): the production
+broker sets `use_username_as_clientid`, so two connections with one login would
+take each other's session over and over.
 
 What paho-mqtt 2.2 does that shapes this module (read in its source; upstream
 issues eclipse-paho/paho.mqtt.python#195, #218 and #307 describe the same):
