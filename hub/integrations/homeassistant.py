@@ -83,8 +83,9 @@ class HomeAssistant:
         self.base, self.dp = s.base_topic, s.discovery_prefix
         self.bridge_topic = f"{self.base}/bridge/availability"
         self._inbox: queue.Queue[MqttEvent | None] = queue.Queue()
+        client_id = s.client_id or f"{hub.settings.hub_id}-ha"
         self.link = MqttClient(
-            self._options(hub), s.client_id or f"{hub.settings.hub_id}-ha",
+            self._options(hub, client_id), client_id,
             subscriptions=[(f"{self.base}/+/siren/set", 1), (f"{self.dp}/status", 1)],
             will=self._availability_msg(b"offline"),
             birth=lambda: self._availability_msg(b"online"), on_event=self._inbox.put,
@@ -95,13 +96,12 @@ class HomeAssistant:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def _options(self, hub: Any) -> MqttOptions:
+    def _options(self, hub: Any, client_id: str) -> MqttOptions:
         """The hub's transport (broker, CA, client certificate: hub.runtime.Hub.mqtt_options)
         with the bridge's own broker URL, if set, and login (default: its client id)."""
         s = self.settings
         hub_options: MqttOptions = hub.mqtt_options()
         url = s.broker_url or hub_options.broker_url
-        client_id = s.client_id or f"{hub.settings.hub_id}-ha"
         username = s.username or (None if parse_broker_url(url).username else client_id)
         return replace(hub_options, broker_url=url, username=username, password=s.password)
 
