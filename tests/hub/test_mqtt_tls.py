@@ -88,6 +88,12 @@ def test_dynamic_security_connects_with_the_client_certificate_only(
                              timeout_s=5)
     [resp] = DynsecControl(with_cert).request([{"command": "listClients"}])
     assert ADMIN in resp["data"]["clients"]
+    bad_login = DynsecConfig(url(mtls), ADMIN, "wrong-pass", ca_file=str(pki.ca),
+                             cert_file=str(pki.client_crt), key_file=str(pki.client_key),
+                             timeout_s=5)
+    with pytest.raises(DynsecError, match="refused the dynamic-security login 'hub-admin': "
+                                          "Not authorized"):
+        DynsecControl(bad_login).request([{"command": "listClients"}])
     without = DynsecConfig(url(mtls), ADMIN, ADMIN_PASSWORD, ca_file=str(pki.ca), timeout_s=3)
     with pytest.raises(DynsecError) as exc:
         DynsecControl(without).request([{"command": "listClients"}])
@@ -109,3 +115,13 @@ def test_the_home_assistant_bridge_uses_the_hubs_client_certificate(
             ha.stop()
     log = mtls.log.read_text(encoding="utf-8")
     assert f"u'{HA}'" in log     # it logged in as itself, over TLS
+    # With a wrong password the bridge is refused, not connected, and knows why.
+    hub = Hub(settings(mtls, pki, tmp_path, cert=True))
+    ha = HomeAssistant(hub, HomeAssistantSettings(enabled=True, password="wrong-pass"),
+                       store=lambda: None, services=lambda: None)  # type: ignore[arg-type,return-value]
+    ha.start()
+    try:
+        assert not ha.link.wait_connected(1.5)
+        assert ha.link.refused is not None and ha.link.refused.reason == "Not authorized"
+    finally:
+        ha.stop()
