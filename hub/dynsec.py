@@ -1,8 +1,8 @@
 """The broker refuses a disabled node: the hub drives Mosquitto's dynamic-security plugin.
 
-The ONLY module besides hub.link that imports paho for the hub's own use: the hub
-logs in with a dynamic-security admin credential of its own (`dynsec_username`,
-`dynsec_password_file`), never with a node's or its protocol login.
+The hub logs in with a dynamic-security admin credential of its own
+(`dynsec_username`, `dynsec_password_file`), never with a node's or its protocol
+login, over the hub's own transport (hub.mqtt: broker URL, CA, client certificate).
 
 What was verified against Mosquitto 2.0.11 (tests/security/test_dynsec.py, docs/security.md):
 
@@ -29,17 +29,23 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import ssl
+import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-
-from .link import parse_broker_url
+from .mqtt import (
+    Inbound,
+    MqttClient,
+    MqttError,
+    MqttEvent,
+    MqttOptions,
+    MqttRefused,
+    parse_broker_url,
+)
 from .settings import HubSettings
 from .store import Store
 
@@ -97,11 +103,19 @@ class DynsecControl:
 
     Short sessions on purpose: disabling is rare, and replicas sharing one admin login
     (client id = username at the broker) would otherwise keep kicking each other off.
+    The connection is a hub.mqtt.MqttClient; its events come through a queue, and the
+    responses are read here, on the caller's thread.
     """
 
     def __init__(self, config: DynsecConfig) -> None:
         self.config = config
-        self.host, self.port, self.tls, _, _ = parse_broker_url(config.broker_url)
+        self.host, self.port = parse_broker_url(config.broker_url)[:2]
+
+    def _options(self) -> MqttOptions:
+        c = self.config
+        return MqttOptions(broker_url=c.broker_url, username=c.username, password=c.password,
+                           ca_file=c.ca_file, cert_file=c.cert_file, key_file=c.key_file,
+                           keepalive_s=max(5, int(c.timeout_s * 2)))
 
     def request(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send `commands` in one message; their responses, in order. Raises DynsecError."""
@@ -110,60 +124,54 @@ class DynsecControl:
         tag = uuid.uuid4().hex
         for i, cmd in enumerate(commands):
             cmd["correlationData"] = f"{tag}-{i}"
-        connected, subscribed, answered = threading.Event(), threading.Event(), threading.Event()
-        state: dict[str, Any] = {"refused": None, "responses": {}}
-
-        def on_connect(client: Any, userdata: Any, flags: Any, reason: Any,
-                       props: Any) -> None:
-            if reason.is_failure:
-                state["refused"] = str(reason)
-            else:
-                client.subscribe(RESPONSE_TOPIC, 1)
-            connected.set()
-
-        def on_message(client: Any, userdata: Any, msg: Any) -> None:
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                for resp in json.loads(msg.payload).get("responses", []):
-                    corr = resp.get("correlationData", "")
-                    if isinstance(corr, str) and corr.startswith(tag):
-                        state["responses"][corr] = resp
-            if len(state["responses"]) == len(commands):
-                answered.set()
-
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.config.username,
-                        protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)
-        c.username_pw_set(self.config.username, self.config.password)
-        if self.tls or self.config.ca_file:
-            try:
-                c.tls_set(ca_certs=self.config.ca_file, certfile=self.config.cert_file,
-                          keyfile=self.config.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
-            except (OSError, ssl.SSLError) as exc:
-                raise DynsecError(f"TLS setup failed: {exc}") from None
-        c.on_connect = on_connect
-        c.on_message = on_message
-        c.on_subscribe = lambda *args: subscribed.set()
+        inbox: queue.Queue[MqttEvent] = queue.Queue()
+        try:
+            client = MqttClient(self._options(), self.config.username,
+                                subscriptions=[(RESPONSE_TOPIC, 1)], on_event=inbox.put,
+                                name="dynamic security")
+        except MqttError as exc:
+            raise DynsecError(str(exc)) from None
         t = self.config.timeout_s
         try:
-            c.connect(self.host, self.port, keepalive=max(5, int(t * 2)))
-        except (OSError, ssl.SSLError) as exc:
-            raise DynsecError(f"broker {self.host}:{self.port} unreachable: {exc}") from None
-        c.loop_start()
-        try:
-            if not connected.wait(t):
-                raise DynsecError(f"broker {self.host}:{self.port}: no CONNACK within {t} s")
-            if state["refused"]:
+            try:
+                client.connect(t)
+            except MqttRefused as exc:
                 raise DynsecError(f"broker refused the dynamic-security login "
-                                  f"{self.config.username!r}: {state['refused']}")
-            if not subscribed.wait(t):
-                raise DynsecError("no SUBACK for the dynamic-security responses")
-            c.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
-            if not answered.wait(t):
+                                  f"{self.config.username!r}: {exc.reason}") from None
+            except MqttError as exc:
+                raise DynsecError(str(exc)) from None
+            client.publish(CONTROL_TOPIC, json.dumps({"commands": commands}), qos=1)
+            responses = _collect(inbox, tag, len(commands), t)
+            if responses is None:
                 raise DynsecError(f"the dynamic-security plugin did not answer within {t} s "
                                   "(is it loaded? may this login publish to $CONTROL?)")
         finally:
-            c.disconnect()
-            c.loop_stop()
-        return [state["responses"][f"{tag}-{i}"] for i in range(len(commands))]
+            client.stop()
+        return [responses[f"{tag}-{i}"] for i in range(len(commands))]
+
+
+def _collect(inbox: queue.Queue[MqttEvent], tag: str, count: int,
+             timeout_s: float) -> dict[str, dict[str, Any]] | None:
+    """The responses tagged `tag` by correlation data, once all `count` are in; None if
+    they are not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    got: dict[str, dict[str, Any]] = {}
+    while len(got) < count:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        try:
+            event = inbox.get(timeout=left)
+        except queue.Empty:
+            return None
+        if not isinstance(event, Inbound):
+            continue
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            for resp in json.loads(event.payload).get("responses", []):
+                corr = resp.get("correlationData", "")
+                if isinstance(corr, str) and corr.startswith(tag):
+                    got[corr] = resp
+    return got
 
 
 def failures(responses: list[dict[str, Any]]) -> list[str]:
@@ -271,17 +279,20 @@ class BrokerAccess:
             self._wake.wait(wait)
 
 
-def broker_access_for(settings: HubSettings, store: Store) -> BrokerAccess | None:
-    """The hub's BrokerAccess for its settings, or None when dynamic security is off."""
+def broker_access_for(settings: HubSettings, store: Store,
+                      transport: MqttOptions) -> BrokerAccess | None:
+    """The hub's BrokerAccess for its settings, or None when dynamic security is off.
+
+    `transport` is the hub's own (hub.runtime.Hub.mqtt_options): the same broker, CA
+    and client certificate; only the login differs.
+    """
     password = settings.dynsec_password()
     if settings.dynsec_username is None or password is None:
         return None
     config = DynsecConfig(
-        broker_url=settings.broker_url, username=settings.dynsec_username, password=password,
-        ca_file=str(settings.ca_file) if settings.ca_file else None,
-        cert_file=str(settings.cert_file) if settings.cert_file else None,
-        key_file=str(settings.key_file) if settings.key_file else None,
-        sync_s=settings.dynsec_sync_s)
+        broker_url=transport.broker_url, username=settings.dynsec_username,
+        password=password, ca_file=transport.ca_file, cert_file=transport.cert_file,
+        key_file=transport.key_file, sync_s=settings.dynsec_sync_s)
 
     def registered() -> list[tuple[str, bool]]:
         return [(n.id, n.enabled) for n in store.nodes() if n.registered]

@@ -2,7 +2,7 @@
 
 Built by `Hub(settings, ...)`; nothing connects or opens until `start()`.
 
-Threads: paho's network thread only enqueues (hub.link), except heartbeats,
+Threads: paho's network thread only enqueues (hub.link, hub.mqtt), except heartbeats,
 which only touch memory and are handled right there; `workers` ingest
 threads handle the other messages, sharded by node id so one node's messages stay in
 order (a birth before its death, an alarm before its cancel); one tick thread
@@ -39,6 +39,7 @@ from .fanout import FanOut
 from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
+from .mqtt import MqttOptions
 from .retention import Retention
 from .services import Publisher, Services
 from .settings import HubSettings
@@ -114,14 +115,20 @@ class Hub:
             raise RuntimeError("the hub is not started")
         return self._store
 
-    def _link_config(self) -> LinkConfig:
+    def mqtt_options(self) -> MqttOptions:
+        """How this hub reaches its broker (hub.mqtt): its own login, the TLS files and
+        the timers. The Home Assistant bridge and dynamic security use the same transport
+        with their own login."""
         s = self.settings
-        return LinkConfig(
-            hub_id=s.hub_id, broker_url=s.broker_url, username=s.username or s.hub_id,
+        return MqttOptions(
+            broker_url=s.broker_url, username=s.username or s.hub_id,
             password=s.mqtt_password(), ca_file=str(s.ca_file) if s.ca_file else None,
             cert_file=self._tls[0], key_file=self._tls[1], keepalive_s=int(s.keepalive_s),
-            reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s,
-            shared_group=self.shared_group)
+            reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s)
+
+    def _link_config(self) -> LinkConfig:
+        return LinkConfig(hub_id=self.settings.hub_id, mqtt=self.mqtt_options(),
+                          shared_group=self.shared_group)
 
     def start(self, wait_connected_s: float | None = 10.0) -> Hub:
         """Open the store, sync the registry, recover, connect; returns self."""
@@ -173,7 +180,7 @@ class Hub:
         for t in self._threads:
             t.start()
         self.link.start()
-        self.broker_access = broker_access_for(s, self._store)
+        self.broker_access = broker_access_for(s, self._store, self.mqtt_options())
         if self.broker_access is not None:
             self.broker_access.start(s.dynsec_sync_s)   # and reconciles at once
         self.started = True
@@ -438,6 +445,9 @@ class Hub:
             "hub_id": self.settings.hub_id,
             "started": self.started,
             "broker_connected": bool(self.link and self.link.connected.is_set()),
+            # Why not, when the broker says so (bad password, not authorised).
+            "broker_refused": (self.link.refused.reason
+                               if self.link and self.link.refused else None),
             "leader": self.leadership.is_leader(),
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},

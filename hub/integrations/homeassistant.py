@@ -26,15 +26,24 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import protocol
 
 from ..errors import HubError
+from ..mqtt import (
+    Inbound,
+    MqttClient,
+    MqttEvent,
+    MqttOptions,
+    Outgoing,
+    Ready,
+    parse_broker_url,
+)
 from ..services import Services
 from ..store.snapshots import NodeInfo
 from .config import HomeAssistantSettings
-from .ha_link import CONNECTED, HaInbound, HaLink
 from .metrics import _Seen
 from .store import Event, IntegrationStore
 from .texts import KIND_EN
@@ -73,17 +82,31 @@ class HomeAssistant:
         s = settings
         self.base, self.dp = s.base_topic, s.discovery_prefix
         self.bridge_topic = f"{self.base}/bridge/availability"
-        self._inbox: queue.Queue[HaInbound | None] = queue.Queue()
-        hs = hub.settings
-        self.link = HaLink(
-            client_id=s.client_id or f"{hs.hub_id}-ha", broker_url=s.broker_url or hs.broker_url,
-            username=s.username, password=s.password,
-            ca_file=str(hs.ca_file) if hs.ca_file else None, will_topic=self.bridge_topic,
-            subscriptions=[f"{self.base}/+/siren/set", f"{self.dp}/status"], inbox=self._inbox)
+        self._inbox: queue.Queue[MqttEvent | None] = queue.Queue()
+        client_id = s.client_id or f"{hub.settings.hub_id}-ha"
+        self.link = MqttClient(
+            self._options(hub, client_id), client_id,
+            subscriptions=[(f"{self.base}/+/siren/set", 1), (f"{self.dp}/status", 1)],
+            will=self._availability_msg(b"offline"),
+            birth=lambda: self._availability_msg(b"online"), on_event=self._inbox.put,
+            name="the Home Assistant bridge",
+            hint=" (check its user and ACL, docs/integrations.md)")
         self._published: dict[str, str] = {}    # topic -> payload last published (retained)
         self._seen_alarms = _Seen()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    def _options(self, hub: Any, client_id: str) -> MqttOptions:
+        """The hub's transport (broker, CA, client certificate: hub.runtime.Hub.mqtt_options)
+        with the bridge's own broker URL, if set, and login (default: its client id)."""
+        s = self.settings
+        hub_options: MqttOptions = hub.mqtt_options()
+        url = s.broker_url or hub_options.broker_url
+        username = s.username or (None if parse_broker_url(url).username else client_id)
+        return replace(hub_options, broker_url=url, username=username, password=s.password)
+
+    def _availability_msg(self, payload: bytes) -> Outgoing:
+        return Outgoing(self.bridge_topic, payload, qos=1, retain=True)
 
     def start(self) -> None:
         self.link.start()
@@ -94,7 +117,7 @@ class HomeAssistant:
         self._inbox.put(None)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
-        self.link.stop()
+        self.link.stop(self._availability_msg(b"offline"), 3.0)
 
     # --- what Home Assistant sees --------------------------------------------------------------
 
@@ -177,15 +200,17 @@ class HomeAssistant:
             item = self._inbox.get()
             if item is None:
                 return
+            what = item.topic if isinstance(item, Inbound) else "a connect"
             try:
-                if item is CONNECTED or (item.topic == f"{self.dp}/status"
-                                         and item.payload == b"online"):
+                if isinstance(item, Ready) or (isinstance(item, Inbound)
+                                               and item.topic == f"{self.dp}/status"
+                                               and item.payload == b"online"):
                     if self.hub.started:
                         self.publish_nodes(force=True)
-                elif item.topic.endswith("/siren/set"):
+                elif isinstance(item, Inbound) and item.topic.endswith("/siren/set"):
                     self.command(item.topic.split("/")[-3], item.payload)
             except Exception:
-                log.exception("Home Assistant: handling %s failed", item.topic or "a connect")
+                log.exception("Home Assistant: handling %s failed", what)
 
     def command(self, node_id: str, payload: bytes) -> protocol.Command | None:
         s = self.settings
