@@ -92,10 +92,10 @@ class _Stop:
 _Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
 
 
-class NodeAgent(Inbound):
+class NodeAgent:
     """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9).
 
-    The receive side (acks, commands, hub state and time) is in inbound.py.
+    The receive side (acks, commands, hub state and time) is its `inbound` (inbound.py).
     """
 
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
@@ -133,6 +133,8 @@ class NodeAgent(Inbound):
             drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
             clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
             memory=t.cmd_memory, mono=mono, player_clock=player_clock)
+        self.inbound = Inbound(topics=self.topics, clock=self.clock, player=self.player,
+                               commands=self.commands, stats=self.stats, alarms=self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -305,7 +307,7 @@ class NodeAgent(Inbound):
 
     def _handle(self, event: _Event) -> None:
         if isinstance(event, Incoming):
-            self._incoming(event)
+            self.inbound.handle(event)
         elif isinstance(event, _Send):
             entry = self.outbox.get(event.alarm_id) if self.outbox else None
             if entry is not None:
@@ -349,6 +351,18 @@ class NodeAgent(Inbound):
             self.outbox.prune(self.clock.own_ms() - keep_ms)
         self.commands.tick()
         self._update_led()
+
+    # -- what the receive side asks of the agent (inbound.AlarmBook) -------------
+
+    def stop_resending(self, alarm_id: str) -> None:
+        self._resend.pop(alarm_id, None)
+
+    def show_fault(self, reason: str) -> None:
+        self._fault = reason
+
+    def _silence_local_for_incident(self, incident_id: str) -> None:
+        for entry in self.outbox.by_incident(incident_id) if self.outbox else []:
+            self.player.silence(entry.alarm_id)
 
     # -- sending ---------------------------------------------------------------
 
