@@ -2,7 +2,8 @@
 
 Threads: gpiozero calls `_on_press` on its own thread, which sounds the local
 pattern and writes the outbox at once (local first, then durable) and hands
-the send to the agent's queue. paho's thread only enqueues (see link.py).
+the send to the agent's queue. The transport's thread only enqueues (see
+transport.py; on a Pi the transport is link.py's paho client).
 Everything else (sends, acks, commands, heartbeats, the LED) runs on the
 agent's one thread, so its state needs no locks beyond the outbox's.
 """
@@ -45,19 +46,20 @@ from .hardware import NodeHardware
 from .hwconfig import ButtonConfig
 from .inbound import Inbound
 from .led import LedState
-from .link import (
-    Connected,
-    Disconnected,
-    Incoming,
-    Link,
-    LinkEvent,
-    NetLoop,
-    Outgoing,
-    Refused,
-)
+from .link import Link
 from .outbox import Entry, EntryState, Outbox
 from .player import Player
 from .status import led_state
+from .transport import (
+    Connected,
+    Disconnected,
+    Incoming,
+    LinkEvent,
+    Outgoing,
+    Refused,
+    Transport,
+    TransportFactory,
+)
 
 log = logging.getLogger("tiengmo.node.agent")
 
@@ -93,18 +95,19 @@ _Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
 
 
 class NodeAgent:
-    """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9).
+    """One node: `start()`, then `stop()` (graceful) or `halt()` (the simulator's kill -9).
 
     The receive side (acks, commands, hub state and time) is its `inbound` (inbound.py).
+    `transport` builds its connection to the broker: paho's `Link` on a Pi.
     """
 
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
                  hardware: NodeHardware | None = None,
                  wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic,
-                 net_loop: NetLoop | None = None) -> None:
+                 transport: TransportFactory = Link) -> None:
         self.config = config
-        self._net_loop = net_loop   # None on a Pi: the link runs paho's own thread
+        self._transport = transport
         self.topics = Topics(config.mqtt.prefix)
         self._mono = mono
         t = config.timers
@@ -117,7 +120,7 @@ class NodeAgent:
         self.stats: Counter[str] = Counter()
         self.boot_id = -1
         self.outbox: Outbox | None = None
-        self.link: Link | None = None
+        self.link: Transport | None = None
         self._queue: queue.Queue[_Event] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._started_at = mono()
@@ -148,9 +151,10 @@ class NodeAgent:
         self.hardware.on_cancel = lambda: self._queue.put(_CancelPressed())
         self.player.on_fault = lambda out, why: self._queue.put(_Fault(out, why))
         will = NodeState(online=False, boot_id=self.boot_id)
-        self.link = Link(cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
-                         subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
-                         on_event=self._queue.put, net_loop=self._net_loop)
+        self.link = self._transport(
+            cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
+            subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
+            on_event=self._queue.put)
         self._next_heartbeat = self._mono() + cfg.timers.heartbeat_s
         self._thread = threading.Thread(target=self._loop, name=f"agent-{cfg.node_id}",
                                         daemon=True)
@@ -169,14 +173,13 @@ class NodeAgent:
         self._close_local()
         log.info("node %s stopped", self.config.node_id)
 
-    def crash(self) -> None:
-        """For the simulator: what kill -9 leaves (no death, no DISCONNECT; the Will fires).
+    def halt(self) -> None:
+        """For the simulator's kill -9: stop with no goodbye (no death, no DISCONNECT).
 
-        The outputs are then switched off as the service manager's ExecStopPost would.
+        The link is left as it is: its owner drops it, so the broker's Will fires.
+        The outputs are switched off as the service manager's ExecStopPost would.
         """
         self._halt()
-        if self.link is not None:
-            self.link.crash()
         self._close_local()
 
     def run_forever(self) -> int:

@@ -28,9 +28,9 @@ from protocol import (
 
 from .clock import HubClock
 from .commands import CommandRunner
-from .link import Incoming
 from .outbox import Outbox
 from .player import Player
+from .transport import Incoming
 
 log = logging.getLogger("tiengmo.node.agent")   # the agent's logger: one story per node
 
