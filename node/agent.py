@@ -36,7 +36,7 @@ from protocol import (
     Topics,
 )
 from protocol import Cancel as CancelMsg
-from protocol.timing import backoff_s
+from protocol.timing import SYSTEM_CLOCK, Clock, backoff_s
 
 from .clock import HubClock
 from .commands import CommandRunner
@@ -105,6 +105,7 @@ class NodeAgent:
                  hardware: NodeHardware | None = None,
                  wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic,
+                 sound_clock: Clock = SYSTEM_CLOCK,
                  transport: TransportFactory = Link) -> None:
         self.config = config
         self._transport = transport
@@ -113,10 +114,11 @@ class NodeAgent:
         t = config.timers
         self.clock = HubClock(stale_s=t.hub_time_stale_s, wall=wall, mono=mono)
         # Hardware first: outputs claim their pins at the off level right away.
-        self.hardware = hardware or NodeHardware(config.hardware, pin_factory)
-        # One clock for the player's sound ends and the commands' `done` deadlines.
-        player_clock = time.monotonic
-        self.player = Player(list(self.hardware.outputs.values()), clock=player_clock)
+        self.hardware = hardware or NodeHardware(config.hardware, pin_factory,
+                                                 clock=sound_clock)
+        # One clock for the outputs' caps, the player's sound ends and the commands'
+        # `done` deadlines.
+        self.player = Player(list(self.hardware.outputs.values()), clock=sound_clock)
         self.stats: Counter[str] = Counter()
         self.boot_id = -1
         self.outbox: Outbox | None = None
@@ -135,7 +137,7 @@ class NodeAgent:
             silence_incident=self._silence_local_for_incident,
             drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
             clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
-            memory=t.cmd_memory, mono=mono, player_clock=player_clock)
+            memory=t.cmd_memory, mono=mono, player_clock=sound_clock.monotonic)
         self.inbound = Inbound(topics=self.topics, clock=self.clock, player=self.player,
                                commands=self.commands, stats=self.stats, alarms=self)
 

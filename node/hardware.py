@@ -18,6 +18,8 @@ from typing import Any
 
 from gpiozero import Button, Device, DigitalInputDevice
 
+from protocol.timing import SYSTEM_CLOCK, Clock
+
 from .enable import EnableLine
 from .hwconfig import ButtonConfig, HardwareConfig, HardwareConfigError, check_hardware_config
 from .led import StatusLed
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 class NodeHardware:
     """The node's buttons, cancel input, sounders, enable line, power-good input and LED."""
 
-    def __init__(self, cfg: HardwareConfig, pin_factory: Any = None) -> None:
+    def __init__(self, cfg: HardwareConfig, pin_factory: Any = None, *,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         problems = check_hardware_config(cfg)
         if problems:
             raise HardwareConfigError(problems)
@@ -44,7 +47,7 @@ class NodeHardware:
         try:
             # Outputs first: they claim their pins at the off level before anything else runs.
             for out in cfg.outputs:
-                self.outputs[out.name] = SafeOutput(out, pin_factory)
+                self.outputs[out.name] = SafeOutput(out, pin_factory, clock=clock)
             if cfg.enable_pin is not None:
                 self._enable = EnableLine(cfg.enable_pin, cfg.enable_toggle_ms, pin_factory)
             for b in cfg.buttons:

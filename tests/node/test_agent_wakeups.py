@@ -20,6 +20,7 @@ from node.commands import CommandRunner
 from node.player import Player
 from protocol import Action, Command, Pattern, ResultStatus
 from tests.support.broker import Mosquitto
+from tests.support.fake_clock import FakeClock
 from tests.support.nodes import BareHub, make_node
 from tests.support.wire import Wire
 
@@ -81,17 +82,9 @@ def test_an_error_computing_the_next_wake_up_does_not_end_the_agent(node: Virtua
     assert failed and agent.stats["agent_errors"] >= 1
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_commands_done_is_due_at_its_own_sound_end_not_a_longer_ones(
         tmp_path: Path) -> None:
-    clock = _Clock()
+    clock = FakeClock()
     player = Player([], clock=clock)
     results: list[tuple[str, ResultStatus]] = []
     cfg = node_config("n1", "a/b", broker_url="mqtt://localhost", data_dir=tmp_path)
@@ -107,10 +100,10 @@ def test_a_commands_done_is_due_at_its_own_sound_end_not_a_longer_ones(
         cmd = _sound_cmd(duration_s=2)
         runner.receive(cmd)   # no hub clock sample: held until clock_hold_s
         assert runner.tick() == pytest.approx(1.5)
-        clock.now += 1.5
+        clock.advance(1.5)
         assert runner.tick() == pytest.approx(2.0)   # released and started: its own end
         assert results == [(cmd.cmd_id, ResultStatus.STARTED)]
-        clock.now += 2.5   # it ended (maybe right after a tick): due now, not in 96 s
+        clock.advance(2.5)   # it ended (maybe right after a tick): due now, not in 96 s
         assert runner.next_due_s() == 0.0
         assert runner.tick() is None
         assert results[-1] == (cmd.cmd_id, ResultStatus.DONE)
