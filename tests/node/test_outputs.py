@@ -8,7 +8,6 @@ instead of a loaded machine's scheduler slack, and an hour-long step takes no ho
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -254,28 +253,31 @@ def test_output_on_a_boot_high_pin_is_refused(factory: MockFactory) -> None:
         SafeOutput(OutputConfig(name="gong", type="gong", pin=4), factory)
 
 
-def test_enable_line_toggles_while_alive_and_drops_on_close(factory: MockFactory) -> None:
-    line = EnableLine(25, toggle_ms=20, pin_factory=factory)
-    p = pin(factory, 25)
-    p.clear_states()
-    time.sleep(0.5)
-    assert len(p.states) >= 6  # toggling keeps the monostable triggered
-    line.close()
-    assert not p.state
-    changes = len(p.states)
-    time.sleep(0.15)
-    assert len(p.states) == changes  # stopped: the hardware drops the enable
+def test_enable_line_toggles_while_alive_and_drops_on_close(factory: MockFactory,
+                                                            clock: FakeClock) -> None:
+    line = EnableLine(25, toggle_ms=20, pin_factory=factory, clock=clock)
+    tr = Trace(clock, pin(factory, 25), line.settle, 0.02)
+    tr.hold(0.18)
+    # Toggling every period keeps the monostable triggered.
+    assert [level for _, level in tr.readings] == [False, True] * 5
+    line.close()   # while the line is high: closing drives it low
+    assert tr.read() is False
+    changes = len(tr.pin.states)
+    tr.hold(0.2)
+    assert len(tr.pin.states) == changes  # stopped: the hardware drops the enable
 
 
-def test_enable_line_stops_when_the_agent_is_not_alive(factory: MockFactory) -> None:
+def test_enable_line_stops_when_the_agent_is_not_alive(factory: MockFactory,
+                                                       clock: FakeClock) -> None:
     alive = threading.Event()
     alive.set()
-    line = EnableLine(25, toggle_ms=20, pin_factory=factory, alive=alive.is_set)
-    p = pin(factory, 25)
-    time.sleep(0.2)
+    line = EnableLine(25, toggle_ms=20, pin_factory=factory, alive=alive.is_set, clock=clock)
+    tr = Trace(clock, pin(factory, 25), line.settle, 0.02)
+    tr.hold(0.1)
+    assert tr.rises() >= 2
     alive.clear()
-    time.sleep(0.1)
-    p.clear_states()
-    time.sleep(0.3)
-    assert len(p.states) == 1  # no edges: the driver's enable times out
+    tr.step(0.02)
+    tr.pin.clear_states()
+    tr.hold(0.3)
+    assert len(tr.pin.states) == 1  # no edges: the driver's enable times out
     line.close()
