@@ -73,6 +73,10 @@ class HeadlessOutput:
         with self._lock:
             return self._on
 
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Nothing to wait for: on() and off() act at once."""
+        return True
+
     @property
     def faults(self) -> frozenset[str]:
         return frozenset()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue
-import signal
 import threading
 import time
 from collections import Counter
@@ -36,7 +35,7 @@ from protocol import (
     Topics,
 )
 from protocol import Cancel as CancelMsg
-from protocol.timing import SYSTEM_CLOCK, Clock, backoff_s
+from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .clock import HubClock
 from .commands import CommandRunner
@@ -47,8 +46,9 @@ from .hwconfig import ButtonConfig
 from .inbound import Inbound
 from .led import LedState
 from .link import Link
-from .outbox import Entry, EntryState, Outbox
+from .outbox import Outbox
 from .player import Player
+from .sender import AlarmSender
 from .status import led_state
 from .transport import (
     Connected,
@@ -127,7 +127,6 @@ class NodeAgent:
         self._thread: threading.Thread | None = None
         self._started_at = mono()
         self._seq = 0
-        self._resend: dict[str, tuple[float, int]] = {}   # alarm_id -> (due, attempt)
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._fault: str | None = None
@@ -138,6 +137,9 @@ class NodeAgent:
             drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
             clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
             memory=t.cmd_memory, mono=mono, player_clock=sound_clock.monotonic)
+        self.sender = AlarmSender(
+            topic=self.topics.alarm(config.node_id), timers=t, clock=self.clock, mono=mono,
+            stats=self.stats, publish=self._publish, connected=lambda: self.connected)
         self.inbound = Inbound(topics=self.topics, clock=self.clock, player=self.player,
                                commands=self.commands, stats=self.stats, alarms=self)
 
@@ -148,6 +150,7 @@ class NodeAgent:
         cfg = self.config
         self.outbox = Outbox(cfg.data_dir / "outbox.sqlite")
         self.boot_id = self.outbox.next_boot_id()
+        self.sender.outbox = self.outbox
         self._started_at = self._mono()
         self.hardware.on_press = self._on_press
         self.hardware.on_cancel = lambda: self._queue.put(_CancelPressed())
@@ -183,22 +186,6 @@ class NodeAgent:
         """
         self._halt()
         self._close_local()
-
-    def run_forever(self) -> int:
-        """Start and run until SIGTERM/SIGINT; then stop gracefully and return 0."""
-        done = threading.Event()
-
-        def on_signal(signum: int, frame: Any) -> None:
-            log.info("signal %d: stopping", signum)
-            done.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        self.start()
-        while not done.wait(1.0):
-            pass
-        self.stop()
-        return 0
 
     def _halt(self) -> None:
         if self._thread is not None:
@@ -248,16 +235,17 @@ class NodeAgent:
         self._queue.put(_Send(alarm_id))
 
     def _wait_sounding(self, limit_s: float = 0.05) -> None:
-        """Let the player's thread energise an output before the outbox write.
+        """Let the player's thread, then the outputs', act on the sound before the outbox write.
 
         Player.play only schedules; without this the fsync could win the race
-        and the gong would strike after the write. Bounded, because an output
-        may rightly stay off (a louder sound in its gap, a spent total cap).
+        and the gong would strike after the write. An output that rightly stays
+        off (a louder sound in its gap, a spent total cap) settles all the same;
+        bounded in case a worker is slow.
         """
-        outputs = list(self.hardware.outputs.values())
         deadline = self._mono() + limit_s
-        while outputs and not any(o.is_on for o in outputs) and self._mono() < deadline:
-            time.sleep(0.001)
+        if self.player.settle(limit_s):
+            for out in self.hardware.outputs.values():
+                out.settle(max(0.0, deadline - self._mono()))
 
     # -- the agent's thread ----------------------------------------------------
 
@@ -296,8 +284,8 @@ class NodeAgent:
         """
         now = self._mono()
         t = self.config.timers
-        due = [self._next_heartbeat, self._next_prune,
-               *(d for d, _ in self._resend.values())]
+        resend = self.sender.next_due()
+        due = [self._next_heartbeat, self._next_prune, *([] if resend is None else [resend])]
         age = self.clock.beacon_age_s()
         if age is not None and age <= self.clock.stale_s:
             # The LED leaves "hub available" when the last beacon goes stale.
@@ -314,14 +302,10 @@ class NodeAgent:
         if isinstance(event, Incoming):
             self.inbound.handle(event)
         elif isinstance(event, _Send):
-            entry = self.outbox.get(event.alarm_id) if self.outbox else None
-            if entry is not None:
-                self._send(entry)
+            self.sender.send(event.alarm_id)
         elif isinstance(event, Connected):
             self.stats["connects"] += 1
-            # Every reconnect re-sends every pending alarm (rule 2).
-            for entry in self.outbox.pending() if self.outbox else []:
-                self._send(entry)
+            self.sender.send_pending()   # every reconnect re-sends every pending alarm
             self._next_heartbeat = self._mono()
         elif isinstance(event, Disconnected):
             self.clock.forget_beacons()
@@ -338,15 +322,7 @@ class NodeAgent:
     def _timers(self) -> None:
         now = self._mono()
         t = self.config.timers
-        for alarm_id, (due, _) in list(self._resend.items()):
-            if now >= due:
-                entry = self.outbox.get(alarm_id) if self.outbox else None
-                if entry is None or entry.state is not EntryState.PENDING \
-                        or not self.connected:
-                    # Offline: the reconnect re-sends every pending alarm anyway.
-                    self._resend.pop(alarm_id, None)
-                else:
-                    self._send(entry)
+        self.sender.tick(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + t.heartbeat_s
             self._heartbeat()
@@ -360,7 +336,7 @@ class NodeAgent:
     # -- what the receive side asks of the agent (inbound.AlarmBook) -------------
 
     def stop_resending(self, alarm_id: str) -> None:
-        self._resend.pop(alarm_id, None)
+        self.sender.stop_resending(alarm_id)
 
     def show_fault(self, reason: str) -> None:
         self._fault = reason
@@ -386,25 +362,6 @@ class NodeAgent:
             version=self._version, area=cfg.area,
             outputs=tuple(o.name for o in cfg.hardware.outputs),
             buttons=tuple((b.number, Kind(b.kind)) for b in cfg.hardware.buttons)))
-
-    def _backoff_s(self, attempt: int) -> float:
-        t = self.config.timers
-        return backoff_s(attempt, t.resend_first_s, t.resend_max_s, t.resend_jitter)
-
-    def _send(self, entry: Entry) -> None:
-        if entry.state is not EntryState.PENDING or self.link is None or self.outbox is None:
-            return
-        if not self.connected:
-            return   # the reconnect re-sends it
-        attempt = entry.attempt + 1
-        self._publish(TopicKind.ALARM, self.topics.alarm(self.config.node_id),
-                      entry.to_alarm(attempt))
-        delay = self._backoff_s(attempt)
-        self._resend[entry.alarm_id] = (self._mono() + delay, attempt)
-        self.outbox.mark_sent(entry.alarm_id, attempt, self.clock.own_ms() + int(delay * 1000),
-                              self.clock.own_ms())
-        self.stats["alarms_sent"] += 1
-        log.info("alarm %s sent (attempt %d)", entry.alarm_id, attempt)
 
     def _heartbeat(self) -> None:
         if not self.connected or self.outbox is None:
