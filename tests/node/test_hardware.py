@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
+from pytest_mock import MockerFixture
 
 from node.hardware import NodeHardware
 from node.hwconfig import (
@@ -50,23 +51,14 @@ def hw(factory: MockFactory) -> Iterator[NodeHardware]:
     node.close()
 
 
-class Presses:
-    def __init__(self) -> None:
-        self.seen: list[ButtonConfig] = []
-        self.event = threading.Event()
-
-    def __call__(self, b: ButtonConfig) -> None:
-        self.seen.append(b)
-        self.event.set()
-
-
 def pin(factory: MockFactory, n: int) -> MockPin:
     p: MockPin = factory.pin(n)
     return p
 
 
-def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardware) -> None:
-    presses = Presses()
+def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardware,
+                                            mocker: MockerFixture) -> None:
+    presses = mocker.Mock()
     hw.on_press = presses
     button = pin(factory, THEFT.pin)
     for _ in range(3):  # three brushes, each shorter than hold_s
@@ -75,31 +67,33 @@ def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardwa
         button.drive_high()
         time.sleep(0.05)
     time.sleep(0.5)
-    assert presses.seen == []
+    presses.assert_not_called()
 
 
-def test_holding_a_button_triggers_once(factory: MockFactory, hw: NodeHardware) -> None:
-    presses = Presses()
+def test_holding_a_button_triggers_once(factory: MockFactory, hw: NodeHardware,
+                                        mocker: MockerFixture) -> None:
+    presses = mocker.Mock()
     hw.on_press = presses
     button = pin(factory, FIRE.pin)
     button.drive_low()
-    assert presses.event.wait(3)
+    assert wait_for(lambda: presses.called, 3)
     time.sleep(0.8)  # still held, well past two more hold times: no repeat
     button.drive_high()
     time.sleep(0.1)
-    assert presses.seen == [FIRE]
+    presses.assert_called_once_with(FIRE)
 
 
-def test_cancel_input_held_calls_on_cancel(factory: MockFactory, hw: NodeHardware) -> None:
+def test_cancel_input_held_calls_on_cancel(factory: MockFactory, hw: NodeHardware,
+                                           mocker: MockerFixture) -> None:
     cancelled = threading.Event()
     hw.on_cancel = cancelled.set
-    presses = Presses()
+    presses = mocker.Mock()
     hw.on_press = presses
     cancel = pin(factory, 22)
     cancel.drive_low()
     assert cancelled.wait(3)
     cancel.drive_high()
-    assert presses.seen == []
+    presses.assert_not_called()
 
 
 def test_outputs_start_off_and_end_off(factory: MockFactory) -> None:
