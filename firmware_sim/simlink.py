@@ -11,9 +11,11 @@
 
 The gate of the network cut is paho's public `on_pre_connect` callback: paho 2.x
 calls it inside `reconnect()` just before it opens the socket and, while the
-client's `suppress_exceptions` is False (its default), lets an exception from it
-out of `reconnect()`. A ConnectionRefusedError is an OSError, which both paho's
-own loop and the shared loop treat as a failed attempt and retry after back-off.
+client's `suppress_exceptions` is False (its default since paho 1.5.1, when
+eclipse-paho/paho.mqtt.python#507 stopped swallowing callback errors), lets an
+exception from it out of `reconnect()`; tests/sim/test_simlink.py pins that.
+A ConnectionRefusedError is an OSError, which both paho's own loop and the
+shared loop treat as a failed attempt and retry after back-off.
 """
 
 from __future__ import annotations
