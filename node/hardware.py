@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class NodeHardware:
-    """The node's buttons, cancel input, sounders, enable line, power-good input and LED."""
+    """The node's buttons, cancel input, sounders, enable line, power-good input and LED.
+
+    `clock` times the sounders' caps and the enable line's toggles (a fake one in tests).
+    """
 
     def __init__(self, cfg: HardwareConfig, pin_factory: Any = None, *,
                  clock: Clock = SYSTEM_CLOCK) -> None:
@@ -49,7 +52,8 @@ class NodeHardware:
             for out in cfg.outputs:
                 self.outputs[out.name] = SafeOutput(out, pin_factory, clock=clock)
             if cfg.enable_pin is not None:
-                self._enable = EnableLine(cfg.enable_pin, cfg.enable_toggle_ms, pin_factory)
+                self._enable = EnableLine(cfg.enable_pin, cfg.enable_toggle_ms, pin_factory,
+                                          clock=clock)
             for b in cfg.buttons:
                 button = Button(b.pin, pull_up=b.active_low, hold_time=b.hold_s,
                                 hold_repeat=False, pin_factory=pin_factory)
