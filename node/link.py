@@ -7,8 +7,10 @@ The only module of the node that imports paho; it is the agent's `Transport`
 - callbacks only hand events to the agent's queue (no work on paho's thread);
 - TCP_NODELAY, so a one-packet alarm is not held back by Nagle's algorithm.
 
-The simulator's link (firmware_sim/simlink.py) builds on this one through the
-four hooks marked below; nothing here exists for the simulator's sake.
+The simulator's link (firmware_sim/simlink.py) subclasses this one: it
+overrides the three steps marked "Hook" (coming up, starting and stopping the
+network side) and the socket-open callback, and adds its fault injection and
+shared loop there. Nothing of the simulator's is in this module.
 """
 
 from __future__ import annotations
