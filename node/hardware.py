@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 class NodeHardware:
     """The node's buttons, cancel input, sounders, enable line, power-good input and LED.
 
-    `clock` times the sounders' caps and the enable line's toggles (a fake one in tests).
+    `clock` times the sounders' caps, the enable line's toggles and the LED's rhythms (a
+    fake one in tests).
     """
 
     def __init__(self, cfg: HardwareConfig, pin_factory: Any = None, *,
@@ -70,7 +71,7 @@ class NodeHardware:
                 self._power = DigitalInputDevice(cfg.power_good_pin, pull_up=False,
                                                  pin_factory=pin_factory)
                 self._devices.append(self._power)
-            self.led = StatusLed(cfg.led_pin, cfg.led_active_high, pin_factory)
+            self.led = StatusLed(cfg.led_pin, cfg.led_active_high, pin_factory, clock=clock)
         except BaseException:
             self.close()
             raise

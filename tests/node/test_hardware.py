@@ -21,7 +21,7 @@ from node.hwconfig import (
     OutputConfig,
 )
 from node.led import LED_PATTERNS, LedState
-from tests.node.pins import Trace, high_periods, wait_for
+from tests.node.pins import Trace, wait_for
 from tests.support.fake_clock import FakeClock
 
 THEFT = ButtonConfig(pin=17, number=1, kind="theft", hold_s=0.3)
@@ -131,24 +131,32 @@ def test_power_good_follows_its_input(factory: MockFactory, hw: NodeHardware) ->
     bare.close()
 
 
-def test_led_rhythms_differ_per_state(factory: MockFactory, hw: NodeHardware) -> None:
+def test_led_rhythms_differ_per_state(factory: MockFactory) -> None:
     assert len(set(LED_PATTERNS.values())) == len(LedState)
-    led = pin(factory, 13)
-    hw.led.show(LedState.ACKNOWLEDGED)
-    assert hw.led.state is LedState.ACKNOWLEDGED
-    time.sleep(0.1)
-    led.clear_states()
-    time.sleep(0.5)
-    assert led.state and len(led.states) == 1  # steady on
-    hw.led.show(LedState.SENDING)
-    time.sleep(0.1)
-    led.clear_states()
-    time.sleep(0.6)
-    assert len(high_periods(led)) >= 2  # fast blink
-    hw.led.show(LedState.FAULT)
-    led.clear_states()
-    time.sleep(1.0)
-    assert len(high_periods(led)) == 3  # triple blink, then a long pause
+    clock = FakeClock()
+    hw = NodeHardware(CFG, pin_factory=factory, clock=clock)
+    led = hw.led
+
+    def shown(state: LedState, seconds: float) -> Trace:
+        led.show(state)
+        assert led.state is state
+        tr = Trace(clock, pin(factory, 13), led.settle, 0.05)   # its first reading: t = 0
+        tr.hold(seconds)
+        return tr
+
+    def starts(tr: Trace) -> list[float]:
+        return [start for start, _ in tr.high_periods()]
+
+    steady = shown(LedState.ACKNOWLEDGED, 0.5)
+    assert all(level for _, level in steady.readings) and len(steady.pin.states) == 1
+    # Each rhythm from the change on, read every 50 ms (one reading late at most).
+    assert starts(shown(LedState.SENDING, 0.65)) == pytest.approx(   # 0.1 s on, 0.1 s off
+        [0.0, 0.2, 0.4, 0.6], abs=0.075)
+    assert starts(shown(LedState.FAULT, 2.05)) == pytest.approx(     # three, then a pause
+        [0.0, 0.4, 0.8, 2.0], abs=0.075)
+    assert starts(shown(LedState.IDLE, 10.05)) == pytest.approx(     # a blip every 5 s
+        [0.0, 5.0, 10.0], abs=0.075)
+    hw.close()
 
 
 def test_led_without_a_pin_remembers_the_state() -> None:
