@@ -33,7 +33,8 @@ from node.hwconfig import (
     check_hardware_config,
 )
 from node.led import StatusLed
-from node.link import NetLoop
+
+from .simlink import NetLoop
 
 Timeline = list[tuple[float, bool]]
 _TIMELINE_MAX = 4096   # a long run must not grow without bound; the newest changes are kept
@@ -71,6 +72,10 @@ class HeadlessOutput:
     def is_on(self) -> bool:
         with self._lock:
             return self._on
+
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Nothing to wait for: on() and off() act at once."""
+        return True
 
     @property
     def faults(self) -> frozenset[str]:
@@ -146,16 +151,15 @@ class HeadlessNode(AgentLifecycle):
 
     def __init__(self, config: NodeConfig, *, mains: bool = True,
                  net_loop: NetLoop | None = None) -> None:
-        super().__init__(config)
+        super().__init__(config, net_loop=net_loop)
         self.hardware: HeadlessHardware | None = None
         self._mains = mains
-        self._net_loop = net_loop   # a fleet process's shared network thread, if any
 
     def _new_agent(self) -> NodeAgent:
         self.hardware = HeadlessHardware(self.config.hardware, mains=self._mains)
         # NodeAgent only uses the attributes HeadlessHardware has (see its docstring).
         return NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware),
-                         net_loop=self._net_loop)
+                         transport=self._transport)
 
     def press(self, button: int | str, hold_s: float | None = None, *,
               block: bool = True) -> None:

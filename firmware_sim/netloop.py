@@ -1,4 +1,4 @@
-"""One network thread for every node link of a fleet process (node/link.py's `NetLoop`).
+"""One network thread for every node link of a fleet process (simlink.py's `NetLoop`).
 
 With paho's own loop each simulated node keeps a network thread that wakes
 every second (loop_forever's select timeout) plus a wake-up socket pair, and
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from node.link import Link
+from .simlink import SimLink
 
 log = logging.getLogger("tiengmo.sim.netloop")
 
@@ -43,7 +43,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 1.0
 
 
 class SharedNetLoop:
-    """Drives many `Link`s from one thread; `close()` ends it (links should be stopped first)."""
+    """Drives many `SimLink`s from one thread; `close()` ends it (links should be stopped first)."""
 
     def __init__(self, *, connect_rate: float = DEFAULT_CONNECT_RATE,
                  misc_s: float = DEFAULT_MISC_S,
@@ -60,30 +60,30 @@ class SharedNetLoop:
         self._wake_w.setblocking(False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._calls: collections.deque[Callable[[], None]] = collections.deque()
-        self._socks: dict[Link, Any] = {}           # link -> its watched socket
-        self._writing: set[Link] = set()
-        self._links: set[Link] = set()              # attached, for the keepalive pass
-        self._timers: list[tuple[float, int, Link]] = []   # (due, seq, link): a connect
+        self._socks: dict[SimLink, Any] = {}           # link -> its watched socket
+        self._writing: set[SimLink] = set()
+        self._links: set[SimLink] = set()              # attached, for the keepalive pass
+        self._timers: list[tuple[float, int, SimLink]] = []   # (due, seq, link): a connect
         self._seq = itertools.count()
-        self._ready: collections.deque[Link] = collections.deque()   # connects due, FIFO
+        self._ready: collections.deque[SimLink] = collections.deque()   # connects due, FIFO
         self._tokens = 1.0
         self._closed = False
         self.stats: collections.Counter[str] = collections.Counter()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    # -- node/link.py's NetLoop protocol (any thread) ------------------------
+    # -- simlink.py's NetLoop protocol (any thread) ------------------------
 
-    def attach(self, link: Link) -> None:
+    def attach(self, link: SimLink) -> None:
         self._call(lambda: self._attach(link))
 
-    def watch(self, link: Link, sock: Any) -> None:
+    def watch(self, link: SimLink, sock: Any) -> None:
         self._call(lambda: self._watch(link, sock), inline=True)
 
-    def unwatch(self, link: Link, sock: Any) -> None:
+    def unwatch(self, link: SimLink, sock: Any) -> None:
         self._call(lambda: self._unwatch(link, sock), inline=True)
 
-    def want_write(self, link: Link) -> None:
+    def want_write(self, link: SimLink) -> None:
         self._call(lambda: self._want_write(link))
 
     def close(self) -> None:
@@ -115,11 +115,11 @@ class SharedNetLoop:
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_w.send(b"x")
 
-    def _attach(self, link: Link) -> None:
+    def _attach(self, link: SimLink) -> None:
         self._links.add(link)
         self._ready.append(link)
 
-    def _watch(self, link: Link, sock: Any) -> None:
+    def _watch(self, link: SimLink, sock: Any) -> None:
         old = self._socks.pop(link, None)
         self._writing.discard(link)
         if old is not None:
@@ -131,7 +131,7 @@ class SharedNetLoop:
         self._sel.register(sock, selectors.EVENT_READ, link)
         self._socks[link] = sock
 
-    def _unwatch(self, link: Link, sock: Any) -> None:
+    def _unwatch(self, link: SimLink, sock: Any) -> None:
         watched = self._socks.get(link)
         if watched is not None and watched is sock:
             del self._socks[link]
@@ -143,20 +143,20 @@ class SharedNetLoop:
         else:
             self._links.discard(link)
 
-    def _want_write(self, link: Link) -> None:
+    def _want_write(self, link: SimLink) -> None:
         sock = self._socks.get(link)
         if sock is None or link in self._writing:
             return
         self._writing.add(link)
         self._sel.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, link)
 
-    def _done_writing(self, link: Link) -> None:
+    def _done_writing(self, link: SimLink) -> None:
         sock = self._socks.get(link)
         if sock is not None and link in self._writing:
             self._writing.discard(link)
             self._sel.modify(sock, selectors.EVENT_READ, link)
 
-    def _schedule(self, link: Link, delay: float) -> None:
+    def _schedule(self, link: SimLink, delay: float) -> None:
         heapq.heappush(self._timers, (time.monotonic() + delay, next(self._seq), link))
 
     # -- the thread --------------------------------------------------------------
@@ -207,17 +207,17 @@ class SharedNetLoop:
             log.exception("shared network loop: error (carrying on)")
             self.stats["errors"] += 1
 
-    def _io(self, link: Link, sock: Any, mask: int) -> None:
+    def _io(self, link: SimLink, sock: Any, mask: int) -> None:
         if mask & selectors.EVENT_READ and self._socks.get(link) is sock:
             self._guard(link.io_read)
         if mask & selectors.EVENT_WRITE and self._socks.get(link) is sock:
             self._guard(lambda: self._write(link))
 
-    def _write(self, link: Link) -> None:
+    def _write(self, link: SimLink) -> None:
         if not link.io_write():
             self._done_writing(link)
 
-    def _connect(self, link: Link) -> None:
+    def _connect(self, link: SimLink) -> None:
         if not link.io_wanted or link in self._socks:
             if not link.io_wanted:
                 self._links.discard(link)
@@ -249,7 +249,7 @@ class SharedNetLoop:
         elif not ok:
             self._schedule(link, link.io_retry_delay())
 
-    def _write_now(self, link: Link) -> None:
+    def _write_now(self, link: SimLink) -> None:
         if link.io_write():
             self._want_write(link)
 

@@ -54,16 +54,10 @@ class VirtualNode(AgentLifecycle):
     # -- lifecycle -------------------------------------------------------------
 
     def _new_agent(self) -> NodeAgent:
-        agent = NodeAgent(self.config, pin_factory=self.factory, wall=self.wall)
+        agent = NodeAgent(self.config, pin_factory=self.factory, wall=self.wall,
+                          transport=self._transport)
         self._drive_power()
         return agent
-
-    def kill(self) -> None:
-        """Abrupt, like kill -9 or a crash: no death, no DISCONNECT (the broker's Will
-        fires). Outputs end off, as the service manager's ExecStopPost leaves them."""
-        if self.agent is not None:
-            self.agent.crash()
-            self.agent = None
 
     def restart(self) -> VirtualNode:
         """Start again on the same data_dir: the outbox and boot_id carry over."""
@@ -117,15 +111,6 @@ class VirtualNode(AgentLifecycle):
         """Mains power present (True) or cut (False), on the power-good input."""
         self._mains = mains
         self._drive_power()
-
-    def cut_network(self) -> None:
-        """The node's network goes away (no DISCONNECT; the broker fires the Will)."""
-        if self.agent is not None and self.agent.link is not None:
-            self.agent.link.cut()
-
-    def restore_network(self) -> None:
-        if self.agent is not None and self.agent.link is not None:
-            self.agent.link.restore()
 
     # -- what can be seen and heard --------------------------------------------
 

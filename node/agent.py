@@ -2,7 +2,8 @@
 
 Threads: gpiozero calls `_on_press` on its own thread, which sounds the local
 pattern and writes the outbox at once (local first, then durable) and hands
-the send to the agent's queue. paho's thread only enqueues (see link.py).
+the send to the agent's queue. The transport's thread only enqueues (see
+transport.py; on a Pi the transport is link.py's paho client).
 Everything else (sends, acks, commands, heartbeats, the LED) runs on the
 agent's one thread, so its state needs no locks beyond the outbox's.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import functools
 import logging
 import queue
-import signal
 import threading
 import time
 from collections import Counter
@@ -35,7 +35,7 @@ from protocol import (
     Topics,
 )
 from protocol import Cancel as CancelMsg
-from protocol.timing import backoff_s
+from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .clock import HubClock
 from .commands import CommandRunner
@@ -45,19 +45,21 @@ from .hardware import NodeHardware
 from .hwconfig import ButtonConfig
 from .inbound import Inbound
 from .led import LedState
-from .link import (
+from .link import Link
+from .outbox import Outbox
+from .player import Player
+from .sender import AlarmSender
+from .status import led_state
+from .transport import (
     Connected,
     Disconnected,
     Incoming,
-    Link,
     LinkEvent,
-    NetLoop,
     Outgoing,
     Refused,
+    Transport,
+    TransportFactory,
 )
-from .outbox import Entry, EntryState, Outbox
-from .player import Player
-from .status import led_state
 
 log = logging.getLogger("tiengmo.node.agent")
 
@@ -92,37 +94,39 @@ class _Stop:
 _Event = LinkEvent | _Send | _CancelPressed | _Fault | _Stop
 
 
-class NodeAgent(Inbound):
-    """One node: `start()`, then `stop()` (graceful) or `crash()` (simulated kill -9).
+class NodeAgent:
+    """One node: `start()`, then `stop()` (graceful) or `halt()` (the simulator's kill -9).
 
-    The receive side (acks, commands, hub state and time) is in inbound.py.
+    The receive side (acks, commands, hub state and time) is its `inbound` (inbound.py).
+    `transport` builds its connection to the broker: paho's `Link` on a Pi.
     """
 
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
                  hardware: NodeHardware | None = None,
                  wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic,
-                 net_loop: NetLoop | None = None) -> None:
+                 sound_clock: Clock = SYSTEM_CLOCK,
+                 transport: TransportFactory = Link) -> None:
         self.config = config
-        self._net_loop = net_loop   # None on a Pi: the link runs paho's own thread
+        self._transport = transport
         self.topics = Topics(config.mqtt.prefix)
         self._mono = mono
         t = config.timers
         self.clock = HubClock(stale_s=t.hub_time_stale_s, wall=wall, mono=mono)
         # Hardware first: outputs claim their pins at the off level right away.
-        self.hardware = hardware or NodeHardware(config.hardware, pin_factory)
-        # One clock for the player's sound ends and the commands' `done` deadlines.
-        player_clock = time.monotonic
-        self.player = Player(list(self.hardware.outputs.values()), clock=player_clock)
+        self.hardware = hardware or NodeHardware(config.hardware, pin_factory,
+                                                 clock=sound_clock)
+        # One clock for the outputs' caps, the player's sound ends and the commands'
+        # `done` deadlines.
+        self.player = Player(list(self.hardware.outputs.values()), clock=sound_clock)
         self.stats: Counter[str] = Counter()
         self.boot_id = -1
         self.outbox: Outbox | None = None
-        self.link: Link | None = None
+        self.link: Transport | None = None
         self._queue: queue.Queue[_Event] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._started_at = mono()
         self._seq = 0
-        self._resend: dict[str, tuple[float, int]] = {}   # alarm_id -> (due, attempt)
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._fault: str | None = None
@@ -132,7 +136,12 @@ class NodeAgent(Inbound):
             silence_incident=self._silence_local_for_incident,
             drill=config.local_pattern("drill"), has_outputs=bool(self.hardware.outputs),
             clock_hold_s=t.clock_hold_s, test_duration_s=t.test_duration_s,
-            memory=t.cmd_memory, mono=mono, player_clock=player_clock)
+            memory=t.cmd_memory, mono=mono, player_clock=sound_clock.monotonic)
+        self.sender = AlarmSender(
+            topic=self.topics.alarm(config.node_id), timers=t, clock=self.clock, mono=mono,
+            stats=self.stats, publish=self._publish, connected=lambda: self.connected)
+        self.inbound = Inbound(topics=self.topics, clock=self.clock, player=self.player,
+                               commands=self.commands, stats=self.stats, alarms=self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -141,14 +150,16 @@ class NodeAgent(Inbound):
         cfg = self.config
         self.outbox = Outbox(cfg.data_dir / "outbox.sqlite")
         self.boot_id = self.outbox.next_boot_id()
+        self.sender.outbox = self.outbox
         self._started_at = self._mono()
         self.hardware.on_press = self._on_press
         self.hardware.on_cancel = lambda: self._queue.put(_CancelPressed())
         self.player.on_fault = lambda out, why: self._queue.put(_Fault(out, why))
         will = NodeState(online=False, boot_id=self.boot_id)
-        self.link = Link(cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
-                         subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
-                         on_event=self._queue.put, net_loop=self._net_loop)
+        self.link = self._transport(
+            cfg.mqtt, cfg.node_id, will=self._out_state(will), birth=self._birth,
+            subscriptions=self.topics.node_subscriptions(cfg.node_id, cfg.area),
+            on_event=self._queue.put)
         self._next_heartbeat = self._mono() + cfg.timers.heartbeat_s
         self._thread = threading.Thread(target=self._loop, name=f"agent-{cfg.node_id}",
                                         daemon=True)
@@ -167,31 +178,14 @@ class NodeAgent(Inbound):
         self._close_local()
         log.info("node %s stopped", self.config.node_id)
 
-    def crash(self) -> None:
-        """For the simulator: what kill -9 leaves (no death, no DISCONNECT; the Will fires).
+    def halt(self) -> None:
+        """For the simulator's kill -9: stop with no goodbye (no death, no DISCONNECT).
 
-        The outputs are then switched off as the service manager's ExecStopPost would.
+        The link is left as it is: its owner drops it, so the broker's Will fires.
+        The outputs are switched off as the service manager's ExecStopPost would.
         """
         self._halt()
-        if self.link is not None:
-            self.link.crash()
         self._close_local()
-
-    def run_forever(self) -> int:
-        """Start and run until SIGTERM/SIGINT; then stop gracefully and return 0."""
-        done = threading.Event()
-
-        def on_signal(signum: int, frame: Any) -> None:
-            log.info("signal %d: stopping", signum)
-            done.set()
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
-        self.start()
-        while not done.wait(1.0):
-            pass
-        self.stop()
-        return 0
 
     def _halt(self) -> None:
         if self._thread is not None:
@@ -241,16 +235,17 @@ class NodeAgent(Inbound):
         self._queue.put(_Send(alarm_id))
 
     def _wait_sounding(self, limit_s: float = 0.05) -> None:
-        """Let the player's thread energise an output before the outbox write.
+        """Let the player's thread, then the outputs', act on the sound before the outbox write.
 
         Player.play only schedules; without this the fsync could win the race
-        and the gong would strike after the write. Bounded, because an output
-        may rightly stay off (a louder sound in its gap, a spent total cap).
+        and the gong would strike after the write. An output that rightly stays
+        off (a louder sound in its gap, a spent total cap) settles all the same;
+        bounded in case a worker is slow.
         """
-        outputs = list(self.hardware.outputs.values())
         deadline = self._mono() + limit_s
-        while outputs and not any(o.is_on for o in outputs) and self._mono() < deadline:
-            time.sleep(0.001)
+        if self.player.settle(limit_s):
+            for out in self.hardware.outputs.values():
+                out.settle(max(0.0, deadline - self._mono()))
 
     # -- the agent's thread ----------------------------------------------------
 
@@ -289,8 +284,8 @@ class NodeAgent(Inbound):
         """
         now = self._mono()
         t = self.config.timers
-        due = [self._next_heartbeat, self._next_prune,
-               *(d for d, _ in self._resend.values())]
+        resend = self.sender.next_due()
+        due = [self._next_heartbeat, self._next_prune, *([] if resend is None else [resend])]
         age = self.clock.beacon_age_s()
         if age is not None and age <= self.clock.stale_s:
             # The LED leaves "hub available" when the last beacon goes stale.
@@ -305,16 +300,12 @@ class NodeAgent(Inbound):
 
     def _handle(self, event: _Event) -> None:
         if isinstance(event, Incoming):
-            self._incoming(event)
+            self.inbound.handle(event)
         elif isinstance(event, _Send):
-            entry = self.outbox.get(event.alarm_id) if self.outbox else None
-            if entry is not None:
-                self._send(entry)
+            self.sender.send(event.alarm_id)
         elif isinstance(event, Connected):
             self.stats["connects"] += 1
-            # Every reconnect re-sends every pending alarm (rule 2).
-            for entry in self.outbox.pending() if self.outbox else []:
-                self._send(entry)
+            self.sender.send_pending()   # every reconnect re-sends every pending alarm
             self._next_heartbeat = self._mono()
         elif isinstance(event, Disconnected):
             self.clock.forget_beacons()
@@ -331,15 +322,7 @@ class NodeAgent(Inbound):
     def _timers(self) -> None:
         now = self._mono()
         t = self.config.timers
-        for alarm_id, (due, _) in list(self._resend.items()):
-            if now >= due:
-                entry = self.outbox.get(alarm_id) if self.outbox else None
-                if entry is None or entry.state is not EntryState.PENDING \
-                        or not self.connected:
-                    # Offline: the reconnect re-sends every pending alarm anyway.
-                    self._resend.pop(alarm_id, None)
-                else:
-                    self._send(entry)
+        self.sender.tick(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + t.heartbeat_s
             self._heartbeat()
@@ -349,6 +332,18 @@ class NodeAgent(Inbound):
             self.outbox.prune(self.clock.own_ms() - keep_ms)
         self.commands.tick()
         self._update_led()
+
+    # -- what the receive side asks of the agent (inbound.AlarmBook) -------------
+
+    def stop_resending(self, alarm_id: str) -> None:
+        self.sender.stop_resending(alarm_id)
+
+    def show_fault(self, reason: str) -> None:
+        self._fault = reason
+
+    def _silence_local_for_incident(self, incident_id: str) -> None:
+        for entry in self.outbox.by_incident(incident_id) if self.outbox else []:
+            self.player.silence(entry.alarm_id)
 
     # -- sending ---------------------------------------------------------------
 
@@ -367,25 +362,6 @@ class NodeAgent(Inbound):
             version=self._version, area=cfg.area,
             outputs=tuple(o.name for o in cfg.hardware.outputs),
             buttons=tuple((b.number, Kind(b.kind)) for b in cfg.hardware.buttons)))
-
-    def _backoff_s(self, attempt: int) -> float:
-        t = self.config.timers
-        return backoff_s(attempt, t.resend_first_s, t.resend_max_s, t.resend_jitter)
-
-    def _send(self, entry: Entry) -> None:
-        if entry.state is not EntryState.PENDING or self.link is None or self.outbox is None:
-            return
-        if not self.connected:
-            return   # the reconnect re-sends it
-        attempt = entry.attempt + 1
-        self._publish(TopicKind.ALARM, self.topics.alarm(self.config.node_id),
-                      entry.to_alarm(attempt))
-        delay = self._backoff_s(attempt)
-        self._resend[entry.alarm_id] = (self._mono() + delay, attempt)
-        self.outbox.mark_sent(entry.alarm_id, attempt, self.clock.own_ms() + int(delay * 1000),
-                              self.clock.own_ms())
-        self.stats["alarms_sent"] += 1
-        log.info("alarm %s sent (attempt %d)", entry.alarm_id, attempt)
 
     def _heartbeat(self) -> None:
         if not self.connected or self.outbox is None:

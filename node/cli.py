@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import textwrap
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from .config import NodeConfig, check_files, load_config
 from .errors import ConfigError, NodeError
+
+if TYPE_CHECKING:   # the agent (paho, gpiozero) is imported only when the node runs
+    from .agent import NodeAgent
 
 DEFAULT_CONFIG = "/etc/tiengmo/node.toml"
 
@@ -134,4 +139,21 @@ def run(args: argparse.Namespace) -> int:
     except (HardwareConfigError, NodeError) as exc:
         print(f"tiengmo node: {cfg.source}: {exc}", file=sys.stderr)
         return 1
-    return agent.run_forever()
+    return _run_until_signalled(agent)
+
+
+def _run_until_signalled(agent: NodeAgent) -> int:
+    """Start and run until SIGTERM/SIGINT; then stop gracefully and return 0."""
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        logging.getLogger("tiengmo.node.agent").info("signal %d: stopping", signum)
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.start()
+    while not done.wait(1.0):
+        pass
+    agent.stop()
+    return 0

@@ -10,6 +10,8 @@ from typing import Any
 
 from gpiozero import DigitalOutputDevice
 
+from protocol.timing import SYSTEM_CLOCK, Clock
+
 from .outputs import atexit_closer
 
 
@@ -21,6 +23,9 @@ class EnableLine:
     pump (docs/wiring.md): a steady level, high or low, drops the enable within a few
     periods. So a crashed, hung or killed agent, or a Pi that is still booting, cannot hold
     an output on, whatever state its output pins are left in.
+
+    The toggles are timed on the injected `clock`; a test moves a fake one and calls
+    `settle()`, as for SafeOutput.
     """
 
     def __init__(
@@ -30,28 +35,55 @@ class EnableLine:
         pin_factory: Any = None,
         *,
         alive: Callable[[], bool] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.pin = pin
         self._period = toggle_ms / 1000.0
         # `alive` lets the agent tie the toggling to its own main loop's health.
         self._alive = alive
+        self._clock = clock
         self._device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
-        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._settle_asked = 0
+        self._settle_done = 0
         self._thread = threading.Thread(target=self._run, name=f"enable-{pin}", daemon=True)
         self._thread.start()
         self._atexit = atexit_closer(weakref.ref(self))
         atexit.register(self._atexit)
 
     def _run(self) -> None:
-        while not self._stop.wait(self._period):
-            if self._alive is None or self._alive():
-                self._device.toggle()
+        with self._cond:
+            next_at = self._clock.monotonic() + self._period
+            while not self._closed:
+                asked = self._settle_asked
+                now = self._clock.monotonic()
+                if now >= next_at:
+                    if self._alive is None or self._alive():
+                        self._device.toggle()
+                    next_at += self._period
+                    if next_at <= now:   # after a stall, carry on from now (no burst)
+                        next_at = now + self._period
+                self._settle_done = asked
+                self._cond.notify_all()
+                self._cond.wait(max(0.0, next_at - now))
+
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Wake the thread and wait until it has acted on the clock's current reading."""
+        with self._cond:
+            self._settle_asked += 1
+            asked = self._settle_asked
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._closed or self._settle_done >= asked, timeout)
 
     def close(self) -> None:
         """Stop toggling and drive the line low: the driver's enable drops."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=2.0)
         self._device.off()

@@ -18,6 +18,8 @@ from typing import Any
 
 from gpiozero import Button, Device, DigitalInputDevice
 
+from protocol.timing import SYSTEM_CLOCK, Clock
+
 from .enable import EnableLine
 from .hwconfig import ButtonConfig, HardwareConfig, HardwareConfigError, check_hardware_config
 from .led import StatusLed
@@ -27,9 +29,14 @@ log = logging.getLogger(__name__)
 
 
 class NodeHardware:
-    """The node's buttons, cancel input, sounders, enable line, power-good input and LED."""
+    """The node's buttons, cancel input, sounders, enable line, power-good input and LED.
 
-    def __init__(self, cfg: HardwareConfig, pin_factory: Any = None) -> None:
+    `clock` times the sounders' caps, the enable line's toggles and the LED's rhythms (a
+    fake one in tests).
+    """
+
+    def __init__(self, cfg: HardwareConfig, pin_factory: Any = None, *,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         problems = check_hardware_config(cfg)
         if problems:
             raise HardwareConfigError(problems)
@@ -44,9 +51,10 @@ class NodeHardware:
         try:
             # Outputs first: they claim their pins at the off level before anything else runs.
             for out in cfg.outputs:
-                self.outputs[out.name] = SafeOutput(out, pin_factory)
+                self.outputs[out.name] = SafeOutput(out, pin_factory, clock=clock)
             if cfg.enable_pin is not None:
-                self._enable = EnableLine(cfg.enable_pin, cfg.enable_toggle_ms, pin_factory)
+                self._enable = EnableLine(cfg.enable_pin, cfg.enable_toggle_ms, pin_factory,
+                                          clock=clock)
             for b in cfg.buttons:
                 button = Button(b.pin, pull_up=b.active_low, hold_time=b.hold_s,
                                 hold_repeat=False, pin_factory=pin_factory)
@@ -63,7 +71,7 @@ class NodeHardware:
                 self._power = DigitalInputDevice(cfg.power_good_pin, pull_up=False,
                                                  pin_factory=pin_factory)
                 self._devices.append(self._power)
-            self.led = StatusLed(cfg.led_pin, cfg.led_active_high, pin_factory)
+            self.led = StatusLed(cfg.led_pin, cfg.led_active_high, pin_factory, clock=clock)
         except BaseException:
             self.close()
             raise

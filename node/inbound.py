@@ -2,15 +2,16 @@
 
 Acks settle the outbox and stop re-sends, commands go to the CommandRunner,
 hub state and time beacons feed the HubClock; anything else is counted and
-ignored. Mixed into `NodeAgent`, and like the rest of the agent it runs only
-on the agent's one thread (paho's thread merely enqueues the `Incoming`), so
-it touches the agent's state without locks.
+ignored. The agent owns one `Inbound` and hands it each `Incoming` on the
+agent's one thread (paho's thread merely enqueues it), so nothing here needs a
+lock. What it needs of the agent beyond the parts it is given is `AlarmBook`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from typing import Protocol
 
 import protocol
 from protocol import Ack as AckMsg
@@ -27,31 +28,44 @@ from protocol import (
 
 from .clock import HubClock
 from .commands import CommandRunner
-from .link import Incoming
 from .outbox import Outbox
 from .player import Player
+from .transport import Incoming
 
 log = logging.getLogger("tiengmo.node.agent")   # the agent's logger: one story per node
 
 
-class Inbound:
-    """Receive-side methods of `NodeAgent`; the attributes below are the agent's."""
+class AlarmBook(Protocol):
+    """What an ack needs of the agent: its outbox, and its re-send and fault bookkeeping."""
 
-    topics: Topics
-    clock: HubClock
-    player: Player
-    commands: CommandRunner
-    outbox: Outbox | None
-    stats: Counter[str]
-    _fault: str | None
-    _resend: dict[str, tuple[float, int]]   # alarm_id -> (due, attempt)
+    @property
+    def outbox(self) -> Outbox | None: ...
+
+    def stop_resending(self, alarm_id: str) -> None:
+        """The hub has answered for `alarm_id`: no more re-sends."""
+
+    def show_fault(self, reason: str) -> None:
+        """Show a fault on the LED (a rejected alarm)."""
+
+
+class Inbound:
+    """The node's receive side: `handle(msg)` for every `Incoming` from the link."""
+
+    def __init__(self, *, topics: Topics, clock: HubClock, player: Player,
+                 commands: CommandRunner, stats: Counter[str], alarms: AlarmBook) -> None:
+        self.topics = topics
+        self.clock = clock
+        self.player = player
+        self.commands = commands
+        self.stats = stats   # the agent's counters, shared: one per-node report
+        self._alarms = alarms
 
     def _reject(self, topic: str, exc: ProtocolError) -> None:
         self.stats["invalid"] += 1
         self.stats[f"invalid_{exc.reason}"] += 1
         log.warning("ignored message on %s: %s (%s)", topic[:120], exc, exc.reason)
 
-    def _incoming(self, msg: Incoming) -> None:
+    def handle(self, msg: Incoming) -> None:
         try:
             match = self.topics.parse(msg.topic)
             if match.kind is TopicKind.ACK:
@@ -90,32 +104,29 @@ class Inbound:
         self.commands.receive(cmd)
 
     def _ack(self, ack: AckMsg) -> None:
-        assert self.outbox is not None
+        outbox = self._alarms.outbox
+        assert outbox is not None
         now = self.clock.own_ms()
-        entry = self.outbox.get(ack.alarm_id)
+        entry = outbox.get(ack.alarm_id)
         if entry is None:
             self.stats["ack_unknown"] += 1
             log.info("ack for an alarm this node does not hold: %s", ack.alarm_id)
             return
         self.stats["acks_received"] += 1   # read by the simulator's per-node report
         if ack.status is AckStatus.REJECTED:
-            if self.outbox.mark_rejected(ack.alarm_id, ack.reason or "rejected", now):
+            if outbox.mark_rejected(ack.alarm_id, ack.reason or "rejected", now):
                 log.error("hub rejected alarm %s: %s; not re-sending it",
                           ack.alarm_id, ack.reason)
-                self._fault = f"rejected: {ack.reason}"
-            self._resend.pop(ack.alarm_id, None)
+                self._alarms.show_fault(f"rejected: {ack.reason}")
+            self._alarms.stop_resending(ack.alarm_id)
             return
         if ack.status is AckStatus.RECEIVED:
-            if self.outbox.mark_received(ack.alarm_id, ack.incident_id, now):
+            if outbox.mark_received(ack.alarm_id, ack.incident_id, now):
                 log.info("alarm %s received by the hub (incident %s)",
                          ack.alarm_id, ack.incident_id)
         else:
-            self.outbox.set_progress(ack.alarm_id, ack.status.value, ack.incident_id, now)
+            outbox.set_progress(ack.alarm_id, ack.status.value, ack.incident_id, now)
             log.info("alarm %s %s", ack.alarm_id, ack.status.value)
             if ack.status in (AckStatus.RESOLVED, AckStatus.CANCELLED):
                 self.player.silence(ack.alarm_id)
-        self._resend.pop(ack.alarm_id, None)
-
-    def _silence_local_for_incident(self, incident_id: str) -> None:
-        for entry in self.outbox.by_incident(incident_id) if self.outbox else []:
-            self.player.silence(entry.alarm_id)
+        self._alarms.stop_resending(ack.alarm_id)

@@ -19,6 +19,8 @@ from typing import Any
 
 from gpiozero import LED
 
+from protocol.timing import SYSTEM_CLOCK, Clock
+
 
 class LedState(StrEnum):
     """What the status LED is showing."""
@@ -42,16 +44,29 @@ LED_PATTERNS: dict[LedState, tuple[tuple[float, float], ...]] = {
 }
 
 
+def _phases(steps: tuple[tuple[float, float], ...]) -> list[tuple[bool, float]]:
+    """A rhythm as (lit?, seconds) phases, without zero-length ones."""
+    return [(lit, s) for on_s, off_s in steps for lit, s in ((True, on_s), (False, off_s))
+            if s > 0]
+
+
 class StatusLed:
-    """Shows one LedState at a time; without an LED pin it only remembers the state."""
+    """Shows one LedState at a time; without an LED pin it only remembers the state.
+
+    The rhythm is timed on the injected `clock`; a test moves a fake one and calls `settle()`.
+    """
 
     def __init__(
-        self, pin: int | None, active_high: bool = True, pin_factory: Any = None
+        self, pin: int | None, active_high: bool = True, pin_factory: Any = None, *,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._cond = threading.Condition()
+        self._clock = clock
         self._state = LedState.IDLE
-        self._changed = False
+        self._changed = True   # the worker starts the first rhythm
         self._closed = False
+        self._settle_asked = 0
+        self._settle_done = 0
         self._led: LED | None = None
         self._thread: threading.Thread | None = None
         if pin is not None:
@@ -76,6 +91,16 @@ class StatusLed:
             self._changed = True
             self._cond.notify_all()
 
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Wake the worker and wait until it has acted on the clock's reading and the state."""
+        with self._cond:
+            self._settle_asked += 1
+            asked = self._settle_asked
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._closed or self._thread is None or self._settle_done >= asked,
+                timeout)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -89,16 +114,24 @@ class StatusLed:
     def _run(self) -> None:
         assert self._led is not None
         led = self._led
+        phases: list[tuple[bool, float]] = []
+        phase, phase_end = 0, 0.0
         with self._cond:
             while not self._closed:
-                self._changed = False
-                for on_s, off_s in LED_PATTERNS[self._state]:
-                    led.on()
-                    if self._cond.wait_for(lambda: self._changed or self._closed, on_s):
-                        break
-                    if off_s <= 0:
-                        continue
-                    led.off()
-                    if self._cond.wait_for(lambda: self._changed or self._closed, off_s):
-                        break
+                asked = self._settle_asked
+                now = self._clock.monotonic()
+                if self._changed:   # a new state restarts its rhythm at once
+                    self._changed = False
+                    phases = _phases(LED_PATTERNS[self._state])
+                    phase, phase_end = 0, now + phases[0][1]
+                while now >= phase_end:
+                    phase = (phase + 1) % len(phases)
+                    phase_end += phases[phase][1]
+                    if now - phase_end > 1.0:   # stalled: carry on from now, no catching up
+                        phase_end = now + phases[phase][1]
+                if phases[phase][0] != led.is_lit:
+                    (led.on if phases[phase][0] else led.off)()
+                self._settle_done = asked
+                self._cond.notify_all()   # a settle() waiting for this pass
+                self._cond.wait(phase_end - now)
             led.off()

@@ -15,7 +15,9 @@ player nor a stuck agent loop can hold a solenoid or siren on:
 
 Each output has one small worker thread that owns the pin's timeline; callers only state
 what they want (`on()` / `off()`), and the worker decides what the pin does. It waits on a
-condition with a timeout to the next deadline, never polls.
+condition with a timeout to the next deadline, never polls. Every time is read from the
+injected `Clock`, and what the pin does is a function of that clock's reading and the
+requests alone, so a test drives a fake clock and calls `settle()` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from gpiozero import DigitalInputDevice, DigitalOutputDevice
+
+from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .hwconfig import UNSAFE_OUTPUT_PINS, HardwareConfigError, OutputConfig
 
@@ -69,10 +72,12 @@ class SafeOutput:
         pin_factory: Any = None,
         *,
         on_fault: FaultCallback | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = cfg
         self.name = cfg.name
         self.on_fault: FaultCallback | None = on_fault
+        self._clock = clock
         if cfg.pin in UNSAFE_OUTPUT_PINS:
             # Refused here too, not only by `--check`: this pin is high while the Pi boots.
             raise HardwareConfigError([f"output '{cfg.name}': GPIO {cfg.pin} is boot-high"])
@@ -104,6 +109,8 @@ class SafeOutput:
         self._fb_seen_at = -1e18
         self._faults: set[str] = set()
         self._pending: list[str] = []  # faults to report, outside the lock
+        self._settle_asked = 0         # settle() calls made, and the last one the worker
+        self._settle_done = 0          # has answered with a full step after it
         self._thread = threading.Thread(target=self._run, name=f"output-{cfg.name}", daemon=True)
         self._thread.start()
         # Ends off even if nobody calls close(): the interpreter's exit runs this.
@@ -117,7 +124,7 @@ class SafeOutput:
         with self._cond:
             if self._closed:
                 return False
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if self._exhausted and not self._total_recovered(now):
                 self._report(FAULT_TOTAL_CAP)
                 self._cond.notify_all()
@@ -156,7 +163,22 @@ class SafeOutput:
     def sounding_s(self) -> float:
         """Sounding time used within the current total window."""
         with self._cond:
-            return self._used(time.monotonic())
+            return self._used(self._clock.monotonic())
+
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Wake the worker and wait until it has acted on the clock's reading and every
+        request made before this call.
+
+        The pin then shows what the caps allow at that reading. For tests on a fake
+        clock (advance it, then settle), and for a caller that must know the pin's state.
+        False if the worker did not get there within `timeout` real seconds.
+        """
+        with self._cond:
+            self._settle_asked += 1
+            asked = self._settle_asked
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._closed or self._settle_done >= asked, timeout)
 
     def close(self) -> None:
         """Switch off for good and release the pins. Safe to call twice."""
@@ -169,7 +191,7 @@ class SafeOutput:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=2.0)
         with self._cond:
-            self._set_pin(False, time.monotonic())
+            self._set_pin(False, self._clock.monotonic())
         atexit.unregister(self._atexit)
         self._device.close()
         if self._feedback is not None:
@@ -185,11 +207,15 @@ class SafeOutput:
         while True:
             with self._cond:
                 if self._closed:
-                    self._set_pin(False, time.monotonic())
+                    self._set_pin(False, self._clock.monotonic())
                     return
-                timeout = self._step(time.monotonic())
+                asked = self._settle_asked   # this step sees every request before it
+                timeout = self._step(self._clock.monotonic())
                 pending, self._pending = self._pending, []
                 if not pending:
+                    # Settled only once its faults are told (else: told, then step again).
+                    self._settle_done = asked
+                    self._cond.notify_all()   # a settle() waiting for this step
                     self._cond.wait(timeout)
             for reason in pending:  # outside the lock: the callback may call back into us
                 self._notify(reason)
@@ -267,7 +293,7 @@ class SafeOutput:
     def _on_current(self) -> None:
         # Runs on gpiozero's event thread (or the test's thread with mock pins).
         with self._cond:
-            self._fb_seen_at = time.monotonic()
+            self._fb_seen_at = self._clock.monotonic()
             self._cond.notify_all()
 
     # -- bookkeeping ---------------------------------------------------------------------

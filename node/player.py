@@ -7,7 +7,9 @@ the next one still active resumes from the start of its pattern (PROTOCOL.md, `c
 Because sounds are silenced by key, silencing a theft never silences a fire.
 
 One worker thread plays the pattern's `[on_ms, off_ms]` steps on every output, waiting on a
-condition until the next step boundary or until a caller changes the stack. The outputs
+condition until the next step boundary or until a caller changes the stack. Every time is
+read from the injected `Clock`, and what the outputs are told is a function of that clock's
+reading and the stack alone: a test advances a fake clock and calls `settle()`. The outputs
 enforce their own caps (a siren's longest blast, a gong's roll, the total time), so the
 player can be simple and a hostile pattern still cannot hold anything on.
 """
@@ -17,11 +19,11 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from protocol import Pattern
+from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .outputs import SafeOutput
 
@@ -54,18 +56,18 @@ def _phases(pattern: Pattern) -> list[tuple[bool, float]]:
 class Player:
     """Non-blocking, cancellable player of the node's active sounds.
 
-    `clock` stamps `ActiveSound.started`/`ends` and decides expiry; the worker still waits
-    in real time for the differences, so a test clock should advance like a real one.
+    `clock` stamps `ActiveSound.started`/`ends`, decides expiry and times the steps; the
+    worker waits in real time for the differences unless `settle()` wakes it first.
     `on_fault(output, reason)` passes on the outputs' faults: `no_current` (feedback shows
     no current while sounding) and `total_cap` (the output's total sounding time is used up).
     Each is reported once while it stands, not once per blast.
     """
 
     def __init__(
-        self, outputs: Sequence[SafeOutput], clock: Callable[[], float] = time.monotonic
+        self, outputs: Sequence[SafeOutput], clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self._outputs = list(outputs)
-        self._clock = clock
+        self.clock = clock
         self.on_fault: Callable[[str, str], None] | None = None
         for out in self._outputs:
             out.on_fault = self._output_fault
@@ -79,6 +81,8 @@ class Player:
         self._phase = 0
         self._phase_end = 0.0
         self._driven = False
+        self._settle_asked = 0   # settle() calls made, and the last one the worker
+        self._settle_done = 0    # has answered with a full pass after it
         self._thread = threading.Thread(target=self._run, name="player", daemon=True)
         self._thread.start()
 
@@ -91,7 +95,7 @@ class Player:
         with self._cond:
             if self._closed:
                 return
-            now = self._clock()
+            now = self.clock.monotonic()
             sound = ActiveSound(key, pattern, priority, drill, now, now + max(0.0, duration_s))
             self._sounds[key] = (sound, next(self._seq))
             self._cond.notify_all()
@@ -110,7 +114,7 @@ class Player:
     def active(self) -> list[ActiveSound]:
         """The sounds still active, the one playing first."""
         with self._cond:
-            now = self._clock()
+            now = self.clock.monotonic()
             entries = [e for e in self._sounds.values() if e[0].ends > now]
             entries.sort(key=lambda e: (e[0].priority, e[1]), reverse=True)
             return [sound for sound, _ in entries]
@@ -120,6 +124,21 @@ class Player:
         """The sound playing now, if any."""
         sounds = self.active()
         return sounds[0] if sounds else None
+
+    def settle(self, timeout: float = 2.0) -> bool:
+        """Wake the worker and wait until it has acted on the clock's reading and every
+        change to the stack made before this call.
+
+        The outputs have then been told what the stack plays at that reading (each output's
+        own worker may still be switching its pin: see SafeOutput.settle). False if the
+        worker did not get there within `timeout` real seconds.
+        """
+        with self._cond:
+            self._settle_asked += 1
+            asked = self._settle_asked
+            self._cond.notify_all()
+            return self._cond.wait_for(
+                lambda: self._closed or self._settle_done >= asked, timeout)
 
     def close(self) -> None:
         """Stop playing for good; outputs off. The outputs themselves stay open."""
@@ -147,11 +166,13 @@ class Player:
     def _run(self) -> None:
         with self._cond:
             while not self._closed:
-                now = self._clock()
+                asked = self._settle_asked   # this pass sees every change before it
+                now = self.clock.monotonic()
                 top = self._top(now)
                 if top is None:
                     self._playing = None
                     self._drive(False)
+                    self._settled(asked)
                     self._cond.wait()
                     continue
                 sound, seq = top
@@ -173,8 +194,13 @@ class Player:
                         # instead of racing through the missed steps.
                         self._phase_end = now + self._phases[self._phase][1]
                 self._drive(self._phases[self._phase][0])
+                self._settled(asked)
                 self._cond.wait(max(0.0, min(self._phase_end, sound.ends) - now))
             self._drive(False)
+
+    def _settled(self, asked: int) -> None:
+        self._settle_done = asked
+        self._cond.notify_all()   # a settle() waiting for this pass
 
     def _drive(self, on: bool) -> None:
         # Switching on again while already on is a no-op for the outputs, so two on-steps

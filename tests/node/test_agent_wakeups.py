@@ -5,12 +5,14 @@ command's `done` follows its own sound, not another, longer one."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_mock import MockerFixture
 
 import protocol
 from firmware_sim.village import node_config
@@ -20,6 +22,7 @@ from node.commands import CommandRunner
 from node.player import Player
 from protocol import Action, Command, Pattern, ResultStatus
 from tests.support.broker import Mosquitto
+from tests.support.fake_clock import FakeClock
 from tests.support.nodes import BareHub, make_node
 from tests.support.wire import Wire
 
@@ -59,45 +62,30 @@ def test_a_held_command_is_answered_even_when_its_event_failed(node: VirtualNode
     assert agent.stats["agent_errors"] >= 1
 
 
-def test_an_error_computing_the_next_wake_up_does_not_end_the_agent(node: VirtualNode,
-                                                                   hub: BareHub) -> None:
+def test_an_error_computing_the_next_wake_up_does_not_end_the_agent(
+        node: VirtualNode, hub: BareHub, mocker: MockerFixture) -> None:
     agent = node.agent
     assert agent is not None
-    wait_s = agent._wait_s
-    failed: list[bool] = []
-
-    def fail_once() -> float:
-        if not failed:
-            failed.append(True)
-            raise RuntimeError("injected failure in _wait_s")
-        return wait_s()
-
-    agent._wait_s = fail_once   # type: ignore[method-assign]
+    # The first call fails, every later one asks the real method (iter(f, None) calls f).
+    wait_s = mocker.patch.object(agent, "_wait_s", side_effect=itertools.chain(
+        [RuntimeError("injected failure in _wait_s")], iter(agent._wait_s, None)))
     hub.beacon()
     first = hub.command("ping", node_id="n1")   # its handling leads to a _wait_s: it fails
     hub.wait_result("n1", first, "done", timeout=5)
     second = hub.command("ping", node_id="n1")
     hub.wait_result("n1", second, "done", timeout=5)   # the agent is still there
-    assert failed and agent.stats["agent_errors"] >= 1
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+    assert wait_s.call_count >= 2 and agent.stats["agent_errors"] >= 1
 
 
 def test_a_commands_done_is_due_at_its_own_sound_end_not_a_longer_ones(
-        tmp_path: Path) -> None:
-    clock = _Clock()
+        tmp_path: Path, mocker: MockerFixture) -> None:
+    clock = FakeClock()
     player = Player([], clock=clock)
-    results: list[tuple[str, ResultStatus]] = []
+    publish_result = mocker.Mock()
     cfg = node_config("n1", "a/b", broker_url="mqtt://localhost", data_dir=tmp_path)
     runner = CommandRunner(
         player=player, clock=HubClock(mono=clock), silence_incident=lambda _: None,
-        publish_result=lambda cmd_id, status, reason: results.append((cmd_id, status)),
+        publish_result=publish_result,
         drill=cfg.local_pattern("drill"), has_outputs=True, clock_hold_s=1.5,
         test_duration_s=1.0, memory=16, mono=clock, player_clock=clock)
     try:
@@ -107,13 +95,14 @@ def test_a_commands_done_is_due_at_its_own_sound_end_not_a_longer_ones(
         cmd = _sound_cmd(duration_s=2)
         runner.receive(cmd)   # no hub clock sample: held until clock_hold_s
         assert runner.tick() == pytest.approx(1.5)
-        clock.now += 1.5
+        clock.advance(1.5)
         assert runner.tick() == pytest.approx(2.0)   # released and started: its own end
-        assert results == [(cmd.cmd_id, ResultStatus.STARTED)]
-        clock.now += 2.5   # it ended (maybe right after a tick): due now, not in 96 s
+        publish_result.assert_called_once_with(cmd.cmd_id, ResultStatus.STARTED, None)
+        clock.advance(2.5)   # it ended (maybe right after a tick): due now, not in 96 s
         assert runner.next_due_s() == 0.0
         assert runner.tick() is None
-        assert results[-1] == (cmd.cmd_id, ResultStatus.DONE)
+        assert publish_result.call_count == 2
+        publish_result.assert_called_with(cmd.cmd_id, ResultStatus.DONE, None)
     finally:
         player.close()
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory, MockPin
+from pytest_mock import MockerFixture
 
 from node.hardware import NodeHardware
 from node.hwconfig import (
@@ -20,7 +21,8 @@ from node.hwconfig import (
     OutputConfig,
 )
 from node.led import LED_PATTERNS, LedState
-from tests.node.pins import high_periods, wait_for
+from tests.node.pins import Trace, wait_for
+from tests.support.fake_clock import FakeClock
 
 THEFT = ButtonConfig(pin=17, number=1, kind="theft", hold_s=0.3)
 FIRE = ButtonConfig(pin=27, number=2, kind="fire", hold_s=0.3)
@@ -50,23 +52,14 @@ def hw(factory: MockFactory) -> Iterator[NodeHardware]:
     node.close()
 
 
-class Presses:
-    def __init__(self) -> None:
-        self.seen: list[ButtonConfig] = []
-        self.event = threading.Event()
-
-    def __call__(self, b: ButtonConfig) -> None:
-        self.seen.append(b)
-        self.event.set()
-
-
 def pin(factory: MockFactory, n: int) -> MockPin:
     p: MockPin = factory.pin(n)
     return p
 
 
-def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardware) -> None:
-    presses = Presses()
+def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardware,
+                                            mocker: MockerFixture) -> None:
+    presses = mocker.Mock()
     hw.on_press = presses
     button = pin(factory, THEFT.pin)
     for _ in range(3):  # three brushes, each shorter than hold_s
@@ -75,31 +68,33 @@ def test_brushing_a_button_triggers_nothing(factory: MockFactory, hw: NodeHardwa
         button.drive_high()
         time.sleep(0.05)
     time.sleep(0.5)
-    assert presses.seen == []
+    presses.assert_not_called()
 
 
-def test_holding_a_button_triggers_once(factory: MockFactory, hw: NodeHardware) -> None:
-    presses = Presses()
+def test_holding_a_button_triggers_once(factory: MockFactory, hw: NodeHardware,
+                                        mocker: MockerFixture) -> None:
+    presses = mocker.Mock()
     hw.on_press = presses
     button = pin(factory, FIRE.pin)
     button.drive_low()
-    assert presses.event.wait(3)
+    assert wait_for(lambda: presses.called, 3)
     time.sleep(0.8)  # still held, well past two more hold times: no repeat
     button.drive_high()
     time.sleep(0.1)
-    assert presses.seen == [FIRE]
+    presses.assert_called_once_with(FIRE)
 
 
-def test_cancel_input_held_calls_on_cancel(factory: MockFactory, hw: NodeHardware) -> None:
+def test_cancel_input_held_calls_on_cancel(factory: MockFactory, hw: NodeHardware,
+                                           mocker: MockerFixture) -> None:
     cancelled = threading.Event()
     hw.on_cancel = cancelled.set
-    presses = Presses()
+    presses = mocker.Mock()
     hw.on_press = presses
     cancel = pin(factory, 22)
     cancel.drive_low()
     assert cancelled.wait(3)
     cancel.drive_high()
-    assert presses.seen == []
+    presses.assert_not_called()
 
 
 def test_outputs_start_off_and_end_off(factory: MockFactory) -> None:
@@ -115,11 +110,14 @@ def test_outputs_start_off_and_end_off(factory: MockFactory) -> None:
     node.close()  # twice is harmless
 
 
-def test_enable_line_toggles_while_running(factory: MockFactory, hw: NodeHardware) -> None:
-    enable = pin(factory, 12)
-    enable.clear_states()
-    time.sleep(0.3)
-    assert len(enable.states) >= 4
+def test_enable_line_toggles_while_running(factory: MockFactory) -> None:
+    clock = FakeClock()
+    node = NodeHardware(CFG, pin_factory=factory, clock=clock)
+    assert node._enable is not None
+    tr = Trace(clock, pin(factory, 12), node._enable.settle, 0.02)
+    tr.hold(0.3)
+    assert tr.rises() == 8   # a toggle every 20 ms: 15, from low, so 8 rises
+    node.close()
 
 
 def test_power_good_follows_its_input(factory: MockFactory, hw: NodeHardware) -> None:
@@ -133,24 +131,32 @@ def test_power_good_follows_its_input(factory: MockFactory, hw: NodeHardware) ->
     bare.close()
 
 
-def test_led_rhythms_differ_per_state(factory: MockFactory, hw: NodeHardware) -> None:
+def test_led_rhythms_differ_per_state(factory: MockFactory) -> None:
     assert len(set(LED_PATTERNS.values())) == len(LedState)
-    led = pin(factory, 13)
-    hw.led.show(LedState.ACKNOWLEDGED)
-    assert hw.led.state is LedState.ACKNOWLEDGED
-    time.sleep(0.1)
-    led.clear_states()
-    time.sleep(0.5)
-    assert led.state and len(led.states) == 1  # steady on
-    hw.led.show(LedState.SENDING)
-    time.sleep(0.1)
-    led.clear_states()
-    time.sleep(0.6)
-    assert len(high_periods(led)) >= 2  # fast blink
-    hw.led.show(LedState.FAULT)
-    led.clear_states()
-    time.sleep(1.0)
-    assert len(high_periods(led)) == 3  # triple blink, then a long pause
+    clock = FakeClock()
+    hw = NodeHardware(CFG, pin_factory=factory, clock=clock)
+    led = hw.led
+
+    def shown(state: LedState, seconds: float) -> Trace:
+        led.show(state)
+        assert led.state is state
+        tr = Trace(clock, pin(factory, 13), led.settle, 0.05)   # its first reading: t = 0
+        tr.hold(seconds)
+        return tr
+
+    def starts(tr: Trace) -> list[float]:
+        return [start for start, _ in tr.high_periods()]
+
+    steady = shown(LedState.ACKNOWLEDGED, 0.5)
+    assert all(level for _, level in steady.readings) and len(steady.pin.states) == 1
+    # Each rhythm from the change on, read every 50 ms (one reading late at most).
+    assert starts(shown(LedState.SENDING, 0.65)) == pytest.approx(   # 0.1 s on, 0.1 s off
+        [0.0, 0.2, 0.4, 0.6], abs=0.075)
+    assert starts(shown(LedState.FAULT, 2.05)) == pytest.approx(     # three, then a pause
+        [0.0, 0.4, 0.8, 2.0], abs=0.075)
+    assert starts(shown(LedState.IDLE, 10.05)) == pytest.approx(     # a blip every 5 s
+        [0.0, 5.0, 10.0], abs=0.075)
+    hw.close()
 
 
 def test_led_without_a_pin_remembers_the_state() -> None:

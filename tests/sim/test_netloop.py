@@ -84,8 +84,7 @@ def test_crash_fires_the_will_and_stop_is_graceful(broker: Mosquitto, wire: Wire
         assert all(n.wait_connected(10) for n in nodes)
         crashed = nodes[0]
         assert crashed.agent is not None
-        crashed.agent.crash()
-        crashed.agent = None
+        crashed.kill()
         # The broker fired the Will (the link sent no death itself: its agent is gone).
         death = wire.wait_for(lambda m: m.topic.endswith("/s000/state") and is_death(m), 10)
         time.sleep(1.5)   # well past reconnect_max_s: a crashed link stays down

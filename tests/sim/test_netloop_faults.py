@@ -16,7 +16,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-import node.link as link_mod
 from firmware_sim.fleet import (
     DEFAULT_PER_PROCESS,
     MOCK_PINS_PER_PROCESS,
@@ -54,17 +53,18 @@ def loop() -> Iterator[SharedNetLoop]:
     lp.close()
 
 
-def _while_connecting(monkeypatch: pytest.MonkeyPatch, cls: type, n: HeadlessNode,
+def _while_connecting(monkeypatch: pytest.MonkeyPatch, n: HeadlessNode,
                       action: Callable[[HeadlessNode], None], *,
                       hold_after_open: bool) -> None:
     """Start `n` and run `action(n)` on its own thread while the node's connect is held
-    in flight inside `cls._create_socket_connection` (before the TCP open, like a slow
-    connect or TLS handshake, or after it, past the network-cut gate).
+    in flight inside paho's `_create_socket_connection` (before the TCP open, like a slow
+    connect or TLS handshake, or after it; both past the network-cut gate, paho's
+    on_pre_connect).
 
     Events, not sleeps: on a loaded machine a fixed sleep may act before the connect
     began or after it finished, which tests nothing.
     """
-    real = cls._create_socket_connection  # type: ignore[attr-defined]
+    real = mqtt.Client._create_socket_connection
     entered, release = threading.Event(), threading.Event()
 
     def slow(self: Any) -> socket.socket:
@@ -73,7 +73,7 @@ def _while_connecting(monkeypatch: pytest.MonkeyPatch, cls: type, n: HeadlessNod
         release.wait(SLOW_CONNECT_S * 10)
         return sock if sock is not None else real(self)
 
-    monkeypatch.setattr(cls, "_create_socket_connection", slow)
+    monkeypatch.setattr(mqtt.Client, "_create_socket_connection", slow)
     n.start()
     assert entered.wait(10), "the connect never started"
     actor = threading.Thread(target=action, args=(n,))
@@ -93,7 +93,7 @@ def test_a_node_stopped_mid_connect_never_comes_online(
     loop = SharedNetLoop() if shared else None
     n = _node(broker.url, tmp_path, loop)
     try:
-        _while_connecting(monkeypatch, link_mod._GatedClient, n, HeadlessNode.stop,
+        _while_connecting(monkeypatch, n, HeadlessNode.stop,
                           hold_after_open=False)
         assert _online(wire, "z1") == []
         if loop is not None:
@@ -103,17 +103,12 @@ def test_a_node_stopped_mid_connect_never_comes_online(
             loop.close()
 
 
-def _crash(n: HeadlessNode) -> None:
-    assert n.agent is not None
-    n.agent.crash()
-
-
 def test_a_node_crashed_mid_connect_never_comes_online(
         broker: Mosquitto, wire: Wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         loop: SharedNetLoop) -> None:
     wire.subscribe("mo/v1/nodes/+/state")
     n = _node(broker.url, tmp_path, loop)
-    _while_connecting(monkeypatch, mqtt.Client, n, _crash, hold_after_open=True)
+    _while_connecting(monkeypatch, n, HeadlessNode.kill, hold_after_open=True)
     assert _online(wire, "z1") == []
     assert wait_until(lambda: loop.link_count == 0, timeout=2)
 
