@@ -145,7 +145,7 @@ class Hub:
             heartbeat_s=s.heartbeat_s, missing_after_heartbeats=s.missing_after_heartbeats,
             loss_debounce_s=s.loss_debounce_s, report_within_s=s.report_within_s,
             area_min_nodes=s.area_trouble_min_nodes, area_fraction=s.area_trouble_fraction),
-            started_ms=now)
+            started_ms=now, linked=False)   # nothing is judged before the first connect
         self.ingest = Ingest(
             topics=self.topics, store=self._store, publisher=out, fanout=self.fanout,
             policy=s.policy, supervisor=self.supervisor, hub_id=s.hub_id,
@@ -354,6 +354,9 @@ class Hub:
                     self.link.publish_time()
                     next_beacon = time.monotonic() + s.time_beacon_s
                 now = self.clock_ms()
+                # Node-loss clocks run only while the hub's own link is up (supervision.py).
+                self.supervisor.link_state(self.link.connected.is_set(), now,
+                                           self.link.connect_count)
                 if self.ingest is not None:
                     self.ingest.flush_heartbeats()   # coalesced: each node's latest only
                 if self.fanout is not None:

@@ -88,6 +88,9 @@ def _to_integrations(value: Any) -> IntegrationSettings:
     return parse_integrations(value, _where())
 
 
+_DAYS = "0 (keep everything) or a number of days above it"
+
+
 def _pos(**kw: Any) -> Any:
     return Field(gt=0, **kw)
 
@@ -176,10 +179,10 @@ class HubSettings(BaseSettings):
     event_retention_s: float = _pos(default=7 * 86400.0)   # the live stream's replay log
     stream_poll_s: float = _pos(default=0.25)     # how often to look for other replicas' events
     # Retention of old events (hub/retention.py, docs/faults.md); 0 keeps everything.
-    retention_days: float = Field(0.0, ge=0, json_schema_extra={
-        "allowed": "0 (keep everything) or a number of days above it"})  # finished incidents, troubles
-    audit_retention_days: float = Field(0.0, ge=0, json_schema_extra={
-        "allowed": "0 (keep everything) or a number of days above it"})  # only this prunes the audit log
+    # retention_days: finished incidents + their alarms, cleared troubles;
+    # audit_retention_days: the append-only audit log (only this prunes it).
+    retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
+    audit_retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
     policy: Annotated[Policy, PlainValidator(_to_policy)] = Field(default_factory=Policy)
     # The [integrations] table (metrics, CAP, webhooks, SMS, Home Assistant): see
     # hub/integrations/config.py and docs/integrations.md.
