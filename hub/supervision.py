@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -276,7 +277,7 @@ class Supervisor:
             if since is None and n.reported:
                 n.reported = False
                 events.append(TroubleCleared(node_key(n.node_id), area, n.node_id))
-        def enough(group: list[tuple[_Node, NodeStatus, int | None]]) -> bool:
+        def enough(group: Sized) -> bool:
             return len(group) >= t.area_min_nodes and len(group) >= t.area_fraction * len(
                 members)
 
