@@ -437,10 +437,22 @@ class Hub:
 
     def health(self) -> dict[str, Any]:
         ing = self.ingest
+        link = self.link
+        connected = bool(link and link.connected.is_set())
+        reason = None
+        if not self.started:
+            reason = "the hub is not started"
+        elif ing is not None and ing.store_error:
+            reason = f"the database cannot be written: {ing.store_error}"
+        elif not connected:
+            reason = (f"broker {self.settings.broker_url} not reached yet"
+                      if link is None or link.connect_count == 0
+                      else f"broker {self.settings.broker_url} lost; reconnecting")
         return {
+            "reason": reason,   # why /healthz says degraded, in plain words (else None)
             "hub_id": self.settings.hub_id,
             "started": self.started,
-            "broker_connected": bool(self.link and self.link.connected.is_set()),
+            "broker_connected": connected,
             "leader": self.leadership.is_leader(),
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},

@@ -32,6 +32,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 import protocol
 
+from .defaults import BROKER_URL as DEFAULT_BROKER_URL
+from .defaults import HTTP_HOST as DEFAULT_HTTP_HOST
+from .defaults import HTTP_PORT as DEFAULT_HTTP_PORT
+from .defaults import default_data_dir, default_db_url
 from .errors import SettingsError
 from .integrations.config import IntegrationSettings, parse_integrations
 from .policy import Policy, parse_policy
@@ -53,8 +57,6 @@ WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "password", "ti
 MIN_SECRET_LEN = 16
 ENVIRONMENTS = ("development", "production")
 MAX_INGEST_WORKERS = 64
-DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
-DEFAULT_HTTP_HOST, DEFAULT_HTTP_PORT = "127.0.0.1", 8080
 HUB_ID_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 PREFIX_RE = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
 # One topic level (MQTT 5 §4.8.2): no separators or wildcards. Kept to the node-id
@@ -106,7 +108,7 @@ class HubSettings(BaseSettings):
     hub_id: str = Field("", pattern=HUB_ID_RE, json_schema_extra={
         "allowed": "a hub id matching ^[a-z0-9][a-z0-9-]{0,62}$"})  # default: host name
     environment: Literal["development", "production"] = "development"
-    data_dir: Path = Path("/var/lib/tiengmo")  # default: see default_data_dir()
+    data_dir: Path = Path("/var/lib/tiengmo")  # default: see defaults.default_data_dir()
     db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db
     registry_file: Path | None = None
     secret: str = Field("", repr=False)    # default: kept in <data_dir>/secret
@@ -130,6 +132,8 @@ class HubSettings(BaseSettings):
     shared_group: str | None = Field(None, pattern=SHARE_RE, json_schema_extra={
         "allowed": "1-64 letters, digits, '-' or '_' (one MQTT topic level, no '/', '+' "
                    "or '#')"})
+    # While the broker is not reached, say so once and then every this many seconds.
+    not_reached_log_s: float = _pos(default=60.0)
     # threads handling inbound messages (per node order kept)
     ingest_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
     # When true this hub stores and shows but never acks or fans out (a provincial
@@ -216,7 +220,7 @@ class HubSettings(BaseSettings):
             data_dir = Path(data_dir).expanduser()
             values["data_dir"] = data_dir
             if not values.get("db_url"):
-                values["db_url"] = f"sqlite:///{data_dir.resolve() / 'hub.db'}"
+                values["db_url"] = default_db_url(data_dir)
         for key in ("registry_file", "password_file", "ca_file", "cert_file", "key_file",
                     "dynsec_password_file"):
             if isinstance(values.get(key), str) and values[key]:
@@ -318,15 +322,6 @@ def check_db_url(url: str) -> None:
                     "sqlite:////absolute/path.db or postgresql://USER@HOST[:PORT]/DATABASE")
 
 
-def default_data_dir(environment: str) -> Path:
-    """/var/lib/tiengmo in production (the systemd unit's StateDirectory), else the user's
-    XDG data directory, so `tiengmo hub` works for a developer without root."""
-    if environment == "production":
-        return Path("/var/lib/tiengmo")
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "tiengmo"
-
-
 def default_hub_id() -> str:
     """The host name made into a valid hub id (`hub` if nothing of it survives)."""
     name = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-")
@@ -344,8 +339,9 @@ def _loading(load: _Load) -> Iterator[None]:
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-                  **overrides: Any) -> HubSettings:
-    """Settings from `path` (or $TIENGMO_CONFIG), then `env` TIENGMO_<KEY>, then overrides."""
+                  *, overrides_source: str = "<overrides>", **overrides: Any) -> HubSettings:
+    """Settings from `path` (or $TIENGMO_CONFIG), then `env` TIENGMO_<KEY>, then overrides
+    (named `overrides_source` in messages: the command line names its options)."""
     env = os.environ if env is None else env
     if path is None and env.get(ENV_PREFIX + "CONFIG"):
         path = env[ENV_PREFIX + "CONFIG"]
@@ -363,7 +359,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
             settings = HubSettings(**overrides)
     except ValidationError as exc:
         raise explain(exc, HubSettings, source=source, env_origin=env_origin,
-                      override_keys=set(overrides)) from None
+                      override_keys=set(overrides), overrides_source=overrides_source) \
+            from None
     secret = _resolve_secret(settings, source)
     return settings.model_copy(update={"secret": secret, "source": source})
 

@@ -148,13 +148,14 @@ def _allowed(info: FieldInfo, error_type: str) -> str:
 
 
 def explain(exc: ValidationError, settings_cls: type[BaseSettings], *, source: str,
-            env_origin: Mapping[str, str], override_keys: set[str]) -> SettingsError:
+            env_origin: Mapping[str, str], override_keys: set[str],
+            overrides_source: str = "<overrides>") -> SettingsError:
     """The first error of `exc` as the project's SettingsError, in plain words."""
     err = exc.errors(include_url=False)[0]
     loc = err.get("loc", ())
     key = str(loc[0]) if loc else ""
     if key in override_keys:
-        where = "<overrides>"
+        where = overrides_source
     elif key in env_origin:
         where = f"environment variable {env_origin[key]}"
     else:
