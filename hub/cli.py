@@ -145,6 +145,16 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def _plain(exc: BaseException, db_url: str | None) -> str:
+    """A database that cannot be reached, in plain words, not SQLAlchemy's text."""
+    cause = exc.__cause__
+    if db_url and cause is not None and type(cause).__module__.startswith("sqlalchemy"):
+        from .preflight import database_verdict
+
+        return database_verdict(db_url, cause).why
+    return str(exc)
+
+
 def create_user(args: argparse.Namespace) -> int:
     """`tiengmo hub create-user`: one account, straight into the database."""
     from .api.accounts import check_new_account
@@ -152,8 +162,8 @@ def create_user(args: argparse.Namespace) -> int:
     from .errors import HubError, InvalidAction
     from .store import Store
 
+    db = getattr(args, "db", None)
     try:
-        db = getattr(args, "db", None)
         if not db:
             if not getattr(args, "config", None):
                 raise ValueError("give --db URL or --config FILE")
@@ -169,7 +179,7 @@ def create_user(args: argparse.Namespace) -> int:
     except (ValueError, HubError) as exc:
         hint = " (add --update to change it)" if isinstance(exc, InvalidAction) \
             and "already exists" in str(exc) else ""
-        print(f"tiengmo hub create-user: {exc}{hint}", file=sys.stderr)
+        print(f"tiengmo hub create-user: {_plain(exc, db)}{hint}", file=sys.stderr)
         return 1
     print(f"đã tạo / created: {user.username} ({user.role})")
     return 0
