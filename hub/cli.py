@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_hub(args: argparse.Namespace, settings: Any, app: Any, stop: threading.Event) -> int:
     """Misconfiguration: exit 2 at once. Not reachable yet: wait, say so, keep trying."""
+    import protocol
     from protocol import RegistryError
 
     from . import preflight
@@ -239,8 +240,9 @@ def _run_hub(args: argparse.Namespace, settings: Any, app: Any, stop: threading.
 
     s = settings
     try:
+        protocol.load_registry(s.registry_file)    # a bad file: refused before anything opens
         password = s.mqtt_password()
-    except HubError as exc:
+    except (HubError, RegistryError) as exc:
         print(f"tiengmo hub: {exc}", file=sys.stderr)
         return 2
     broker = preflight.check_broker(

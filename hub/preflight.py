@@ -150,14 +150,14 @@ def check_database(url: str, timeout_s: float = 5.0) -> Verdict:
     from .errors import StoreError
 
     parts = urlsplit(normalize_url(url))
-    if parts.scheme.startswith("postgresql") and parts.hostname:
+    if not parts.scheme.startswith("postgresql"):
+        return OK   # a SQLite file is made on first start; nothing to wait for
+    if parts.hostname:
         found = resolve(parts.hostname, f"database {safe_url(url)}")
         if not found.ok:
             return found
     try:
-        kwargs = {"connect_args": {"connect_timeout": max(1, int(timeout_s))}} \
-            if parts.scheme.startswith("postgresql") else {}
-        engine = make_engine(url, **kwargs)
+        engine = make_engine(url, connect_args={"connect_timeout": max(1, int(timeout_s))})
     except StoreError as exc:
         return Verdict(False, True, str(exc))
     try:

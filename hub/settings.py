@@ -105,8 +105,8 @@ class HubSettings(BaseSettings):
         frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True,
         validate_default=False)
 
-    hub_id: str = Field("", pattern=HUB_ID_RE, json_schema_extra={
-        "allowed": "a hub id matching ^[a-z0-9][a-z0-9-]{0,62}$"})  # default: host name
+    hub_id: str = Field("", pattern=HUB_ID_RE, json_schema_extra={   # default: host name
+        "allowed": "match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits, '-')"})
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("/var/lib/tiengmo")  # default: see defaults.default_data_dir()
     db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db

@@ -122,7 +122,7 @@ def _allowed(info: FieldInfo, error_type: str) -> str:
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
     if "allowed" in extra:
         return str(extra["allowed"])
-    kind = {"int": "an integer", "float": "a number", "bool": "true or false",
+    kind = {"int": "an integer", "float": "a number (float)", "bool": "true or false",
             "str": "text", "Path": "a path"}
     ann = info.annotation
     names = [getattr(a, "__name__", "") for a in getattr(ann, "__args__", ())] or [
@@ -174,4 +174,5 @@ def explain(exc: ValidationError, settings_cls: type[BaseSettings], *, source: s
     if err["type"] == "literal_error":
         allowed = "one of " + str(err.get("ctx", {}).get("expected", "")).replace("'", "") \
             .replace(" or ", ", ")
-    return SettingsError(f"{where}: key {key!r} must be {allowed}, got {value!r}")
+    verb = "must" if allowed.startswith("match ") else "must be"
+    return SettingsError(f"{where}: key {key!r} {verb} {allowed}, got {value!r}")

@@ -132,6 +132,9 @@ def test_unreachable_database_and_broker_are_waited_for_and_shown_on_healthz(
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         body = wait_health(http, 503)
+        deadline = time.monotonic() + 20
+        while body["reason"] == "starting" and time.monotonic() < deadline:
+            body = wait_health(http, 503)
         assert body["status"] == "degraded"
         assert f"127.0.0.1:{pg_port}/x: not reached yet (Connection refused)" in \
             str(body["reason"])
