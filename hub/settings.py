@@ -349,6 +349,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     raw = {} if path is None else read_toml(Path(path))
     if "source" in raw:
         raise SettingsError(f"{source}: unknown key 'source'")
+    # Tables given as overrides are named as such in their messages.
+    for key, parse in (("policy", parse_policy), ("integrations", parse_integrations)):
+        if key in overrides and isinstance(overrides[key], Mapping):
+            overrides[key] = parse(overrides[key], overrides_source)
     env_origin = _env_origins(EnvSource(HubSettings, env))
     nested_vars = [env_origin[k] for k in ("policy", "integrations") if k in env_origin]
     # The nested tables are read from the file and the variables merged; name both.
