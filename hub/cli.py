@@ -22,6 +22,8 @@ import sys
 import threading
 from typing import Any
 
+from . import defaults
+
 RUN_HELP = "run the hub (the default when no subcommand is given)"
 
 
@@ -31,18 +33,25 @@ def _add_run_options(p: argparse.ArgumentParser, *, nested: bool) -> None:
     d: dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
     g = p.add_argument_group("run options")
     g.add_argument("--config", metavar="FILE", help="hub settings file (TOML, see "
-                   "docs/hub-config.md); also $TIENGMO_CONFIG", **d)
-    g.add_argument("--broker", metavar="URL", help="MQTT broker, e.g. mqtt://127.0.0.1:1883 "
-                   "or mqtts://broker:8883", **d)
-    g.add_argument("--db", metavar="URL", help="database, e.g. sqlite:////var/lib/tiengmo/hub.db"
-                   " or postgresql+psycopg://user@host/tiengmo", **d)
-    g.add_argument("--registry", metavar="FILE", help="registry of areas and nodes (TOML)", **d)
-    g.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP app here "
-                   "(default: the settings' http_host:http_port)", **d)
+                   "docs/hub-config.md); also $TIENGMO_CONFIG (default: none, every "
+                   "setting at its default)", **d)
+    g.add_argument("--broker", metavar="URL", help="MQTT broker, mqtt://HOST[:PORT] or "
+                   f"mqtts://HOST[:PORT] (default: {defaults.BROKER_URL})", **d)
+    g.add_argument("--db", metavar="URL", help="database, sqlite:///PATH or "
+                   "postgresql://USER@HOST/DB (default: sqlite:///DATA_DIR/"
+                   f"{defaults.DB_FILE})", **d)
+    g.add_argument("--registry", metavar="FILE", help="registry of areas and nodes (TOML); "
+                   "required, here or as registry_file in the settings", **d)
+    g.add_argument("--http", metavar="HOST:PORT", help="serve the HTTP app here (default: "
+                   f"{defaults.HTTP_HOST}:{defaults.HTTP_PORT}, the settings' "
+                   "http_host:http_port)", **d)
     g.add_argument("--no-http", action="store_true", help="do not serve HTTP", **d)
-    g.add_argument("--hub-id", metavar="ID", help="this hub's id (default: the host name)", **d)
+    g.add_argument("--hub-id", metavar="ID", help="this hub's id (default: the host name, "
+                   "lower-cased)", **d)
     g.add_argument("--data-dir", metavar="DIR", help="where the hub keeps its secret and "
-                   "default SQLite database", **d)
+                   "default SQLite database (default: "
+                   f"{defaults.default_data_dir('development')}; in production "
+                   f"{defaults.PRODUCTION_DATA_DIR})", **d)
     g.add_argument("--shared-group", metavar="NAME", help="share the alarm stream with other "
                    "replicas through MQTT 5 shared subscriptions in this group", **d)
     g.add_argument("--log-level", metavar="LEVEL", help="DEBUG, INFO (default), WARNING", **d)
@@ -53,7 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "sound the gongs, supervise the nodes. "
                           "Chạy máy chủ tiếng mõ: lưu báo động, đánh mõ, giám sát các nút.")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = ("examples:\n"
+    parser.epilog = ("exit codes: 0 stopped cleanly; 2 misconfigured (bad setting or URL, "
+                     "unknown host,\n  credentials refused), said in plain words; 1 could "
+                     "not start otherwise.\n  A broker or database not reached yet is "
+                     "waited for (see /healthz), not an error.\n"
+                     "examples:\n"
                      "  tiengmo hub --broker mqtt://127.0.0.1:1883 --db sqlite:///hub.db "
                      "--registry village.toml --http 127.0.0.1:8080\n"
                      "  tiengmo hub run --config /etc/tiengmo/hub.toml")
@@ -107,7 +120,8 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["http_host"], port = _host_port(http)
         if port:  # port 0 ("any free port") is for tests; settings insist on 1..65535
             overrides["http_port"] = port
-    return load_settings(getattr(args, "config", None), **overrides)
+    return load_settings(getattr(args, "config", None), overrides_source="command line",
+                         **overrides)
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -131,6 +145,16 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
+def _plain(exc: BaseException, db_url: str | None) -> str:
+    """A database that cannot be reached, in plain words, not SQLAlchemy's text."""
+    cause = exc.__cause__
+    if db_url and cause is not None and type(cause).__module__.startswith("sqlalchemy"):
+        from .preflight import database_verdict
+
+        return database_verdict(db_url, cause).why
+    return str(exc)
+
+
 def create_user(args: argparse.Namespace) -> int:
     """`tiengmo hub create-user`: one account, straight into the database."""
     from .api.accounts import check_new_account
@@ -138,8 +162,8 @@ def create_user(args: argparse.Namespace) -> int:
     from .errors import HubError, InvalidAction
     from .store import Store
 
+    db = getattr(args, "db", None)
     try:
-        db = getattr(args, "db", None)
         if not db:
             if not getattr(args, "config", None):
                 raise ValueError("give --db URL or --config FILE")
@@ -155,7 +179,7 @@ def create_user(args: argparse.Namespace) -> int:
     except (ValueError, HubError) as exc:
         hint = " (add --update to change it)" if isinstance(exc, InvalidAction) \
             and "already exists" in str(exc) else ""
-        print(f"tiengmo hub create-user: {exc}{hint}", file=sys.stderr)
+        print(f"tiengmo hub create-user: {_plain(exc, db)}{hint}", file=sys.stderr)
         return 1
     print(f"đã tạo / created: {user.username} ({user.role})")
     return 0
@@ -173,9 +197,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=(getattr(args, "log_level", None) or "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from protocol import RegistryError
-
-    from .errors import HubError, SettingsError
+    from .errors import SettingsError
 
     try:
         settings = _settings(args)
@@ -188,9 +210,6 @@ def run(args: argparse.Namespace) -> int:
     except (SettingsError, ValueError) as exc:
         print(f"tiengmo hub: {exc}", file=sys.stderr)
         return 2
-    from .runtime import Hub
-
-    hub = Hub(settings, shared_group=getattr(args, "shared_group", None))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -199,47 +218,70 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    from .serving import WaitingApp, serve_http
+
+    app = WaitingApp("starting")
+    server = serve_http(app, *http) if http is not None else None
     try:
-        hub.start()
+        return _run_hub(args, settings, app, stop)
+    finally:
+        if server is not None:
+            server.should_exit = True
+
+
+def _run_hub(args: argparse.Namespace, settings: Any, app: Any, stop: threading.Event) -> int:
+    """Misconfiguration: exit 2 at once. Not reachable yet: wait, say so, keep trying."""
+    import protocol
+    from protocol import RegistryError
+
+    from . import preflight
+    from .errors import HubError
+    from .serving import BrokerWatch, wait_for_database
+
+    s = settings
+    try:
+        protocol.load_registry(s.registry_file)    # a bad file: refused before anything opens
+        password = s.mqtt_password()
+    except (HubError, RegistryError) as exc:
+        print(f"tiengmo hub: {exc}", file=sys.stderr)
+        return 2
+    broker = preflight.check_broker(
+        s.broker_url, client_id=s.hub_id, username=s.username or s.hub_id,
+        password=password, ca_file=str(s.ca_file) if s.ca_file else None,
+        cert_file=str(s.cert_file) if s.cert_file else None,
+        key_file=str(s.key_file) if s.key_file else None,
+        mqtt5=bool(getattr(args, "shared_group", None) or s.shared_group))
+    if broker.fatal:
+        print(f"tiengmo hub: {broker.why}", file=sys.stderr)
+        return 2
+    db = wait_for_database(s, app, stop)
+    if db is None:
+        return 0                                   # stopped while waiting
+    if db.fatal:
+        print(f"tiengmo hub: {db.why}", file=sys.stderr)
+        return 2
+    from .runtime import Hub
+
+    hub = Hub(s, shared_group=getattr(args, "shared_group", None))
+    try:
+        hub.start(wait_connected_s=10.0 if broker.ok else None)
     except (HubError, RegistryError, OSError) as exc:
         print(f"tiengmo hub: cannot start: {exc}", file=sys.stderr)
         hub.stop()
         return 1
-    server = None
+    watch = BrokerWatch(hub, s.broker_url, s.not_reached_log_s, first_why=broker.why)
     try:
-        if http is not None:
-            # The web UI's folder is the edge's to give (`tiengmo` passes the dashboard's
-            # package data): the hub imports nothing of `dashboard/`.
-            server = _serve_http(hub, *http, static_dir=getattr(args, "static_dir", None))
+        from .app import create_app
+
+        # The web UI's folder is the edge's to give (`tiengmo` passes the dashboard's
+        # package data): the hub imports nothing of `dashboard/`.
+        app.ready(create_app(hub, static_dir=getattr(args, "static_dir", None)))
+        watch.start()
         stop.wait()
     finally:
-        if server is not None:
-            server.should_exit = True
+        watch.stop()
         hub.stop()
     return 0
-
-
-def _serve_http(hub: Any, host: str, port: int, *, static_dir: Any = None) -> Any:
-    """uvicorn on a thread of its own, so the main thread owns the signals and can
-    publish the hub's death before the process ends. `static_dir`: the web UI's folder."""
-    import uvicorn
-
-    from .app import create_app
-
-    config = uvicorn.Config(create_app(hub, static_dir=static_dir), host=host, port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="hub-http", daemon=True)
-    thread.start()
-    log = logging.getLogger("tiengmo.hub")
-    for _ in range(100):
-        if server.started:
-            bound = [s.getsockname() for srv in (server.servers or []) for s in srv.sockets]
-            where = ", ".join(f"{a[0]}:{a[1]}" for a in bound) or f"{host}:{port}"
-            log.info("HTTP at http://%s", where)
-            break
-        threading.Event().wait(0.05)
-    return server
 
 
 if __name__ == "__main__":  # pragma: no cover

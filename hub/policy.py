@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import protocol
 from protocol import Kind, Pattern
 from protocol.patterns import DEFAULT_ALARM_DURATION_S, DEFAULT_DRILL_DURATION_S
+from protocol.tomltable import Table, TableError
 
 from .errors import PolicyError
 
@@ -142,89 +143,63 @@ _KIND_KEYS = {"level", "pattern", "duration_s", "priority"}
 _PATTERN_KEYS = {"area", "name", "steps"}
 
 
-def _int(where: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise PolicyError(f"{where} must be an integer in {lo}..{hi}, got {value!r}")
-    return value
-
-
-def _unknown(where: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    extra = sorted(set(raw) - allowed)
-    if extra:
-        raise PolicyError(f"{where}.{extra[0]}: unknown key")
-
-
 def parse_policy(data: Mapping[str, Any] | None, source: str = "<memory>") -> Policy:
-    """Validate a `[policy]` table; every error names `source` and the dotted key."""
+    """Validate a `[policy]` table; every error names `source` and the dotted key
+    (the project's one TOML-table validator, protocol.tomltable)."""
     if data is None:
         return Policy()
-    where = f"{source}: policy"
-    if not isinstance(data, Mapping):
-        raise PolicyError(f"{where} must be a table")
-    _unknown(where, data, _TOP_KEYS)
-    kinds_raw = data.get("kinds", {})
-    if not isinstance(kinds_raw, Mapping):
-        raise PolicyError(f"{where}.kinds must be a table")
-    names = {k.value for k in Kind}
+    try:
+        return _parse(Table(source, "policy", data))
+    except TableError as exc:
+        raise PolicyError(str(exc)) from None
+
+
+def _duration(t: Table, name: str, default: int) -> int:
+    return int(t.integer(name, default, lo=1, hi=protocol.messages.MAX_SOUND_S))
+
+
+def _parse(t: Table) -> Policy:
+    t.only(_TOP_KEYS)
+    names = sorted(k.value for k in Kind)
     kinds: dict[str, KindPolicy] = {}
-    for kind, raw in kinds_raw.items():
-        kw = f"{where}.kinds.{kind}"
+    kinds_t = t.sub("kinds") or Table(t.source, t.key("kinds"), {})
+    for kind in list(kinds_t.data):
         if kind not in names:
-            raise PolicyError(f"{kw}: unknown alarm kind (one of {', '.join(sorted(names))})")
-        if not isinstance(raw, Mapping):
-            raise PolicyError(f"{kw} must be a table")
-        _unknown(kw, raw, _KIND_KEYS)
-        level = raw.get("level", "hamlet")
-        if level not in LEVELS:
-            raise PolicyError(f"{kw}.level must be one of {', '.join(LEVELS)}, got {level!r}")
-        pattern = raw.get("pattern")
-        if pattern is not None and not isinstance(pattern, str):
-            raise PolicyError(f"{kw}.pattern must be a pattern name")
+            raise kinds_t.fail(kind, f"unknown alarm kind (one of {', '.join(names)})")
+        kt = kinds_t.sub(kind)
+        assert kt is not None
+        kt.only(_KIND_KEYS)
         kinds[kind] = KindPolicy(
-            level=level, pattern=pattern,
-            duration_s=_int(f"{kw}.duration_s", raw.get("duration_s", DEFAULT_ALARM_DURATION_S),
-                            1, protocol.messages.MAX_SOUND_S),
-            priority=_int(f"{kw}.priority", raw.get("priority", protocol.PRIORITY_ALARM),
-                          0, protocol.messages.MAX_PRIORITY),
-        )
+            level=kt.string("level", "hamlet", choices=LEVELS),
+            pattern=kt.string("pattern"),
+            duration_s=_duration(kt, "duration_s", DEFAULT_ALARM_DURATION_S),
+            priority=int(kt.integer("priority", protocol.PRIORITY_ALARM, lo=0,
+                                    hi=protocol.messages.MAX_PRIORITY)))
     overrides: list[PatternOverride] = []
-    pats = data.get("patterns", [])
-    if not isinstance(pats, list):
-        raise PolicyError(f"{where}.patterns must be an array of tables ([[policy.patterns]])")
-    for i, raw in enumerate(pats):
-        pw = f"{where}.patterns[{i}]"
-        if not isinstance(raw, Mapping):
-            raise PolicyError(f"{pw} must be a table")
-        _unknown(pw, raw, _PATTERN_KEYS)
-        for key in ("area", "name", "steps"):
-            if key not in raw:
-                raise PolicyError(f"{pw}.{key} is required")
-        if not protocol.is_area_path(raw["area"]):
-            raise PolicyError(f"{pw}.area = {raw['area']!r} is not an area path")
+    for pt in t.tables("patterns"):
+        pt.only(_PATTERN_KEYS)
+        area = pt.string("area", required=True)
+        if not protocol.is_area_path(area):
+            raise pt.fail("area", f"{area!r} is not an area path (1 to 4 slugs [a-z0-9-]+ "
+                                  "joined by '/')")
         try:
-            pat = Pattern(raw["name"], raw["steps"])
+            pat = Pattern(pt.string("name", required=True), pt.raw("steps", True))
         except protocol.PayloadError as exc:
-            raise PolicyError(f"{pw}: {exc}") from None
-        if any(o.area == raw["area"] and o.pattern.name == pat.name for o in overrides):
-            raise PolicyError(f"{pw}: pattern {pat.name!r} for {raw['area']!r} is listed twice")
-        overrides.append(PatternOverride(raw["area"], pat))
+            raise pt.fail(None, f"{exc} (steps are [[on_ms, off_ms], ...])") from None
+        if any(o.area == area and o.pattern.name == pat.name for o in overrides):
+            raise pt.fail(None, f"pattern {pat.name!r} for {area!r} is listed twice")
+        overrides.append(PatternOverride(area, pat))
     policy = Policy(
         kinds=kinds, overrides=tuple(overrides),
-        drill_duration_s=_int(f"{where}.drill_duration_s",
-                              data.get("drill_duration_s", DEFAULT_DRILL_DURATION_S), 1,
-                              protocol.messages.MAX_SOUND_S),
-        all_clear_duration_s=_int(f"{where}.all_clear_duration_s",
-                                  data.get("all_clear_duration_s", 30), 1,
-                                  protocol.messages.MAX_SOUND_S),
-        warning_duration_s=_int(f"{where}.warning_duration_s",
-                                data.get("warning_duration_s", 60), 1,
-                                protocol.messages.MAX_SOUND_S),
-        max_escalation=_int(f"{where}.max_escalation", data.get("max_escalation", 2), 0, 4),
+        drill_duration_s=_duration(t, "drill_duration_s", DEFAULT_DRILL_DURATION_S),
+        all_clear_duration_s=_duration(t, "all_clear_duration_s", 30),
+        warning_duration_s=_duration(t, "warning_duration_s", 60),
+        max_escalation=int(t.integer("max_escalation", 2, lo=0, hi=4)),
     )
     # Every kind's pattern must resolve now, not at 2 a.m. during a fire.
     for kind, kp in policy.kinds.items():
         name = kp.pattern or kind
         if name not in protocol.DEFAULT_PATTERNS and not any(
                 o.pattern.name == name for o in policy.overrides):
-            raise PolicyError(f"{where}.kinds.{kind}.pattern: no pattern named {name!r}")
+            raise t.fail(f"kinds.{kind}.pattern", f"no pattern named {name!r}")
     return policy

@@ -152,7 +152,7 @@ class Hub:
             heartbeat_s=s.heartbeat_s, missing_after_heartbeats=s.missing_after_heartbeats,
             loss_debounce_s=s.loss_debounce_s, report_within_s=s.report_within_s,
             area_min_nodes=s.area_trouble_min_nodes, area_fraction=s.area_trouble_fraction),
-            started_ms=now)
+            started_ms=now, linked=False)   # nothing is judged before the first connect
         self.ingest = Ingest(
             topics=self.topics, store=self._store, publisher=out, fanout=self.fanout,
             policy=s.policy, supervisor=self.supervisor, hub_id=s.hub_id,
@@ -361,6 +361,9 @@ class Hub:
                     self.link.publish_time()
                     next_beacon = time.monotonic() + s.time_beacon_s
                 now = self.clock_ms()
+                # Node-loss clocks run only while the hub's own link is up (supervision.py).
+                self.supervisor.link_state(self.link.connected.is_set(), now,
+                                           self.link.connect_count)
                 if self.ingest is not None:
                     self.ingest.flush_heartbeats()   # coalesced: each node's latest only
                 if self.fanout is not None:
@@ -441,13 +444,24 @@ class Hub:
 
     def health(self) -> dict[str, Any]:
         ing = self.ingest
+        link = self.link
+        connected = bool(link and link.connected.is_set())
+        reason = None
+        if not self.started:
+            reason = "the hub is not started"
+        elif ing is not None and ing.store_error:
+            reason = f"the database cannot be written: {ing.store_error}"
+        elif not connected:
+            reason = (f"broker {self.settings.broker_url} not reached yet"
+                      if link is None or link.connect_count == 0
+                      else f"broker {self.settings.broker_url} lost; reconnecting")
         return {
+            "reason": reason,   # why /healthz says degraded, in plain words (else None)
             "hub_id": self.settings.hub_id,
             "started": self.started,
-            "broker_connected": bool(self.link and self.link.connected.is_set()),
+            "broker_connected": connected,
             # Why not, when the broker says so (bad password, not authorised).
-            "broker_refused": (self.link.refused.reason
-                               if self.link and self.link.refused else None),
+            "broker_refused": link.refused.reason if link and link.refused else None,
             "leader": self.leadership.is_leader(),
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},

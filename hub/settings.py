@@ -1,58 +1,121 @@
-"""Hub settings: one TOML file, overridable by TIENGMO_<KEY> environment variables.
+"""Hub settings on pydantic-settings: one TOML file, TIENGMO_* variables, overrides.
 
-`load_settings(path, env, **overrides)` reads the file (flat top-level keys plus
-a `[policy]` table, see docs/hub-config.md), applies the environment and then
-keyword overrides, validates everything and returns a frozen HubSettings.
-Unknown keys are refused, naming the file and the key, so a typo in a timer
-cannot silently leave an alarm system on a default. Nothing happens at import
-time; loading may create `data_dir` and its `secret` file (mode 0600).
+`load_settings(path, env, **overrides)` reads the file (flat top-level keys plus the
+`[policy]` and `[integrations]` tables, see docs/hub-config.md), then the environment
+(`TIENGMO_<KEY>`, and `TIENGMO_POLICY__<A>__<B>` into the tables), then keyword
+overrides, each winning over the one before; validates everything against HubSettings
+(`extra="forbid"`, ranges and patterns as `Field` constraints) and returns it frozen.
+Unknown keys are refused, naming the file and the key, so a typo in a timer cannot
+silently leave an alarm system on a default; a bad value names the key, the value and
+what is allowed (hub.settings_sources.explain). Nothing happens at import time;
+loading may create `data_dir` and its `secret` file (mode 0600).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextvars
 import logging
 import os
 import re
 import secrets
 import socket
-import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, PlainValidator, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 import protocol
 
+from .defaults import BROKER_URL as DEFAULT_BROKER_URL
+from .defaults import HTTP_HOST as DEFAULT_HTTP_HOST
+from .defaults import HTTP_PORT as DEFAULT_HTTP_PORT
+from .defaults import default_data_dir, default_db_url
 from .errors import SettingsError
 from .integrations.config import IntegrationSettings, parse_integrations
 from .policy import Policy, parse_policy
+from .settings_sources import (
+    ENV_PREFIX,
+    NESTED_DELIMITER,
+    EnvSource,
+    TomlSource,
+    explain,
+    read_toml,
+)
 
 log = logging.getLogger(__name__)
 
-ENV_PREFIX = "TIENGMO_"
 SECRET_FILE = "secret"
 # Values people paste from examples; never acceptable in production.
 WEAK_SECRETS = frozenset({"", "secret", "changeme", "change-me", "password", "tiengmo",
                           "development", "dev", "default", "example"})
 MIN_SECRET_LEN = 16
 ENVIRONMENTS = ("development", "production")
+MAX_INGEST_WORKERS = 64
+HUB_ID_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
+PREFIX_RE = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+# One topic level (MQTT 5 §4.8.2): no separators or wildcards. Kept to the node-id
+# alphabet plus '_' so it is also safe in ACL files.
+SHARE_RE = r"^[A-Za-z0-9_-]{1,64}$"
+DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 
 
-@dataclass(frozen=True, slots=True)
-class HubSettings:
+@dataclass(frozen=True)
+class _Load:
+    """What one load_settings call reads: the sources are per call, not per class."""
+
+    toml: Mapping[str, Any]
+    env: Mapping[str, str]
+    source: str
+
+
+_LOADING: contextvars.ContextVar[_Load] = contextvars.ContextVar("hub_settings_load")
+
+
+def _where() -> str:
+    load = _LOADING.get(None)
+    return load.source if load is not None else "<overrides>"
+
+
+def _to_policy(value: Any) -> Policy:
+    return value if isinstance(value, Policy) else parse_policy(value, _where())
+
+
+def _to_integrations(value: Any) -> IntegrationSettings:
+    return parse_integrations(value, _where())
+
+
+_DAYS = "0 (keep everything) or a number of days above it"
+
+
+def _pos(**kw: Any) -> Any:
+    return Field(gt=0, **kw)
+
+
+class HubSettings(BaseSettings):
     """Every setting of a hub process. Times ending `_s` are seconds."""
 
-    hub_id: str = ""                       # default: the host name, sanitised
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED_DELIMITER, extra="forbid",
+        frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True,
+        validate_default=False)
+
+    hub_id: str = Field("", pattern=HUB_ID_RE, json_schema_extra={   # default: host name
+        "allowed": "match ^[a-z0-9][a-z0-9-]{0,62}$ (lower-case letters, digits, '-')"})
     environment: Literal["development", "production"] = "development"
-    data_dir: Path = Path("/var/lib/tiengmo")  # default: see default_data_dir()
+    data_dir: Path = Path("/var/lib/tiengmo")  # default: see defaults.default_data_dir()
     db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db
     registry_file: Path | None = None
-    secret: str = field(default="", repr=False)  # default: kept in <data_dir>/secret
+    secret: str = Field("", repr=False)    # default: kept in <data_dir>/secret
     # MQTT
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    broker_url: str = DEFAULT_BROKER_URL
     username: str | None = None            # default: hub_id (the broker's ACLs want id == user)
-    password: str | None = field(default=None, repr=False)
+    password: str | None = Field(None, repr=False)
     password_file: Path | None = None
     ca_file: Path | None = None
     cert_file: Path | None = None          # client certificate (mqtts://, mutual TLS)
@@ -61,66 +124,136 @@ class HubSettings:
     # here the broker refuses disabled nodes; unset, the broker is not asked.
     dynsec_username: str | None = None
     dynsec_password_file: Path | None = None
-    dynsec_sync_s: float = 30.0            # and at once whenever a node is enabled/disabled
-    prefix: str = protocol.DEFAULT_PREFIX
+    dynsec_sync_s: float = _pos(default=30.0)  # and at once whenever a node is (dis)abled
+    prefix: str = Field(protocol.DEFAULT_PREFIX, pattern=PREFIX_RE, json_schema_extra={
+        "allowed": "slash-separated words without wildcards"})
     # Replicas: an MQTT 5 shared-subscription group, so each alarm reaches one replica
     # ($share/<group>/...). None: one hub, plain subscriptions.
-    shared_group: str | None = None
-    ingest_workers: int = 2                # threads handling inbound messages (per node order kept)
+    shared_group: str | None = Field(None, pattern=SHARE_RE, json_schema_extra={
+        "allowed": "1-64 letters, digits, '-' or '_' (one MQTT topic level, no '/', '+' "
+                   "or '#')"})
+    # While the broker is not reached, say so once and then every this many seconds.
+    not_reached_log_s: float = _pos(default=60.0)
+    # threads handling inbound messages (per node order kept)
+    ingest_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
     # When true this hub stores and shows but never acks or fans out (a provincial
     # hub watching bridged local brokers, ARCHITECTURE.md).
     observer: bool = False
     # HTTP
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
+    http_host: str = DEFAULT_HTTP_HOST
+    http_port: int = Field(DEFAULT_HTTP_PORT, ge=1, le=65535)
     # Timers of PROTOCOL.md rule 9 and the hub's own
-    keepalive_s: float = 15.0
-    heartbeat_s: float = 10.0
-    missing_after_heartbeats: int = 3
-    loss_debounce_s: float = 20.0
-    report_within_s: float = 60.0
-    time_beacon_s: float = 10.0
-    correlation_window_s: float = 600.0
-    escalate_after_s: float = 120.0
-    sound_expiry_s: float = 60.0
-    failed_to_sound_s: float = 15.0        # no `started`/`done` from a node by then: trouble
+    keepalive_s: float = _pos(default=15.0)
+    heartbeat_s: float = _pos(default=10.0)
+    missing_after_heartbeats: int = Field(3, ge=1)
+    loss_debounce_s: float = _pos(default=20.0)
+    report_within_s: float = _pos(default=60.0)
+    time_beacon_s: float = _pos(default=10.0)
+    correlation_window_s: float = _pos(default=600.0)
+    escalate_after_s: float = _pos(default=120.0)
+    sound_expiry_s: float = _pos(default=60.0)
+    failed_to_sound_s: float = _pos(default=15.0)  # no `started`/`done` by then: trouble
     # The leader's look for incidents stored but never sounded (a replica died between
     # deciding and sounding), and how old one must be first: the normal path records
     # its `sound` within milliseconds.
-    orphan_check_s: float = 5.0
-    orphan_grace_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 30.0
+    orphan_check_s: float = _pos(default=5.0)
+    orphan_grace_s: float = _pos(default=10.0)
+    reconnect_min_s: float = _pos(default=1.0)
+    reconnect_max_s: float = _pos(default=30.0)
     # A noisy node (a stuck or pranked button) keeps being stored and acked, but
     # after this many fanned-out incidents in the window its new ones do not sound.
-    noisy_max_fanouts: int = 3
+    noisy_max_fanouts: int = Field(3, ge=1)
     # A stuck or pranked button whose presses all join one open incident never
     # reaches the fan-out limit; this many alarms from one node within the
     # window make it a noisy-node trouble all the same (storing and acking go on).
-    noisy_max_alarms: int = 10
-    noisy_window_s: float = 600.0
+    noisy_max_alarms: int = Field(10, ge=1)
+    noisy_window_s: float = _pos(default=600.0)
     # Many nodes of one area lost at once are one area trouble (power cut, jamming).
-    area_trouble_min_nodes: int = 3
-    area_trouble_fraction: float = 0.5
-    low_battery_pct: float = 20.0
+    area_trouble_min_nodes: int = Field(3, ge=1)
+    area_trouble_fraction: float = Field(0.5, gt=0, le=1)
+    low_battery_pct: float = Field(20.0, ge=0, le=100)
     # Operators' API (docs/api.md): browser sessions end after `session_idle_s` without a
     # request or `session_max_s` after login; logins are throttled per user and per address.
-    session_idle_s: float = 8 * 3600.0
-    session_max_s: float = 24 * 3600.0
-    login_max_failures: int = 5            # per user name, then a lockout that doubles
-    login_ip_max_failures: int = 20        # per client address (an office behind one NAT)
-    login_lockout_s: float = 30.0
-    login_lockout_max_s: float = 3600.0
-    event_retention_s: float = 7 * 86400.0   # the live stream's replay log
-    stream_poll_s: float = 0.25            # how often to look for other replicas' events
+    session_idle_s: float = _pos(default=8 * 3600.0)
+    session_max_s: float = _pos(default=24 * 3600.0)
+    login_max_failures: int = Field(5, ge=1)        # per user name, then a doubling lockout
+    login_ip_max_failures: int = Field(20, ge=1)    # per client address (one NAT, one office)
+    login_lockout_s: float = _pos(default=30.0)
+    login_lockout_max_s: float = _pos(default=3600.0)
+    event_retention_s: float = _pos(default=7 * 86400.0)   # the live stream's replay log
+    stream_poll_s: float = _pos(default=0.25)     # how often to look for other replicas' events
     # Retention of old events (hub/retention.py, docs/faults.md); 0 keeps everything.
-    retention_days: float = 0.0            # finished incidents + their alarms, cleared troubles
-    audit_retention_days: float = 0.0      # the append-only audit log: only this prunes it
-    policy: Policy = field(default_factory=Policy)
+    # retention_days: finished incidents + their alarms, cleared troubles;
+    # audit_retention_days: the append-only audit log (only this prunes it).
+    retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
+    audit_retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
+    policy: Annotated[Policy, PlainValidator(_to_policy)] = Field(default_factory=Policy)
     # The [integrations] table (metrics, CAP, webhooks, SMS, Home Assistant): see
     # hub/integrations/config.py and docs/integrations.md.
-    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
-    source: str = "<defaults>"             # where these settings came from, for messages
+    integrations: Annotated[IntegrationSettings, PlainValidator(_to_integrations)] = Field(
+        default_factory=IntegrationSettings)
+    source: str = Field("<defaults>", exclude=True)  # where these came from, for messages
+
+    @classmethod
+    def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: keyword overrides, then the environment, then the file.
+        load = _LOADING.get(None) or _Load({}, {}, "<defaults>")
+        return (init_settings, EnvSource(settings_cls, load.env),
+                TomlSource(settings_cls, load.toml))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, values: Any) -> Any:
+        """hub_id, data_dir and db_url default from the host and from each other."""
+        if not isinstance(values, dict):
+            return values
+        if not values.get("hub_id"):
+            values["hub_id"] = default_hub_id()
+        env = values.get("environment", "development")
+        data_dir = values.get("data_dir") or default_data_dir(str(env))
+        if isinstance(data_dir, str | Path):
+            data_dir = Path(data_dir).expanduser()
+            values["data_dir"] = data_dir
+            if not values.get("db_url"):
+                values["db_url"] = default_db_url(data_dir)
+        for key in ("registry_file", "password_file", "ca_file", "cert_file", "key_file",
+                    "dynsec_password_file"):
+            if isinstance(values.get(key), str) and values[key]:
+                values[key] = Path(values[key]).expanduser()
+        return values
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        check_broker_url(url)
+        return url
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url(cls, url: str) -> str:
+        check_db_url(url)
+        return url
+
+    @model_validator(mode="after")
+    def _relations(self) -> HubSettings:
+        """Rules across keys: checked now, not at connect."""
+        if self.key_file is not None and self.cert_file is None:
+            raise _rule("key 'key_file' needs 'cert_file' (the client certificate it "
+                        "belongs to)")
+        if self.cert_file is not None and not self.broker_url.startswith("mqtts://"):
+            raise _rule("key 'cert_file' needs an mqtts:// broker_url (a client certificate "
+                        "is only used over TLS)")
+        if (self.dynsec_username is None) != (self.dynsec_password_file is None):
+            raise _rule("keys 'dynsec_username' and 'dynsec_password_file' go together "
+                        "(the hub's dynamic-security admin login)")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise _rule("key 'reconnect_max_s' must not be less than 'reconnect_min_s'")
+        return self
 
     @property
     def missing_after_s(self) -> float:
@@ -154,22 +287,39 @@ class HubSettings:
                                 f"cannot read a password ({exc})") from None
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(HubSettings) if f.name not in ("source",)}
-_POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
-             "time_beacon_s", "correlation_window_s", "escalate_after_s", "sound_expiry_s",
-             "failed_to_sound_s", "orphan_check_s", "orphan_grace_s", "reconnect_min_s",
-             "reconnect_max_s", "noisy_window_s",
-             "session_idle_s", "session_max_s", "login_lockout_s", "login_lockout_max_s",
-             "event_retention_s", "stream_poll_s", "dynsec_sync_s"}
+def _rule(text: str) -> PydanticCustomError:
+    return PydanticCustomError("settings_rule", text)
 
 
-def default_data_dir(environment: str) -> Path:
-    """/var/lib/tiengmo in production (the systemd unit's StateDirectory), else the user's
-    XDG data directory, so `tiengmo hub` works for a developer without root."""
-    if environment == "production":
-        return Path("/var/lib/tiengmo")
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "tiengmo"
+def check_broker_url(url: str) -> None:
+    """Refuse a broker URL the hub could never connect to (raises ValueError)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (parts.scheme not in ("mqtt", "mqtts") or not parts.hostname or port == -1
+            or port == 0 or parts.path not in ("", "/") or parts.query):
+        raise _rule(f"key 'broker_url' = {url!r} must be mqtt://HOST[:PORT] or "
+                    "mqtts://HOST[:PORT] (port 1-65535), e.g. mqtt://127.0.0.1:1883")
+
+
+def check_db_url(url: str) -> None:
+    """Refuse a database URL of a kind the hub does not speak (raises ValueError)."""
+    m = re.match(r"^([a-z]+)(\+[a-z0-9_]+)?://(.*)$", url)
+    ok = m is not None and m.group(1) in DB_SCHEMES
+    if ok and m is not None and m.group(1) != "sqlite":
+        try:
+            parts = urlsplit(url)
+            ok = bool(parts.hostname) and (parts.port is None or parts.port > 0) and \
+                parts.path not in ("", "/")
+        except ValueError:
+            ok = False
+    elif ok and m is not None:
+        ok = m.group(3).startswith("/") and len(m.group(3)) > 1
+    if not ok:
+        raise _rule(f"key 'db_url' = {url!r} must be sqlite:///relative/path.db, "
+                    "sqlite:////absolute/path.db or postgresql://USER@HOST[:PORT]/DATABASE")
 
 
 def default_hub_id() -> str:
@@ -179,195 +329,59 @@ def default_hub_id() -> str:
     return name if protocol.is_hub_id(name) else "hub"
 
 
-def _convert(where: str, name: str, value: Any, from_text: bool) -> Any:
-    """Coerce one value to the field's type; `from_text` for environment strings."""
-    kind = _FIELDS[name].type
-    optional = "None" in str(kind)
-    if value is None or (from_text and optional and value == ""):
-        if optional:
-            return None
-        raise SettingsError(f"{where}: key {name!r} cannot be empty")
-    base = str(kind).replace(" | None", "")
+@contextmanager
+def _loading(load: _Load) -> Iterator[None]:
+    token = _LOADING.set(load)
     try:
-        if base == "bool":
-            if from_text:
-                low = value.strip().lower()
-                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError
-                return low in ("1", "true", "yes", "on")
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if base == "int":
-            if from_text:
-                value = int(value.strip())
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError
-            return value
-        if base == "float":
-            if from_text:
-                value = float(value.strip())
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError
-            return float(value)
-        if base == "Path":
-            if not isinstance(value, str | Path) or str(value) == "":
-                raise ValueError
-            return Path(value).expanduser()
-        if base.startswith("Literal"):
-            allowed = ENVIRONMENTS
-            if value not in allowed:
-                raise SettingsError(f"{where}: key {name!r} must be one of "
-                                    f"{', '.join(map(str, allowed))}, got {value!r}")
-            return value
-        if not isinstance(value, str):
-            raise ValueError
-        return value
-    except (ValueError, AttributeError):
-        raise SettingsError(f"{where}: key {name!r} must be {base.lower()}, got {value!r}") \
-            from None
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: settings file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read settings file: {exc}") from None
+        yield
+    finally:
+        _LOADING.reset(token)
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None,
-                  **overrides: Any) -> HubSettings:
-    """Settings from `path` (or $TIENGMO_CONFIG), then `env` TIENGMO_<KEY>, then overrides."""
+                  *, overrides_source: str = "<overrides>", **overrides: Any) -> HubSettings:
+    """Settings from `path` (or $TIENGMO_CONFIG), then `env` TIENGMO_<KEY>, then overrides
+    (named `overrides_source` in messages: the command line names its options)."""
     env = os.environ if env is None else env
     if path is None and env.get(ENV_PREFIX + "CONFIG"):
         path = env[ENV_PREFIX + "CONFIG"]
-    values: dict[str, Any] = {}
-    source = "<defaults>"
-    policy_raw: Any = None
-    integrations_raw: Any = None
-    if path is not None:
-        source = str(path)
-        raw = _read_file(Path(path))
-        for key, value in raw.items():
-            if key == "policy":
-                policy_raw = value
-                continue
-            if key == "integrations":
-                integrations_raw = value
-                continue
-            if key not in _FIELDS:
-                raise SettingsError(f"{source}: unknown key {key!r}")
-            values[key] = _convert(source, key, value, from_text=False)
-    for var, text in env.items():
-        if not var.startswith(ENV_PREFIX) or var == ENV_PREFIX + "CONFIG":
-            continue
-        key = var[len(ENV_PREFIX):].lower()
-        if key in _FIELDS and key not in ("policy", "integrations"):
-            values[key] = _convert(f"environment variable {var}", key, text, from_text=True)
-        elif key not in _FIELDS:
-            # Other components share the prefix (the node agent, the simulator), so an
-            # unknown variable is logged, not fatal.
-            log.debug("ignoring environment variable %s: not a hub setting", var)
-    for key, value in overrides.items():
-        if key == "policy":
-            values["policy"] = value if isinstance(value, Policy) else parse_policy(value,
-                                                                                     "<overrides>")
-            continue
-        if key == "integrations":
-            values[key] = parse_integrations(value, "<overrides>")
-            continue
-        if key not in _FIELDS:
-            raise SettingsError(f"<overrides>: unknown key {key!r}")
-        values[key] = _convert("<overrides>", key, value, from_text=False)
-    if "policy" not in values:
-        values["policy"] = parse_policy(policy_raw, source)
-    if "integrations" not in values:
-        values["integrations"] = parse_integrations(integrations_raw, source)
-    return _finish(values, source)
+    source = "<defaults>" if path is None else str(path)
+    raw = {} if path is None else read_toml(Path(path))
+    if "source" in raw:
+        raise SettingsError(f"{source}: unknown key 'source'")
+    # Tables given as overrides are named as such in their messages.
+    for key, parse in (("policy", parse_policy), ("integrations", parse_integrations)):
+        if key in overrides and isinstance(overrides[key], Mapping):
+            overrides[key] = parse(overrides[key], overrides_source)
+    env_origin = _env_origins(EnvSource(HubSettings, env))
+    nested_vars = [env_origin[k] for k in ("policy", "integrations") if k in env_origin]
+    # The nested tables are read from the file and the variables merged; name both.
+    source_nested = (f"{source} (with environment variable {nested_vars[0]})" if nested_vars
+                     else source)
+    try:
+        with _loading(_Load(raw, env, source_nested)):
+            settings = HubSettings(**overrides)
+    except ValidationError as exc:
+        raise explain(exc, HubSettings, source=source, env_origin=env_origin,
+                      override_keys=set(overrides), overrides_source=overrides_source) \
+            from None
+    secret = _resolve_secret(settings, source)
+    return settings.model_copy(update={"secret": secret, "source": source})
 
 
-def _finish(values: dict[str, Any], source: str) -> HubSettings:
-    """Fill derived defaults, check ranges and relations, resolve the secret."""
-    if not values.get("hub_id"):
-        values["hub_id"] = default_hub_id()
-    if not protocol.is_hub_id(values["hub_id"]):
-        raise SettingsError(f"{source}: key 'hub_id' = {values['hub_id']!r} must match "
-                            "^[a-z0-9][a-z0-9-]{0,62}$")
-    data_dir = Path(values["data_dir"]) if values.get("data_dir") else default_data_dir(
-        values.get("environment", "development"))
-    values["data_dir"] = data_dir
-    if not values.get("db_url"):
-        values["db_url"] = f"sqlite:///{data_dir.resolve() / 'hub.db'}"
-    for key in _POSITIVE:
-        if key in values and values[key] <= 0:
-            raise SettingsError(f"{source}: key {key!r} must be greater than 0")
-    for key in ("missing_after_heartbeats", "noisy_max_fanouts", "noisy_max_alarms",
-                "area_trouble_min_nodes",
-                "login_max_failures", "login_ip_max_failures"):
-        if key in values and values[key] < 1:
-            raise SettingsError(f"{source}: key {key!r} must be 1 or more")
-    for key in ("retention_days", "audit_retention_days"):
-        if values.get(key, 0.0) < 0:
-            raise SettingsError(f"{source}: key {key!r} must be 0 (keep everything) or more")
-    if not 0 < values.get("area_trouble_fraction", 0.5) <= 1:
-        raise SettingsError(f"{source}: key 'area_trouble_fraction' must be in (0, 1]")
-    if not 0 < values.get("http_port", 8080) < 65536:
-        raise SettingsError(f"{source}: key 'http_port' must be 1..65535")
-    if "prefix" in values and not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*",
-                                                values["prefix"]):
-        raise SettingsError(f"{source}: key 'prefix' must be slash-separated words "
-                            "without wildcards")
-    if not re.match(r"^mqtts?://", values.get("broker_url", "mqtt://")):
-        raise SettingsError(f"{source}: key 'broker_url' must start with mqtt:// or mqtts://")
-    _check_mqtt_extras(values, source)
-    values["source"] = source
-    values["secret"] = _resolve_secret(values, source)
-    return HubSettings(**values)
+def _env_origins(env_source: EnvSource) -> dict[str, str]:
+    env_source()
+    return env_source.origin
 
 
-MAX_INGEST_WORKERS = 64
-# One topic level (MQTT 5 §4.8.2): no separators or wildcards. Kept to the node-id
-# alphabet plus '_' so it is also safe in ACL files.
-_SHARE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-
-
-def _check_mqtt_extras(values: dict[str, Any], source: str) -> None:
-    """shared_group, client TLS files and ingest_workers: checked now, not at connect."""
-    group = values.get("shared_group")
-    if group is not None and not _SHARE_NAME.fullmatch(group):
-        raise SettingsError(f"{source}: key 'shared_group' = {group!r} must be 1-64 letters, "
-                            "digits, '-' or '_' (one MQTT topic level, no '/', '+' or '#')")
-    if values.get("key_file") is not None and values.get("cert_file") is None:
-        raise SettingsError(f"{source}: key 'key_file' needs 'cert_file' (the client "
-                            "certificate it belongs to)")
-    if values.get("cert_file") is not None and not str(
-            values.get("broker_url", "")).startswith("mqtts://"):
-        raise SettingsError(f"{source}: key 'cert_file' needs an mqtts:// broker_url "
-                            "(a client certificate is only used over TLS)")
-    if (values.get("dynsec_username") is None) != (values.get("dynsec_password_file") is None):
-        raise SettingsError(f"{source}: keys 'dynsec_username' and 'dynsec_password_file' "
-                            "go together (the hub's dynamic-security admin login)")
-    workers = values.get("ingest_workers", 2)
-    if not 1 <= workers <= MAX_INGEST_WORKERS:
-        raise SettingsError(f"{source}: key 'ingest_workers' must be 1..{MAX_INGEST_WORKERS}, "
-                            f"got {workers}")
-
-
-def _resolve_secret(values: dict[str, Any], source: str) -> str:
+def _resolve_secret(settings: HubSettings, source: str) -> str:
     """An explicit secret, else the one kept in <data_dir>/secret (made on first start)."""
-    production = values.get("environment") == "production"
-    secret = values.get("secret", "")
-    if not secret:
-        secret = _kept_secret(values["data_dir"], source)
-    if production and (secret.strip().lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LEN):
+    secret = settings.secret or _kept_secret(settings.data_dir, source)
+    if settings.is_production and (secret.strip().lower() in WEAK_SECRETS
+                                   or len(secret) < MIN_SECRET_LEN):
         raise SettingsError(f"{source}: key 'secret' is empty, a default or shorter than "
                             f"{MIN_SECRET_LEN} characters; refusing to start in production")
-    return str(secret)
+    return secret
 
 
 def _kept_secret(data_dir: Path, source: str) -> str:

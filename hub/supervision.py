@@ -16,13 +16,22 @@ Rules:
 - when at least `area_min_nodes` and `area_fraction` of an area's enabled
   nodes are lost, ONE area trouble is raised (power cut, jamming) and the
   node troubles of that area are folded into it;
-- troubles clear when the nodes come back.
+- troubles clear when the nodes come back;
+- the hub's own isolation is not the nodes' fault: while the hub's broker link
+  is down, or before it was ever up, nothing is judged (no status changes, no
+  troubles), and on each (re)connect every node not already reported lost
+  gets a fresh grace from that moment, as if it had just been heard (a death
+  too: its retained state re-arrives on the new subscription). A node lost
+  and reported before the link dropped stays reported until it is heard.
+  The runtime feeds the link's state in with `link_state()`; a Supervisor built
+  on its own (tests) starts linked.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sized
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -108,6 +117,9 @@ class Supervisor:
     # re-sorting thousands each time was most of its cost.
     _order: list[_Node] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Whether the hub's own broker link is up (see the module's last rule).
+    linked: bool = True
+    _connection: int = 0
 
     # ---- the registry and recovered state -----------------------------
 
@@ -197,6 +209,26 @@ class Supervisor:
                 n.boot_id = boot_id
                 n.death_ms = None
 
+    def link_state(self, up: bool, now_ms: int, connection: int = 0) -> None:
+        """The hub's own broker link is `up` (or not) at `now_ms`, on its `connection`-th
+        connect; called every tick. A new `connection` number while up is a reconnect
+        even if the drop in between was never seen (it was shorter than a tick, or the
+        tick itself was held up meanwhile)."""
+        with self._lock:
+            if not up:
+                self.linked = False
+                return
+            if self.linked and connection == self._connection:
+                return
+            self.linked, self._connection = True, connection
+            for n in self._nodes.values():
+                if n.reported:
+                    continue   # lost before the link dropped: stays so until heard
+                # Silence while the hub itself was cut off says nothing about the node.
+                n.last_seen_ms = max(n.last_seen_ms, now_ms)
+                if n.death_ms is not None:
+                    n.death_ms = max(n.death_ms, now_ms)
+
     # ---- evaluation -------------------------------------------------------
 
     def _derive(self, n: _Node, now_ms: int) -> tuple[NodeStatus, int | None]:
@@ -219,6 +251,8 @@ class Supervisor:
         debounce_ms = int(self.timers.loss_debounce_s * 1000)
         events: list[Event] = []
         with self._lock:
+            if not self.linked:
+                return events   # the hub is cut off: nodes are not judged meanwhile
             by_area: dict[str, list[tuple[_Node, NodeStatus, int | None]]] = {}
             for n in self._order:
                 if not n.enabled:
@@ -243,15 +277,20 @@ class Supervisor:
             if since is None and n.reported:
                 n.reported = False
                 events.append(TroubleCleared(node_key(n.node_id), area, n.node_id))
-        area_lost = (len(lost) >= t.area_min_nodes
-                     and len(lost) >= t.area_fraction * len(members))
+        def enough(group: Sized) -> bool:
+            return len(group) >= t.area_min_nodes and len(group) >= t.area_fraction * len(
+                members)
+
+        area_lost = enough(lost)
         if area in self._areas_open:
             if area_lost:
                 return events
             self._areas_open.discard(area)
             events.append(TroubleCleared(area_key(area), area, None))
             # Whoever is still lost is reported on its own from here on.
-        elif area_lost and due:
+        elif enough(due):
+            # Raised once enough of the area has been lost past the debounce: a fresh
+            # loss of most of it beside one old one is not yet a power cut.
             self._areas_open.add(area)
             names = tuple(n.node_id for n, _, _ in lost)
             events.append(TroubleRaised(area_key(area), area, None, names,

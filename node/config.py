@@ -7,7 +7,6 @@ the rain sees exactly which line to fix.
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import protocol
 from protocol import DEFAULT_PATTERNS, Kind, Pattern, PayloadError
 from protocol.patterns import DEFAULT_ALARM_DURATION_S, DEFAULT_DRILL_DURATION_S
+from protocol.tomltable import Table, TableError
 
 from .errors import ConfigError
 from .hwconfig import ButtonConfig, HardwareConfig, InputConfig, OutputConfig
@@ -101,96 +101,16 @@ class NodeConfig:
         return LocalPattern(DEFAULT_PATTERNS[name], float(dur))
 
 
-class _Table:
-    """One TOML table being read: typed getters that name the dotted key on error."""
-
-    def __init__(self, source: str, path: str, data: Any) -> None:
-        self.source, self.path = source, path
-        if not isinstance(data, dict):
-            raise ConfigError(source, path or None, "must be a table")
-        self.data: dict[str, Any] = data
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def fail(self, name: str | None, problem: str) -> ConfigError:
-        return ConfigError(self.source, self.key(name) if name else (self.path or None), problem)
-
-    def raw(self, name: str, required: bool) -> Any:
-        self.used.add(name)
-        if name not in self.data:
-            if required:
-                raise self.fail(name, "is required")
-            return None
-        return self.data[name]
-
-    def string(self, name: str, default: str | None = None, *, required: bool = False) -> Any:
-        v = self.raw(name, required)
-        if v is None:
-            return default
-        if not isinstance(v, str) or not v:
-            raise self.fail(name, f"must be a non-empty string, not {v!r}")
-        return v
-
-    def integer(self, name: str, default: int | None = None, *, lo: int = 0,
-                hi: int = 2**31, required: bool = False) -> Any:
-        v = self.raw(name, required)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.fail(name, f"must be an integer, not {v!r}")
-        if not lo <= v <= hi:
-            raise self.fail(name, f"must be in {lo}..{hi}, got {v}")
-        return v
-
-    def number(self, name: str, default: float | None = None, *, lo: float = 0.0,
-               hi: float = 1e9, required: bool = False, above: bool = False) -> Any:
-        v = self.raw(name, required)
-        if v is None:
-            return default
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(name, f"must be a number, not {v!r}")
-        if not lo <= v <= hi or (above and v <= lo):
-            rng = f"more than {lo}" if above else f"in {lo}..{hi}"
-            raise self.fail(name, f"must be {rng}, got {v}")
-        return float(v)
-
-    def boolean(self, name: str, default: bool) -> bool:
-        v = self.raw(name, False)
-        if v is None:
-            return default
-        if not isinstance(v, bool):
-            raise self.fail(name, f"must be true or false, not {v!r}")
-        return v
-
-    def pin(self, name: str, *, required: bool = True) -> Any:
-        return self.integer(name, lo=0, hi=MAX_PIN, required=required)
-
-    def path_(self, name: str, base: Path) -> Path | None:
-        v = self.string(name)
-        return None if v is None else (base / v if not os.path.isabs(v) else Path(v))
-
-    def sub(self, name: str, *, required: bool = False) -> _Table | None:
-        v = self.raw(name, required)
-        return None if v is None else _Table(self.source, self.key(name), v)
-
-    def array(self, name: str) -> list[_Table]:
-        v = self.raw(name, False)
-        if v is None:
-            return []
-        if not isinstance(v, list):
-            raise self.fail(name, "must be an array of tables ([[...]])")
-        return [_Table(self.source, f"{self.key(name)}[{i}]", item) for i, item in enumerate(v)]
-
-    def done(self) -> None:
-        """Refuse keys nobody asked for: a typo must not be silently ignored."""
-        extra = sorted(set(self.data) - self.used)
-        if extra:
-            raise self.fail(extra[0], "unknown key")
+def _pin(t: Table, name: str, *, required: bool = True) -> Any:
+    return t.integer(name, lo=0, hi=MAX_PIN, required=required)
 
 
-def _mqtt(t: _Table, node_id: str, base: Path) -> MqttConfig:
+def _path(t: Table, name: str, base: Path) -> Path | None:
+    v = t.string(name)
+    return None if v is None else (base / v if not os.path.isabs(v) else Path(v))
+
+
+def _mqtt(t: Table, node_id: str, base: Path) -> MqttConfig:
     url = t.string("url", required=True)
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -211,8 +131,8 @@ def _mqtt(t: _Table, node_id: str, base: Path) -> MqttConfig:
     cfg = MqttConfig(
         host=parts.hostname, port=port or (8883 if tls else 1883), tls=tls,
         username=t.string("username", node_id),
-        password_file=t.path_("password_file", base), ca_file=t.path_("ca_file", base),
-        cert_file=t.path_("cert_file", base), key_file=t.path_("key_file", base),
+        password_file=_path(t, "password_file", base), ca_file=_path(t, "ca_file", base),
+        cert_file=_path(t, "cert_file", base), key_file=_path(t, "key_file", base),
         prefix=prefix, keepalive_s=t.integer("keepalive_s", 15, lo=1, hi=3600),
         reconnect_min_s=t.number("reconnect_min_s", 1.0, lo=0.05, hi=10),
         reconnect_max_s=t.number("reconnect_max_s", 10.0, lo=0.05, hi=10),
@@ -229,13 +149,13 @@ def _mqtt(t: _Table, node_id: str, base: Path) -> MqttConfig:
     return cfg
 
 
-def _buttons(root: _Table) -> tuple[ButtonConfig, ...]:
+def _buttons(root: Table) -> tuple[ButtonConfig, ...]:
     out: list[ButtonConfig] = []
-    for t in root.array("buttons"):
+    for t in root.tables("buttons"):
         kind = t.string("kind", required=True)
         if kind not in {k.value for k in Kind}:
             raise t.fail("kind", f"{kind!r} is not one of {', '.join(k.value for k in Kind)}")
-        b = ButtonConfig(pin=t.pin("pin"), number=t.integer("number", lo=1, hi=999,
+        b = ButtonConfig(pin=_pin(t, "pin"), number=t.integer("number", lo=1, hi=999,
                                                             required=True),
                          kind=kind, hold_s=t.number("hold_s", 1.5, lo=0.0, hi=60),
                          active_low=t.boolean("active_low", True))
@@ -246,18 +166,18 @@ def _buttons(root: _Table) -> tuple[ButtonConfig, ...]:
     return tuple(out)
 
 
-def _outputs(root: _Table) -> tuple[OutputConfig, ...]:
+def _outputs(root: Table) -> tuple[OutputConfig, ...]:
     out: list[OutputConfig] = []
-    for t in root.array("outputs"):
+    for t in root.tables("outputs"):
         name = t.string("name", required=True)
         if not protocol.is_node_id(name):
             raise t.fail("name", f"{name!r} must be lower-case letters, digits and '-'")
         typ = t.string("type", required=True)
         if typ not in OUTPUT_TYPES:
             raise t.fail("type", f"{typ!r} must be one of {', '.join(OUTPUT_TYPES)}")
-        fb = t.pin("feedback_pin", required=False)
+        fb = _pin(t, "feedback_pin", required=False)
         o = OutputConfig(
-            name=name, type=typ, pin=t.pin("pin"), active_high=t.boolean("active_high", True),
+            name=name, type=typ, pin=_pin(t, "pin"), active_high=t.boolean("active_high", True),
             pulse_ms=t.integer("pulse_ms", 60, lo=1, hi=10_000),
             roll_gap_ms=t.integer("roll_gap_ms", 60, lo=1, hi=10_000),
             max_on_s=t.number("max_on_s", 30.0, lo=0.0, hi=3600, above=True),
@@ -273,7 +193,7 @@ def _outputs(root: _Table) -> tuple[OutputConfig, ...]:
     return tuple(out)
 
 
-def _patterns(root: _Table) -> dict[str, LocalPattern]:
+def _patterns(root: Table) -> dict[str, LocalPattern]:
     table = root.sub("patterns")
     if table is None:
         return {}
@@ -296,7 +216,7 @@ def _patterns(root: _Table) -> dict[str, LocalPattern]:
     return out
 
 
-def _timers(root: _Table) -> Timers:
+def _timers(root: Table) -> Timers:
     t = root.sub("timers")
     if t is None:
         return Timers()
@@ -321,7 +241,7 @@ def _timers(root: _Table) -> Timers:
     return timers
 
 
-def _pins_used_once(root: _Table, hw: HardwareConfig) -> None:
+def _pins_used_once(root: Table, hw: HardwareConfig) -> None:
     seen: dict[int, str] = {}
     uses: list[tuple[int | None, str]] = [(b.pin, f"buttons[{i}].pin")
                                            for i, b in enumerate(hw.buttons)]
@@ -341,8 +261,14 @@ def _pins_used_once(root: _Table, hw: HardwareConfig) -> None:
 def parse_config(data: dict[str, Any], source: str = "<memory>",
                  base_dir: Path | None = None) -> NodeConfig:
     """Validate a decoded config document; relative paths resolve against `base_dir`."""
-    base = base_dir or Path.cwd()
-    root = _Table(source, "", data)
+    try:
+        return _parse(data, source, base_dir or Path.cwd())
+    except TableError as exc:
+        raise ConfigError(exc.source, exc.key, exc.problem) from None
+
+
+def _parse(data: dict[str, Any], source: str, base: Path) -> NodeConfig:
+    root = Table(source, "", data)
     node = root.sub("node", required=True)
     assert node is not None
     node_id = node.string("id", required=True)
@@ -351,7 +277,7 @@ def parse_config(data: dict[str, Any], source: str = "<memory>",
     area = node.string("area", required=True)
     if not protocol.is_area_path(area):
         raise node.fail("area", f"{area!r} must be 1 to 4 slugs [a-z0-9-]+ joined by '/'")
-    data_dir = node.path_("data_dir", base) or Path(DEFAULT_DATA_DIR)
+    data_dir = _path(node, "data_dir", base) or Path(DEFAULT_DATA_DIR)
     keep = node.number("log_keep_days", 30.0, lo=0.0, hi=3650)
     node.done()
     mqtt_t = root.sub("mqtt", required=True)
@@ -359,20 +285,20 @@ def parse_config(data: dict[str, Any], source: str = "<memory>",
     mqtt = _mqtt(mqtt_t, node_id, base)
     cancel = None
     if (c := root.sub("cancel")) is not None:
-        cancel = InputConfig(pin=c.pin("pin"), hold_s=c.number("hold_s", 1.5, lo=0.0, hi=60),
+        cancel = InputConfig(pin=_pin(c, "pin"), hold_s=c.number("hold_s", 1.5, lo=0.0, hi=60),
                              active_low=c.boolean("active_low", True))
         c.done()
     enable_pin, toggle_ms = None, 50
     if (e := root.sub("enable")) is not None:
-        enable_pin, toggle_ms = e.pin("pin"), e.integer("toggle_ms", 50, lo=5, hi=10_000)
+        enable_pin, toggle_ms = _pin(e, "pin"), e.integer("toggle_ms", 50, lo=5, hi=10_000)
         e.done()
     power_pin = None
     if (p := root.sub("power")) is not None:
-        power_pin = p.pin("good_pin")
+        power_pin = _pin(p, "good_pin")
         p.done()
     led_pin, led_high = None, True
     if (lt := root.sub("led")) is not None:
-        led_pin, led_high = lt.pin("pin"), lt.boolean("active_high", True)
+        led_pin, led_high = _pin(lt, "pin"), lt.boolean("active_high", True)
         lt.done()
     hw = HardwareConfig(buttons=_buttons(root), cancel=cancel, outputs=_outputs(root),
                         enable_pin=enable_pin, enable_toggle_ms=toggle_ms,

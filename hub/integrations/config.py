@@ -6,19 +6,21 @@
     [integrations.sms]            # + [[integrations.sms.responders]]
     [integrations.homeassistant]  # MQTT discovery, off by default
 
-Parsed by `parse_integrations(raw, source)` into frozen values; unknown keys are
-refused naming the file and the key (docs/integrations.md lists every key). This
-module imports nothing of the hub, so hub.settings can validate the table at load.
+Parsed by `parse_integrations(raw, source)` into frozen values with the project's one
+TOML-table validator (protocol.tomltable): unknown keys are refused naming the file and
+the dotted key (docs/integrations.md lists every key). This module imports nothing of
+the hub but its errors, so hub.settings can validate the table at load.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from protocol.tomltable import Table, TableError
 
 from ..errors import SettingsError
 
@@ -104,152 +106,109 @@ class IntegrationSettings:
     homeassistant: HomeAssistantSettings = field(default_factory=HomeAssistantSettings)
 
 
-class _Table:
-    """Typed reads of one TOML table, refusing unknown keys."""
-
-    def __init__(self, raw: Any, where: str, keys: set[str]) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, Mapping):
-            raise SettingsError(f"{where} must be a table")
-        unknown = sorted(set(raw) - keys)
-        if unknown:
-            raise SettingsError(f"{where}: unknown key {unknown[0]!r}")
-        self.raw, self.where = raw, where
-
-    def _bad(self, key: str, what: str) -> SettingsError:
-        return SettingsError(f"{self.where}: key {key!r} must be {what}, "
-                             f"got {self.raw[key]!r}")
-
-    def str_(self, key: str, default: str | None) -> Any:
-        v = self.raw.get(key, default)
-        if v is not None and (not isinstance(v, str) or (key in self.raw and v == "")):
-            raise self._bad(key, "a non-empty string")
-        return v
-
-    def num(self, key: str, default: float, *, positive: bool = True) -> float:
-        v = self.raw.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, int | float) or (positive and v <= 0):
-            raise self._bad(key, "a number greater than 0")
-        return float(v)
-
-    def int_(self, key: str, default: int | None) -> Any:
-        v = self.raw.get(key, default)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise self._bad(key, "an integer of 1 or more")
-        return v
-
-    def bool_(self, key: str, default: bool) -> bool:
-        v = self.raw.get(key, default)
-        if not isinstance(v, bool):
-            raise self._bad(key, "true or false")
-        return v
-
-    def list_(self, key: str) -> list[Any]:
-        v = self.raw.get(key, [])
-        if not isinstance(v, list):
-            raise self._bad(key, "an array")
-        return v
-
-    def secret(self, key: str) -> str | None:
-        """`key`, or the first line of `key_file` (so secrets can stay out of the file)."""
-        value = self.str_(key, None)
-        path = self.str_(f"{key}_file", None)
-        if value is not None and path is not None:
-            raise SettingsError(f"{self.where}: give {key!r} or {key + '_file'!r}, not both")
-        if path is None:
-            return value  # type: ignore[no-any-return]
-        try:
-            return Path(path).expanduser().read_text(encoding="utf-8").splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise SettingsError(f"{self.where}: {key}_file {path}: cannot read it ({exc})") \
-                from None
+def _secret(t: Table, key: str) -> str | None:
+    """`key`, or the first line of `key_file` (so secrets can stay out of the file)."""
+    value = t.string(key)
+    path = t.string(f"{key}_file")
+    if value is not None and path is not None:
+        raise t.fail(key, f"give {key!r} or {key + '_file'!r}, not both")
+    if path is None:
+        return value  # type: ignore[no-any-return]
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").splitlines()[0].strip()
+    except (OSError, IndexError) as exc:
+        raise t.fail(f"{key}_file", f"{path}: cannot read it ({exc})") from None
 
 
-def _phone(value: Any, where: str) -> str:
+def _phone(t: Table, key: str, value: Any) -> str:
     if not isinstance(value, str) or not PHONE_RE.match(value.replace(" ", "")):
-        raise SettingsError(f"{where}: {value!r} is not a phone number (digits, optional +)")
+        raise t.fail(key, f"{value!r} is not a phone number (digits, optional +)")
     return value.replace(" ", "")
 
 
-def _subscriber(raw: Any, where: str) -> Subscriber:
-    t = _Table(raw, where, {"name", "url", "secret", "secret_file", "events"})
-    name, url, secret = t.str_("name", None), t.str_("url", None), t.secret("secret")
-    if not name or not url or not secret:
-        raise SettingsError(f"{where}: 'name', 'url' and 'secret' (or 'secret_file') are "
-                            "required")
+def _subscriber(t: Table) -> Subscriber:
+    t.only({"name", "url", "secret", "secret_file", "events"})
+    name, url, secret = (t.string("name", required=True), t.string("url", required=True),
+                         _secret(t, "secret"))
+    if not secret:
+        raise t.fail("secret", "is required (or 'secret_file')")
     if not re.match(r"^https?://", url):
-        raise SettingsError(f"{where}: key 'url' must start with http:// or https://")
-    events = t.list_("events") or list(EVENT_TYPES)
+        raise t.fail("url", f"must start with http:// or https://, not {url!r}")
+    events = t.array("events") or list(EVENT_TYPES)
     bad = [e for e in events if e not in EVENT_TYPES and e != "*"]
     if bad:
-        raise SettingsError(f"{where}: key 'events': {bad[0]!r} is not one of "
-                            f"{', '.join(EVENT_TYPES)} or '*'")
+        raise t.fail("events", f"{bad[0]!r} is not one of {', '.join(EVENT_TYPES)} or '*'")
     return Subscriber(name, url, secret, tuple(EVENT_TYPES if "*" in events else events))
 
 
-def _responder(raw: Any, where: str) -> Responder:
-    t = _Table(raw, where, {"area", "phone", "name", "role"})
-    area = t.str_("area", None)
-    if not area or not AREA_RE.match(area):
-        raise SettingsError(f"{where}: key 'area' must be an area path such as "
-                            "'bach-thong/vi-huong'")
-    return Responder(area, _phone(t.str_("phone", None), f"{where}.phone"),
-                     t.str_("name", "") or "", t.str_("role", "") or "")
+def _responder(t: Table) -> Responder:
+    t.only({"area", "phone", "name", "role"})
+    area = t.string("area", required=True, pattern=AREA_RE.pattern[1:-1],
+                    what="an area path such as 'bach-thong/vi-huong'")
+    return Responder(area, _phone(t, "phone", t.raw("phone", True)), t.string("name", ""),
+                     t.string("role", ""))
+
+
+def _table(top: Table, name: str, keys: set[str]) -> Table:
+    t = top.sub(name) or Table(top.source, top.key(name), {})
+    t.only(keys)
+    return t
 
 
 def parse_integrations(raw: Any, source: str = "<settings>") -> IntegrationSettings:
     """The `[integrations]` table, validated; raises SettingsError naming file and key."""
     if isinstance(raw, IntegrationSettings):
         return raw
-    top = _Table(raw, f"{source}: [integrations]",
-                 {"metrics", "cap", "webhooks", "sms", "homeassistant"})
-    w = f"{source}: [integrations."
-    mt = _Table(top.raw.get("metrics"), w + "metrics]", {"token", "token_file"})
-    ct = _Table(top.raw.get("cap"), w + "cap]",
-                {"sender_domain", "timezone", "token", "token_file", "feed_limit",
-                 "broadcast_signal", "broadcast_duration_s"})
-    tz = ct.str_("timezone", "Asia/Ho_Chi_Minh")
+    try:
+        return _parse(Table(source, "integrations", {} if raw is None else raw))
+    except TableError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _parse(top: Table) -> IntegrationSettings:
+    top.only({"metrics", "cap", "webhooks", "sms", "homeassistant"})
+    mt = _table(top, "metrics", {"token", "token_file"})
+    ct = _table(top, "cap", {"sender_domain", "timezone", "token", "token_file", "feed_limit",
+                             "broadcast_signal", "broadcast_duration_s"})
+    tz = ct.string("timezone", "Asia/Ho_Chi_Minh")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"{w}cap]: key 'timezone' {tz!r} is not a known time zone") \
-            from None
-    cap = CapSettings(ct.str_("sender_domain", "tiengmo.local"), tz, ct.secret("token"),
-                      ct.int_("feed_limit", 50), ct.str_("broadcast_signal", "warning"),
-                      ct.int_("broadcast_duration_s", None))
-    wt = _Table(top.raw.get("webhooks"), w + "webhooks]",
-                {"subscribers", "timeout_s", "retry_min_s", "retry_max_s", "max_attempts",
-                 "poll_s"})
-    subs = tuple(_subscriber(s, f"{w}webhooks].subscribers[{i}]")
-                 for i, s in enumerate(wt.list_("subscribers")))
+        raise ct.fail("timezone", f"{tz!r} is not a known time zone") from None
+    cap = CapSettings(ct.string("sender_domain", "tiengmo.local"), tz, _secret(ct, "token"),
+                      ct.integer("feed_limit", 50, lo=1), ct.string("broadcast_signal",
+                                                                   "warning"),
+                      ct.integer("broadcast_duration_s", None, lo=1))
+    wt = _table(top, "webhooks", {"subscribers", "timeout_s", "retry_min_s", "retry_max_s",
+                                  "max_attempts", "poll_s"})
+    subs = tuple(_subscriber(t) for t in wt.tables("subscribers"))
     if len({s.name for s in subs}) != len(subs):
-        raise SettingsError(f"{w}webhooks]: two subscribers share a name")
-    hooks = WebhookSettings(subs, wt.num("timeout_s", 5.0), wt.num("retry_min_s", 2.0),
-                            wt.num("retry_max_s", 300.0), wt.int_("max_attempts", 12),
-                            wt.num("poll_s", 0.5))
-    st = _Table(top.raw.get("sms"), w + "sms]",
-                {"enabled", "port", "baudrate", "timeout_s", "admins", "responders",
-                 "broker_loss_after_s", "send_attempts", "drills"})
+        raise wt.fail("subscribers", "two subscribers share a name")
+    hooks = WebhookSettings(subs, wt.number("timeout_s", 5.0, above=True),
+                            wt.number("retry_min_s", 2.0, above=True),
+                            wt.number("retry_max_s", 300.0, above=True),
+                            wt.integer("max_attempts", 12, lo=1),
+                            wt.number("poll_s", 0.5, above=True))
+    st = _table(top, "sms", {"enabled", "port", "baudrate", "timeout_s", "admins", "responders",
+                             "broker_loss_after_s", "send_attempts", "drills"})
     sms = SmsSettings(
-        st.bool_("enabled", False), st.str_("port", "/dev/ttyUSB2"), st.int_("baudrate", 115200),
-        st.num("timeout_s", 10.0),
-        tuple(_phone(p, f"{w}sms].admins") for p in st.list_("admins")),
-        tuple(_responder(r, f"{w}sms].responders[{i}]")
-              for i, r in enumerate(st.list_("responders"))),
-        st.num("broker_loss_after_s", 120.0), st.int_("send_attempts", 3),
-        st.bool_("drills", False))
-    ht = _Table(top.raw.get("homeassistant"), w + "homeassistant]",
-                {"enabled", "discovery_prefix", "base_topic", "broker_url", "username",
-                 "password", "password_file", "client_id", "actor", "signal", "duration_s"})
+        st.boolean("enabled", False), st.string("port", "/dev/ttyUSB2"),
+        st.integer("baudrate", 115200, lo=1), st.number("timeout_s", 10.0, above=True),
+        tuple(_phone(st, "admins", p) for p in st.array("admins")),
+        tuple(_responder(t) for t in st.tables("responders")),
+        st.number("broker_loss_after_s", 120.0, above=True),
+        st.integer("send_attempts", 3, lo=1), st.boolean("drills", False))
+    words = r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*"
+    ht = _table(top, "homeassistant", {"enabled", "discovery_prefix", "base_topic",
+                                       "broker_url", "username", "password", "password_file",
+                                       "client_id", "actor", "signal", "duration_s"})
     ha = HomeAssistantSettings(
-        ht.bool_("enabled", False), ht.str_("discovery_prefix", "homeassistant"),
-        ht.str_("base_topic", "tiengmo/ha"), ht.str_("broker_url", None),
-        ht.str_("username", None), ht.secret("password"), ht.str_("client_id", None),
-        ht.str_("actor", "homeassistant"), ht.str_("signal", "warning"),
-        ht.int_("duration_s", 60))
-    for key in ("discovery_prefix", "base_topic"):
-        if not re.fullmatch(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*", getattr(ha, key)):
-            raise SettingsError(f"{w}homeassistant]: key {key!r} must be slash-separated "
-                                "words without wildcards")
-    return IntegrationSettings(MetricsSettings(mt.secret("token")), cap, hooks, sms, ha)
+        ht.boolean("enabled", False),
+        ht.string("discovery_prefix", "homeassistant", pattern=words,
+                  what="slash-separated words without wildcards"),
+        ht.string("base_topic", "tiengmo/ha", pattern=words,
+                  what="slash-separated words without wildcards"),
+        ht.string("broker_url"), ht.string("username"), _secret(ht, "password"),
+        ht.string("client_id"), ht.string("actor", "homeassistant"),
+        ht.string("signal", "warning"), ht.integer("duration_s", 60, lo=1))
+    return IntegrationSettings(MetricsSettings(_secret(mt, "token")), cap, hooks, sms, ha)

@@ -59,7 +59,14 @@ def test_hub_command_runs_acks_serves_health_and_stops_cleanly_on_sigterm(
         assert line.group(1) == HAMLET and line.group(2) == ack["incident_id"]
         assert line.group(3) == HAMLET
         port = wait_log(log, r"HTTP at http://127\.0\.0\.1:(\d+)").group(1)
+        # HTTP answers from the first second (503 "degraded" with a reason while the
+        # hub starts), so a watchdog sees a starting hub too: wait for the 200.
+        deadline = time.monotonic() + 10
         health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        while health.status_code != 200 and time.monotonic() < deadline:
+            assert health.json()["status"] == "degraded" and health.json()["reason"]
+            time.sleep(0.1)
+            health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         # The dashboard, whose folder the `tiengmo` command gives the hub.
         assert "<html" in httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text.lower()

@@ -188,3 +188,44 @@ def test_bad_replica_and_tls_settings_are_refused(tmp_path: Path, overrides: dic
                                                   message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env={}, data_dir=tmp_path, **overrides)
+
+
+def test_nested_tables_take_variables_with_the_delimiter_merged_key_by_key(
+        tmp_path: Path) -> None:
+    path = write(tmp_path, POLICY.format(d=tmp_path))
+    env = {"TIENGMO_POLICY__MAX_ESCALATION": "3", "TIENGMO_INTEGRATIONS__SMS__ENABLED": "true",
+           "TIENGMO_POLICY__KINDS__FIRE__DURATION_S": "200"}
+    s = load_settings(path, env=env)
+    assert s.policy.max_escalation == 3 and s.integrations.sms.enabled is True
+    fire = s.policy.sound_for("fire", "bach-thong/vi-huong/na-sang")
+    assert fire.duration_s == 200 and fire.area == "bach-thong/vi-huong"   # file's level kept
+    with pytest.raises(PolicyError) as err:
+        load_settings(path, env={"TIENGMO_POLICY__MAX_ESCALATION": "9"})
+    assert str(path) in str(err.value) and "TIENGMO_POLICY__MAX_ESCALATION" in str(err.value)
+    assert "policy.max_escalation: must be in 0..4, got 9" in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "env", "overrides", "says"), [
+    ('heartbeat_s = -1\n', {}, {}, "{file}: key 'heartbeat_s' must be a number (float) "
+                                   "greater than 0, got -1"),
+    ('', {"TIENGMO_HTTP_PORT": "70000"}, {}, "environment variable TIENGMO_HTTP_PORT: key "
+                                             "'http_port' must be an integer from 1 to 65535, "
+                                             "got '70000'"),
+    ('', {}, {"environment": "staging"}, "<overrides>: key 'environment' must be one of "
+                                         "development, production, got 'staging'"),
+    ('broker_url = "mqtt://h:0"\n', {}, {}, "{file}: key 'broker_url' = 'mqtt://h:0' must be "
+                                             "mqtt://HOST[:PORT]"),
+    ('db_url = "mysql://u@h/d"\n', {}, {}, "{file}: key 'db_url' = 'mysql://u@h/d' must be "
+                                            "sqlite:///"),
+    ('heartbeat_s = nan\n', {}, {}, "{file}: key 'heartbeat_s' must be a number"),
+    ('reconnect_min_s = 5\nreconnect_max_s = 2\n', {}, {},
+     "{file}: key 'reconnect_max_s' must not be less than 'reconnect_min_s'"),
+])
+def test_a_refusal_names_where_the_key_the_value_and_what_is_allowed(
+        tmp_path: Path, text: str, env: dict[str, str], overrides: dict[str, Any],
+        says: str) -> None:
+    path = write(tmp_path, f'data_dir = "{tmp_path}"\n' + text)
+    with pytest.raises(SettingsError) as err:
+        load_settings(path, env=env, **overrides)
+    assert str(err.value).startswith(says.format(file=path)), str(err.value)
+    assert "pydantic" not in str(err.value) and "validation error" not in str(err.value)

@@ -193,3 +193,38 @@ def test_restored_open_trouble_is_not_raised_twice_and_clears_on_return() -> Non
     assert raised(ev) == []
     sup.birth("na-sang-01", 4, t0 + S)
     assert [e.key for e in cleared(sup.tick(t0 + S))] == [node_key("na-sang-01")]
+
+
+def test_nothing_is_judged_while_the_hubs_own_link_is_down_and_clocks_restart_on_reconnect(
+) -> None:
+    t0 = 1_000_000
+    sup = make(t0=t0)
+    sup.link_state(True, t0, connection=1)
+    sup.death("na-cha-01", 1, t0 + 1 * S)               # a real loss before the drop
+    assert [e.node_id for e in raised(sup.tick(t0 + 25 * S))] == ["na-cha-01"]
+    sup.link_state(False, t0 + 26 * S)                  # the hub is cut off for 5 minutes
+    assert sup.tick(t0 + 300 * S) == []                 # its silence is not the nodes'
+    back = t0 + 326 * S
+    sup.link_state(True, back, connection=2)
+    sup.death("na-sang-01", 1, back)                    # a Will sent as the broker died
+    # The loss reported before the drop stays reported: nothing cleared...
+    assert cleared(sup.tick(back + 1 * S)) == []
+    # ...and everyone else gets the full grace from the reconnect (a death too).
+    assert raised(sup.tick(back + 19 * S)) == []
+    # A later reconnect the tick never saw go down (a new connection number) counts too.
+    keep_alive(sup, back + 20 * S)
+    sup.link_state(True, back + 200 * S, connection=3)
+    assert raised(sup.tick(back + 229 * S)) == []
+
+
+def test_a_fresh_loss_of_most_of_an_area_beside_one_old_loss_waits_for_its_debounce() -> None:
+    t0 = 1_000_000
+    sup = make(nodes=4, t0=t0)
+    sup.death("na-sang-04", 1, t0)
+    keep_alive(sup, t0 + 20 * S, skip={"na-sang-04"})
+    assert [e.node_id for e in raised(sup.tick(t0 + 21 * S))] == ["na-sang-04"]
+    for n in ("na-sang-01", "na-sang-02"):
+        sup.death(n, 1, t0 + 22 * S)
+    assert raised(sup.tick(t0 + 23 * S)) == []          # 3 of 4 lost, 2 of them just now
+    area = raised(sup.tick(t0 + 42 * S))
+    assert [e.key for e in area] == [area_key(HAMLET)]
