@@ -55,6 +55,7 @@ from .fanout import FanOut, kind_label
 from .heartbeats import HeartbeatBuffer
 from .link import Inbound
 from .policy import Policy, Sound
+from .ratelog import RateLimitedLog
 from .services import Publisher
 from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
 from .store.alarms import AlarmItem
@@ -65,29 +66,6 @@ log = logging.getLogger("tiengmo.hub.ingest")
 # Reasons a well-formed alarm will never be accepted: the node should stop
 # re-sending it (ack `rejected`) rather than retry forever.
 NEVER_ACCEPTED = frozenset({"unknown_kind", "unsupported_version"})
-
-
-class _RateLimitedLog:
-    """Log each reject reason at most `burst` times per `period_s`, then a summary.
-
-    A flood of garbage must not drown the lines an operator needs.
-    """
-
-    def __init__(self, burst: int = 20, period_s: float = 60.0) -> None:
-        self.burst, self.period_s = burst, period_s
-        self._window: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, reason: str) -> tuple[bool, int]:
-        now = time.monotonic()
-        with self._lock:
-            start, n = self._window.get(reason, (now, 0))
-            if now - start > self.period_s:
-                suppressed = max(0, n - self.burst)
-                self._window[reason] = (now, 1)
-                return True, suppressed
-            self._window[reason] = (start, n + 1)
-            return n < self.burst, 0
 
 
 class Ingest:
@@ -128,7 +106,7 @@ class Ingest:
         self.handled: Counter[str] = Counter()
         self.largest_batch = 0   # most alarms stored in one transaction (metrics, tests)
         self._lock = threading.Lock()
-        self._log_limit = _RateLimitedLog()
+        self._log_limit = RateLimitedLog()
         self._beats = HeartbeatBuffer(store, heartbeat_flush_s)
 
     # ---- entry point -----------------------------------------------------
