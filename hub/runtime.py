@@ -399,7 +399,7 @@ class Hub:
                                 why="replica lost")
         if not self.settings.observer:
             self.escalator.check(now_ms)
-        self.retention.tick(self.store.engine, now_ms)   # old events, if the settings say so
+        self.retention.tick(self.store.db, now_ms)   # old events, if the settings say so
 
     def _apply(self, events: list[Event], now_ms: int) -> None:
         store = self.store

@@ -53,10 +53,10 @@ def test_retention_deletes_only_old_finished_incidents_and_audit_only_when_told(
         audit_rows = count(store, "audit")
 
         # The defaults keep everything.
-        assert prune(store.engine, now).total == 0
+        assert prune(store.db, now).total == 0
         assert count(store, "alarms") == 3 and count(store, "incidents") == 3
 
-        done = prune(store.engine, now, retention_days=30)
+        done = prune(store.db, now, retention_days=30)
         assert (done.incidents, done.alarms) == (1, 1)
         assert store.alarms.get(old_alarm) is None and store.incidents.get(old_inc) is None
         assert store.alarms.get(open_alarm) is not None       # open: kept however old
@@ -67,7 +67,7 @@ def test_retention_deletes_only_old_finished_incidents_and_audit_only_when_told(
         with pytest.raises(DBAPIError), store.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit"))
 
-        done = prune(store.engine, now, retention_days=30, audit_retention_days=30)
+        done = prune(store.db, now, retention_days=30, audit_retention_days=30)
         assert done.audit >= 1
         log = store.audit.entries()
         assert any(e.action == "audit_retention" for e in log)   # the prune says so itself
