@@ -60,7 +60,7 @@ class Escalator:
         cmd = self.fanout.sound(inc, sound, now_ms, note=f"escalation level {level}")
         self.store.audit.record("hub", "incident.escalated", inc.incident_id,
                                 {"level": level, "area": wider, "from_area": current,
-                          "cmd_id": cmd.cmd_id, "after_s": self.escalate_after_s}, now_ms)
+                                 "cmd_id": cmd.cmd_id, "after_s": self.escalate_after_s}, now_ms)
         log.warning("CHƯA TIẾP NHẬN / NOT ACKNOWLEDGED: incident %s (%s at %s) escalated to "
                     "level %d, sounding wider area %s", inc.incident_id, kind_label(inc.kind),
                     inc.area, level, wider)

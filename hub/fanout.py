@@ -126,7 +126,7 @@ class FanOut:
         """A noisy node's new incident was stored and acked but not sounded: tell operators."""
         ref = self.store.troubles.open(TroubleKind.NOISY_NODE.value, node_id,
                                        {"incident_id": incident.incident_id,
-                                       "kind": incident.kind}, now_ms)
+                                        "kind": incident.kind}, now_ms)
         if ref.new:
             log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: too many alarms; incident %s "
                         "stored and acked, gongs NOT sounded", node_id, incident.incident_id)
@@ -136,7 +136,7 @@ class FanOut:
         """A node sent more alarms in the window than anyone presses on purpose."""
         ref = self.store.troubles.open(TroubleKind.NOISY_NODE.value, node_id,
                                        {"incident_id": incident.incident_id,
-                                       "kind": incident.kind, "alarms": alarms}, now_ms)
+                                        "kind": incident.kind, "alarms": alarms}, now_ms)
         if ref.new:
             log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: %d alarms in the window (stuck "
                         "or pranked button?); all stored and acked", node_id, alarms)
