@@ -295,6 +295,6 @@ def broker_access_for(settings: HubSettings, store: Store,
         key_file=transport.key_file, sync_s=settings.dynsec_sync_s)
 
     def registered() -> list[tuple[str, bool]]:
-        return [(n.id, n.enabled) for n in store.nodes() if n.registered]
+        return [(n.id, n.enabled) for n in store.nodes.find() if n.registered]
 
     return BrokerAccess(DynsecControl(config), registered)

@@ -36,8 +36,8 @@ class Escalator:
     def check(self, now_ms: int) -> list[Command]:
         """Escalate every incident that is due; the commands sent."""
         sent: list[Command] = []
-        due = self.store.incidents_to_escalate(now_ms, self.escalate_after_s,
-                                               max_level=self.policy.max_escalation)
+        due = self.store.incidents.due_for_escalation(now_ms, self.escalate_after_s,
+                                                      max_level=self.policy.max_escalation)
         for inc in due:
             if inc.drill or inc.flagged or inc.fanout_held or inc.area is None:
                 continue  # never counted as real, never sounded in the first place
@@ -53,14 +53,14 @@ class Escalator:
         # sound has ended and nobody has taken the incident yet.
         wider = self.policy.widen(current) or current
         level = inc.escalation_level + 1
-        if not self.store.mark_escalated(inc.incident_id, level, wider, now_ms):
+        if not self.store.incidents.mark_escalated(inc.incident_id, level, wider, now_ms):
             return None  # another replica won it, or an operator acknowledged meanwhile
         # Same kind's pattern and priority as the first sound, as agreed in the wider area.
         sound = sound_in_area(self.policy, inc.kind, origin, wider)
         cmd = self.fanout.sound(inc, sound, now_ms, note=f"escalation level {level}")
-        self.store.audit("hub", "incident.escalated", inc.incident_id,
-                         {"level": level, "area": wider, "from_area": current,
-                          "cmd_id": cmd.cmd_id, "after_s": self.escalate_after_s}, now_ms)
+        self.store.audit.record("hub", "incident.escalated", inc.incident_id,
+                                {"level": level, "area": wider, "from_area": current,
+                                 "cmd_id": cmd.cmd_id, "after_s": self.escalate_after_s}, now_ms)
         log.warning("CHƯA TIẾP NHẬN / NOT ACKNOWLEDGED: incident %s (%s at %s) escalated to "
                     "level %d, sounding wider area %s", inc.incident_id, kind_label(inc.kind),
                     inc.area, level, wider)

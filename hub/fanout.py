@@ -5,7 +5,7 @@
   policy), records it, then publishes it once to the area's cmd topic: the
   broker copies it to every node of the area and below (PROTOCOL.md rule 4).
 - The noisy-node limit (a stuck or pranked button) is counted in the database
-  by `Store.record_alarm(noisy_max_fanouts=…)` so every replica agrees; it only
+  by `store.alarms.record_batch(noisy_max_fanouts=…)` so every replica agrees; it only
   ever holds back fan-out (`fanout_held`), never storing or acking. Here a held
   incident becomes a `noisy_node` trouble that operators see.
 - Failed to sound: every enabled node of a fanned-out area that has reported
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import protocol
-from protocol import Ack, Action, Command, Kind, new_id
+from protocol import Ack, Action, Command, Kind
 
+from .commands import build_command, sound_command
 from .errors import PolicyError
 from .policy import Policy, Sound
 from .store import IncidentInfo, Store, TroubleKind
@@ -50,15 +51,6 @@ class _Pending:
     area: str
     deadline_ms: int
     nodes: tuple[str, ...]
-
-
-def sound_command(sound: Sound, now_ms: int, expiry_s: float, *,
-                  incident_id: str | None, drill: bool = False) -> Command:
-    """A fresh `sound` for `sound.area`; a new cmd_id every time (re-sounding restarts it)."""
-    return Command(cmd_id=new_id(), action=Action.SOUND, ts_ms=now_ms,
-                   expires_ts_ms=now_ms + int(expiry_s * 1000), pattern=sound.pattern,
-                   duration_s=sound.duration_s, priority=sound.priority,
-                   incident_id=incident_id, drill=drill)
 
 
 def sound_in_area(policy: Policy, kind: str, origin_area: str, area: str | None) -> Sound:
@@ -106,40 +98,35 @@ class FanOut:
         cmd = sound_command(sound, now_ms, self.sound_expiry_s,
                             incident_id=incident.incident_id, drill=incident.drill)
         # Recorded first: a result that races the publish always finds its command.
-        self.store.record_command(cmd, "area", sound.area, issued_by=issued_by, note=note)
+        self.store.commands.record(cmd, "area", sound.area, issued_by=issued_by, note=note)
         self.publisher.publish_area_cmd(sound.area, cmd)
         self.watch(cmd.cmd_id, incident.incident_id, sound.area, now_ms)
         return cmd
 
     def sound_early(self, incident: IncidentInfo, sound: Sound, now_ms: int) -> Command:
         """Publish a new incident's `sound` BEFORE its alarm's transaction commits (the
-        gongs may sound first, the ack may not); `record_early` must follow the commit.
-        A node's result that races it is stored anyway (results need no command row)."""
+        gongs may sound first, the ack may not); the alarm transaction records it
+        (hub.alarm_batch) and, after the commit, `watch` follows who starts it. A
+        node's result that races the commit is stored anyway (results need no command
+        row)."""
         cmd = sound_command(sound, now_ms, self.sound_expiry_s,
                             incident_id=incident.incident_id, drill=incident.drill)
         self.publisher.publish_area_cmd(sound.area, cmd)
         return cmd
 
-    def record_early(self, incident: IncidentInfo, sound: Sound, cmd: Command,
-                     now_ms: int) -> None:
-        """After the commit: record a `sound_early` command and watch who starts it."""
-        self.store.record_command(cmd, "area", sound.area, issued_by="hub")
-        self.watch(cmd.cmd_id, incident.incident_id, sound.area, now_ms)
-
     def silence(self, incident: IncidentInfo, area: str, now_ms: int, *,
                 issued_by: str = "hub", note: str | None = None) -> Command:
-        cmd = Command(cmd_id=new_id(), action=Action.SILENCE, ts_ms=now_ms,
-                      expires_ts_ms=now_ms + int(self.sound_expiry_s * 1000),
-                      incident_id=incident.incident_id)
-        self.store.record_command(cmd, "area", area, issued_by=issued_by, note=note)
+        cmd = build_command(Action.SILENCE, now_ms, self.sound_expiry_s,
+                            incident_id=incident.incident_id)
+        self.store.commands.record(cmd, "area", area, issued_by=issued_by, note=note)
         self.publisher.publish_area_cmd(area, cmd)
         return cmd
 
     def hold_noisy(self, node_id: str, incident: IncidentInfo, now_ms: int) -> None:
         """A noisy node's new incident was stored and acked but not sounded: tell operators."""
-        ref = self.store.open_trouble(TroubleKind.NOISY_NODE.value, node_id,
-                                      {"incident_id": incident.incident_id,
-                                       "kind": incident.kind}, now_ms)
+        ref = self.store.troubles.open(TroubleKind.NOISY_NODE.value, node_id,
+                                       {"incident_id": incident.incident_id,
+                                        "kind": incident.kind}, now_ms)
         if ref.new:
             log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: too many alarms; incident %s "
                         "stored and acked, gongs NOT sounded", node_id, incident.incident_id)
@@ -147,9 +134,9 @@ class FanOut:
     def flag_noisy(self, node_id: str, incident: IncidentInfo, now_ms: int,
                    alarms: int) -> None:
         """A node sent more alarms in the window than anyone presses on purpose."""
-        ref = self.store.open_trouble(TroubleKind.NOISY_NODE.value, node_id,
-                                      {"incident_id": incident.incident_id,
-                                       "kind": incident.kind, "alarms": alarms}, now_ms)
+        ref = self.store.troubles.open(TroubleKind.NOISY_NODE.value, node_id,
+                                       {"incident_id": incident.incident_id,
+                                        "kind": incident.kind, "alarms": alarms}, now_ms)
         if ref.new:
             log.warning("NÚT BẤM BẤT THƯỜNG / NOISY NODE %s: %d alarms in the window (stuck "
                         "or pranked button?); all stored and acked", node_id, alarms)
@@ -157,7 +144,7 @@ class FanOut:
     # ---- failed to sound ------------------------------------------------
 
     def watch(self, cmd_id: str, incident_id: str | None, area: str, now_ms: int) -> None:
-        nodes = tuple(i for i, _, enabled in self.store.roster(area=area) if enabled)
+        nodes = tuple(i for i, _, enabled in self.store.nodes.roster(area=area) if enabled)
         deadline = now_ms + int(self.failed_to_sound_s * 1000)
         with self._lock:
             self._pending[cmd_id] = _Pending(cmd_id, incident_id, area, deadline, nodes)
@@ -170,13 +157,13 @@ class FanOut:
                 del self._pending[p.cmd_id]
         silent: list[str] = []
         for p in due:
-            sounded = {r.node_id for r in self.store.results_for(p.cmd_id)
+            sounded = {r.node_id for r in self.store.commands.results_for(p.cmd_id)
                        if r.status in _SOUNDED}
             for node_id in p.nodes:
                 if node_id in sounded:
                     continue
                 silent.append(node_id)
-                ref = self.store.open_trouble(
+                ref = self.store.troubles.open(
                     TroubleKind.FAILED_TO_SOUND.value, node_id,
                     {"cmd_id": p.cmd_id, "incident_id": p.incident_id, "area": p.area}, now_ms)
                 if ref.new:
@@ -187,7 +174,7 @@ class FanOut:
 
     def sounded(self, node_id: str, now_ms: int) -> None:
         """A node started a sound: any earlier failed-to-sound trouble of it is over."""
-        self.store.clear_trouble(TroubleKind.FAILED_TO_SOUND.value, node_id, now_ms)
+        self.store.troubles.clear(TroubleKind.FAILED_TO_SOUND.value, node_id, now_ms)
 
     @property
     def pending(self) -> int:

@@ -11,18 +11,17 @@ handled whatever happened to this one.
 
 Alarm path (PROTOCOL.md rules 2-4, 8), in batches (group commit): a worker
 hands `handle_batch` whatever is queued; consecutive alarms are stored in ONE
-transaction (idempotent on alarm_id, correlated on the hub's clock at
-receipt), then each new incident's one `sound` goes out, then every copy is
-acked `received` with its incident id. The acks only ever follow the commit.
+transaction (hub.alarm_batch: idempotent on alarm_id, correlated on the
+hub's clock at receipt, each new incident's one `sound` published and recorded
+within it), then every copy is acked `received` with its incident id. The
+acks only ever follow the commit.
 A lone alarm is a batch of one and is stored at once: nothing waits for a
 batch to fill. Any other message of the batch first flushes the alarms
 before it, so a node's alarm is always stored before its cancel.
 
-Heartbeats are coalesced: the supervisor hears each one at once (in memory),
-but the database gets only each node's latest one, every
-`heartbeat_flush_s` (`flush_heartbeats`, driven by the runtime), in one bulk
-UPDATE per 50 nodes. 5,000 nodes beating every 10 s would otherwise be 500
-write transactions a second.
+Heartbeats are coalesced (hub.heartbeats): the supervisor hears each one at
+once, the database gets each node's latest one every `heartbeat_flush_s`
+(`flush_heartbeats`, driven by the runtime).
 """
 
 from __future__ import annotations
@@ -51,45 +50,22 @@ from protocol import (
     decode,
 )
 
+from .alarm_batch import store_alarm_batch
 from .fanout import FanOut, kind_label
+from .heartbeats import HeartbeatBuffer
 from .link import Inbound
 from .policy import Policy, Sound
+from .ratelog import RateLimitedLog
 from .services import Publisher
 from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
 from .store.alarms import AlarmItem
 from .supervision import Supervisor
-
-# Heartbeats written per transaction when the coalesced ones are flushed.
-HEARTBEAT_CHUNK = 50
 
 log = logging.getLogger("tiengmo.hub.ingest")
 
 # Reasons a well-formed alarm will never be accepted: the node should stop
 # re-sending it (ack `rejected`) rather than retry forever.
 NEVER_ACCEPTED = frozenset({"unknown_kind", "unsupported_version"})
-
-
-class _RateLimitedLog:
-    """Log each reject reason at most `burst` times per `period_s`, then a summary.
-
-    A flood of garbage must not drown the lines an operator needs.
-    """
-
-    def __init__(self, burst: int = 20, period_s: float = 60.0) -> None:
-        self.burst, self.period_s = burst, period_s
-        self._window: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, reason: str) -> tuple[bool, int]:
-        now = time.monotonic()
-        with self._lock:
-            start, n = self._window.get(reason, (now, 0))
-            if now - start > self.period_s:
-                suppressed = max(0, n - self.burst)
-                self._window[reason] = (now, 1)
-                return True, suppressed
-            self._window[reason] = (start, n + 1)
-            return n < self.burst, 0
 
 
 class Ingest:
@@ -130,12 +106,8 @@ class Ingest:
         self.handled: Counter[str] = Counter()
         self.largest_batch = 0   # most alarms stored in one transaction (metrics, tests)
         self._lock = threading.Lock()
-        self._log_limit = _RateLimitedLog()
-        self.heartbeat_flush_s = heartbeat_flush_s
-        # node id -> its latest heartbeat not yet written (and when it came)
-        self._beats: dict[str, tuple[Heartbeat, int]] = {}
-        self._beats_lock = threading.Lock()
-        self._beats_flushed = time.monotonic()
+        self._log_limit = RateLimitedLog()
+        self._beats = HeartbeatBuffer(store, heartbeat_flush_s)
 
     # ---- entry point -----------------------------------------------------
 
@@ -250,32 +222,21 @@ class Ingest:
             return None
         return node_id, alarm, msg.received_ms
 
+    def _publish_sound(self, inc: IncidentInfo) -> tuple[Sound, Command]:
+        """A new incident's sound, published from inside the alarm transaction."""
+        assert inc.area is not None
+        sound = self.policy.sound_for(inc.kind, inc.area)
+        return sound, self.fanout.sound_early(inc, sound, self._clock_ms())
+
     def _store_alarms(self, batch: Sequence[tuple[AlarmItem, Inbound]]) -> None:
-        """Store the batch in one transaction, then fan out, then ack every copy.
-
-        A new incident's `sound` is published once its incident row is inserted (so a
-        race with another replica has been decided), before the alarm rows are written
-        and committed (neither they nor a commit's fsync are on the gongs' path); it is
-        recorded, and every ack sent, only after the commit.
-        """
-        early: dict[str, tuple[Sound, Command]] = {}
-
-        def sound_early(outcomes: list[AlarmOutcome]) -> None:
-            early.clear()   # a retried batch: only the last attempt's sounds are its own
-            if self.observer:
-                return
-            for out in outcomes:
-                inc = out.incident
-                if out.fan_out and out.node_known and out.node_enabled and inc.area:
-                    sound = self.policy.sound_for(inc.kind, inc.area)
-                    now = self._clock_ms()
-                    early[out.alarm_id] = (sound, self.fanout.sound_early(inc, sound, now))
-
+        """Store the batch in one transaction (`store_alarm_batch`: a new incident's
+        `sound` is published, and recorded, inside it), then watch the sounds and log,
+        then ack every copy: the acks only after the commit."""
         try:
-            outcomes = self.store.record_alarms(
-                [item for item, _ in batch], window_s=self.window_s,
+            outcomes, early = store_alarm_batch(
+                self.store, [item for item, _ in batch], window_s=self.window_s,
                 noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
-                before_commit=sound_early)
+                publish=None if self.observer else self._publish_sound)
         except Exception as exc:
             self.store_error = f"{type(exc).__name__}: {exc}"[:300]
             if len(batch) == 1:
@@ -319,17 +280,17 @@ class Ingest:
         if not out.node_known or not out.node_enabled:
             what = "UNKNOWN" if not out.node_known else "DISABLED"
             trouble = TroubleKind.UNKNOWN_NODE if not out.node_known else TroubleKind.DISABLED_NODE
-            self.store.open_trouble(trouble.value, node_id,
-                                    {"alarm_id": alarm.alarm_id, "kind": alarm.kind.value},
-                                    now_ms)
+            self.store.troubles.open(trouble.value, node_id,
+                                     {"alarm_id": alarm.alarm_id, "kind": alarm.kind.value},
+                                     now_ms)
             log.warning("BÁO ĐỘNG TỪ NÚT LẠ / ALARM FROM %s NODE %s: %s at %s; stored as "
                         "incident %s, flagged, NOT sounded", what, node_id,
                         kind_label(alarm.kind), where, out.incident_id)
             return
         if out.fan_out and inc.area is not None:
-            if early is not None:   # already published before the commit
+            if early is not None:   # published and recorded in the alarm transaction
                 sound = early[0]
-                self.fanout.record_early(inc, sound, early[1], now_ms)
+                self.fanout.watch(early[1].cmd_id, inc.incident_id, sound.area, now_ms)
             else:
                 sound = self.policy.sound_for(alarm.kind.value, inc.area)
                 self.fanout.sound(inc, sound, now_ms)
@@ -368,7 +329,7 @@ class Ingest:
                 return
             self._flagged_ms[node_id] = now_ms
             del self._joined[node_id]
-        count = self.store.count_alarms(node_id=node_id, since_ms=now_ms - window_ms)
+        count = self.store.alarms.count(node_id=node_id, since_ms=now_ms - window_ms)
         self.fanout.flag_noisy(node_id, inc, now_ms, count)
 
     def _ack(self, node_id: str, ack: Ack) -> None:
@@ -377,7 +338,7 @@ class Ingest:
     # ---- cancel, state, heartbeat, result ----------------------------------
 
     def _cancel(self, node_id: str, cancel: Cancel, now_ms: int) -> None:
-        out = self.store.record_cancel(node_id, cancel, now_ms)
+        out = self.store.alarms.cancel(node_id, cancel, now_ms)
         if out.alarm is None or out.incident is None:
             log.warning("cancel from %s for alarm %s that it never sent; ignored", node_id,
                         cancel.alarm_id)
@@ -394,7 +355,7 @@ class Ingest:
                                ts_ms=self._clock_ms(), incident_id=inc.incident_id))
 
     def _state(self, node_id: str, state: NodeState, now_ms: int) -> None:
-        change = self.store.record_node_state(node_id, state, now_ms)
+        change = self.store.nodes.record_state(node_id, state, now_ms)
         if not change.applied:
             log.info("stale death of %s (boot %d) ignored", node_id, state.boot_id)
             return
@@ -415,42 +376,22 @@ class Ingest:
     def _heartbeat(self, node_id: str, hb: Heartbeat, now_ms: int) -> None:
         if self.supervisor is not None:
             self.supervisor.heartbeat(node_id, hb.boot_id, now_ms)
-        with self._beats_lock:
-            self._beats[node_id] = (hb, now_ms)
+        self._beats.add(node_id, hb, now_ms)
 
     def flush_heartbeats(self, force: bool = False) -> int:
         """Write each node's latest heartbeat if `heartbeat_flush_s` has passed; how many."""
-        with self._beats_lock:
-            if not self._beats or (not force and time.monotonic() - self._beats_flushed
-                                   < self.heartbeat_flush_s):
-                return 0
-            beats, self._beats = self._beats, {}
-            self._beats_flushed = time.monotonic()
-        items = [(n, hb, ms) for n, (hb, ms) in beats.items()]
-        done = 0
-        try:
-            # Small transactions: SQLite has one writer, and an alarm waiting behind a
-            # flush of thousands of heartbeats would wait for its fan-out and its ack.
-            for i in range(0, len(items), HEARTBEAT_CHUNK):
-                self.store.record_heartbeats(items[i:i + HEARTBEAT_CHUNK])
-                done = i + HEARTBEAT_CHUNK
-        except Exception:
-            with self._beats_lock:   # keep them for the next flush, unless newer ones came
-                for n, hb, ms in items[done:]:
-                    self._beats.setdefault(n, (hb, ms))
-            raise
-        return len(items)
+        return self._beats.flush(force)
 
     def _result(self, node_id: str, result: Result, now_ms: int) -> None:
-        out = self.store.record_result(node_id, result, now_ms)
+        out = self.store.commands.record_result(node_id, result, now_ms)
         if not out.new:
             return
         status = result.status
         if status in (protocol.ResultStatus.STARTED, protocol.ResultStatus.DONE):
             self.fanout.sounded(node_id, now_ms)
         elif status is protocol.ResultStatus.FAILED:
-            self.store.open_trouble(TroubleKind.SOUNDER_FAULT.value, node_id,
-                                    {"cmd_id": result.cmd_id, "reason": result.reason}, now_ms)
+            self.store.troubles.open(TroubleKind.SOUNDER_FAULT.value, node_id,
+                                     {"cmd_id": result.cmd_id, "reason": result.reason}, now_ms)
             log.warning("LỖI CÒI / SOUNDER FAULT on %s: %s (command %s)", node_id,
                         result.reason, result.cmd_id)
         elif status is protocol.ResultStatus.REJECTED:

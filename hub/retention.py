@@ -23,9 +23,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from .db import models as m
+from .store.base import Work
 
 log = logging.getLogger("tiengmo.hub.retention")
 
@@ -50,28 +51,37 @@ class Pruned:
                 + self.audit)
 
 
-def prune(engine: Engine, now_ms: int, *, retention_days: float = 0.0,
+def prune(work: Work, now_ms: int, *, retention_days: float = 0.0,
           audit_retention_days: float = 0.0) -> Pruned:
-    """Delete what the settings let go of, in one transaction; 0 days keeps everything."""
+    """Delete what the settings let go of, in one transaction; 0 days keeps everything.
+
+    `work` is the store's unit of work (`store.db`): on SQLite the prune waits at the
+    store's writer gate like every other writer, so an alarm goes first."""
     if retention_days <= 0 and audit_retention_days <= 0:
         return Pruned()
-    with engine.begin() as conn:
-        out = Pruned()
-        if retention_days > 0:
-            out = _prune_events(conn, now_ms - int(retention_days * DAY_MS))
-        if audit_retention_days > 0:
-            cutoff = now_ms - int(audit_retention_days * DAY_MS)
-            n = _prune_audit(conn, cutoff)
-            if n:
-                conn.execute(insert(m.AuditRow).values(
-                    ts_ms=now_ms, actor="hub", action="audit_retention", subject=None,
-                    detail={"deleted": n, "older_than_ms": cutoff,
-                            "audit_retention_days": audit_retention_days}))
-            out = Pruned(out.incidents, out.alarms, out.commands, out.results, out.troubles, n)
+    out = work.write_once(lambda s: _prune(s.connection(), now_ms, retention_days,
+                                           audit_retention_days))
     if out.total:
         log.info("retention: deleted %d incidents, %d alarms, %d commands, %d results, "
                  "%d troubles, %d audit rows", out.incidents, out.alarms, out.commands,
                  out.results, out.troubles, out.audit)
+    return out
+
+
+def _prune(conn: Connection, now_ms: int, retention_days: float,
+           audit_retention_days: float) -> Pruned:
+    out = Pruned()
+    if retention_days > 0:
+        out = _prune_events(conn, now_ms - int(retention_days * DAY_MS))
+    if audit_retention_days > 0:
+        cutoff = now_ms - int(audit_retention_days * DAY_MS)
+        n = _prune_audit(conn, cutoff)
+        if n:
+            conn.execute(insert(m.AuditRow).values(
+                ts_ms=now_ms, actor="hub", action="audit_retention", subject=None,
+                detail={"deleted": n, "older_than_ms": cutoff,
+                        "audit_retention_days": audit_retention_days}))
+        out = Pruned(out.incidents, out.alarms, out.commands, out.results, out.troubles, n)
     return out
 
 
@@ -120,10 +130,10 @@ class Retention:
     def enabled(self) -> bool:
         return self.retention_days > 0 or self.audit_retention_days > 0
 
-    def tick(self, engine: Engine, now_ms: int) -> Pruned | None:
+    def tick(self, work: Work, now_ms: int) -> Pruned | None:
         if not self.enabled or time.monotonic() < self._due:
             return None
         self._due = time.monotonic() + self.check_every_s
-        self.last = prune(engine, now_ms, retention_days=self.retention_days,
+        self.last = prune(work, now_ms, retention_days=self.retention_days,
                           audit_retention_days=self.audit_retention_days)
         return self.last

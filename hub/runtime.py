@@ -141,7 +141,7 @@ class Hub:
         if self._store is None:
             self._store = Store.open(s.db_url, clock=self.clock_ms)
         if reg is not None:
-            self._store.sync_registry(reg)
+            self._store.nodes.sync_registry(reg)
             log.info("registry %s: %d areas, %d nodes", s.registry_file, len(reg.areas),
                      len(reg.nodes))
         self.link = Link(self._link_config(), self.topics, on_message=self.submit)
@@ -229,9 +229,9 @@ class Hub:
         """Carry on after a restart: node liveness, open troubles, unsounded incidents."""
         assert self.supervisor is not None and self.fanout is not None
         store = self.store
-        nodes = [n for n in store.nodes() if n.registered and n.area]
+        nodes = [n for n in store.nodes.find() if n.registered and n.area]
         self.supervisor.set_nodes([(n.id, n.area or "", n.enabled) for n in nodes])
-        open_troubles = store.troubles(open_only=True)
+        open_troubles = store.troubles.find(open_only=True)
         lost_kinds = {TroubleKind.NODE_OFFLINE.value, TroubleKind.NODE_MISSING.value}
         lost = {t.subject for t in open_troubles if t.kind in lost_kinds}
         for t in open_troubles:
@@ -247,7 +247,7 @@ class Hub:
                 offline_since_ms=n.status_since_ms, trouble_open=n.id in lost)
         self._sound_orphans(now_ms, min_age_ms=0, why="hub restart")
         log.info("recovered: %d nodes, %d open troubles, %d open incidents", len(nodes),
-                 len(open_troubles), len(store.open_incidents()))
+                 len(open_troubles), len(store.incidents.active()))
 
     def _beacon_soon(self) -> None:
         """A time beacon shortly after node births, coalesced.
@@ -287,14 +287,14 @@ class Hub:
         if self.settings.observer:
             return
         window_ms = int(self.settings.correlation_window_s * 1000)
-        for inc in self.store.open_incidents(include_drills=False,
-                                             opened_after_ms=now_ms - window_ms,
-                                             opened_until_ms=now_ms - min_age_ms):
+        for inc in self.store.incidents.active(include_drills=False,
+                                               opened_after_ms=now_ms - window_ms,
+                                               opened_until_ms=now_ms - min_age_ms):
             age = now_ms - inc.opened_ms
             if (inc.flagged or inc.fanout_held or not inc.area or age < min_age_ms
                     or age >= window_ms):
                 continue
-            if any(c.action == "sound" for c in self.store.commands_for_incident(
+            if any(c.action == "sound" for c in self.store.commands.for_incident(
                     inc.incident_id)):
                 continue
             sound = self.settings.policy.sound_for(inc.kind, inc.area)
@@ -381,10 +381,10 @@ class Hub:
     def _take_over(self) -> None:
         """Newly leading: which troubles are open is the old leader's news, in the database."""
         assert self.supervisor is not None
-        open_troubles = self.store.troubles(open_only=True)
+        open_troubles = self.store.troubles.find(open_only=True)
         lost = {t.subject for t in open_troubles
                 if t.kind in (TroubleKind.NODE_OFFLINE.value, TroubleKind.NODE_MISSING.value)}
-        for n in self.store.nodes():
+        for n in self.store.nodes.find():
             self.supervisor.restore(n.id, online=None, boot_id=None, last_seen_ms=None,
                                     trouble_open=n.id in lost)
         for t in open_troubles:
@@ -399,7 +399,7 @@ class Hub:
         if now_ms - self._nodes_synced_ms >= NODE_REFRESH_MS:
             # Operators may register, move or disable nodes while the hub runs.
             self._nodes_synced_ms = now_ms
-            self.supervisor.set_nodes(self.store.roster())
+            self.supervisor.set_nodes(self.store.nodes.roster())
         self._apply(self.supervisor.tick(now_ms), now_ms)
         if now_ms - self._orphans_checked_ms >= self.settings.orphan_check_s * 1000:
             # Another replica may have died between storing an incident and
@@ -409,35 +409,35 @@ class Hub:
                                 why="replica lost")
         if not self.settings.observer:
             self.escalator.check(now_ms)
-        self.retention.tick(self.store.engine, now_ms)   # old events, if the settings say so
+        self.retention.tick(self.store.db, now_ms)   # old events, if the settings say so
 
     def _apply(self, events: list[Event], now_ms: int) -> None:
         store = self.store
         for ev in events:
             if isinstance(ev, StatusChanged):
                 if ev.status is SupStatus.MISSING:
-                    store.set_node_status(ev.node_id, NodeStatus.MISSING, now_ms)
+                    store.nodes.set_status(ev.node_id, NodeStatus.MISSING, now_ms)
             elif isinstance(ev, TroubleRaised) and ev.node_id is not None:
                 kind = (TroubleKind.NODE_OFFLINE if ev.status is SupStatus.OFFLINE
                         else TroubleKind.NODE_MISSING)
-                store.open_trouble(kind.value, ev.node_id,
-                                   {"area": ev.area, "since_ms": ev.since_ms}, now_ms)
+                store.troubles.open(kind.value, ev.node_id,
+                                    {"area": ev.area, "since_ms": ev.since_ms}, now_ms)
                 log.warning("MẤT KẾT NỐI / NODE LOST: %s in %s is %s since %.0f s ago",
                             ev.node_id, ev.area, (ev.status or SupStatus.MISSING).value,
                             (now_ms - ev.since_ms) / 1000)
             elif isinstance(ev, TroubleRaised):
-                store.open_trouble(TroubleKind.AREA_LOSS.value, ev.area,
-                                   {"nodes": list(ev.nodes), "since_ms": ev.since_ms}, now_ms)
+                store.troubles.open(TroubleKind.AREA_LOSS.value, ev.area,
+                                    {"nodes": list(ev.nodes), "since_ms": ev.since_ms}, now_ms)
                 log.warning("MẤT KẾT NỐI CẢ KHU VỰC / AREA LOST: %d nodes of %s (%s) lost at "
                             "once: power cut or jamming?", len(ev.nodes), ev.area,
                             ", ".join(ev.nodes))
             elif isinstance(ev, TroubleCleared) and ev.node_id is not None:
-                store.clear_trouble(TroubleKind.NODE_OFFLINE.value, ev.node_id, now_ms)
-                store.clear_trouble(TroubleKind.NODE_MISSING.value, ev.node_id, now_ms)
+                store.troubles.clear(TroubleKind.NODE_OFFLINE.value, ev.node_id, now_ms)
+                store.troubles.clear(TroubleKind.NODE_MISSING.value, ev.node_id, now_ms)
                 if not ev.folded:
                     log.info("KẾT NỐI LẠI / NODE BACK: %s in %s", ev.node_id, ev.area)
             elif isinstance(ev, TroubleCleared):
-                store.clear_trouble(TroubleKind.AREA_LOSS.value, ev.area, now_ms)
+                store.troubles.clear(TroubleKind.AREA_LOSS.value, ev.area, now_ms)
                 log.info("KẾT NỐI LẠI / AREA BACK: %s", ev.area)
 
     # ---- for metrics and /healthz -----------------------------------------

@@ -21,6 +21,7 @@ import protocol
 from protocol import Ack, Command
 from protocol.timing import wall_ms
 
+from .commands import build_command
 from .errors import InvalidAction, NotFound, PolicyError
 from .escalation import Escalator
 from .fanout import FanOut, Publisher, sound_in_area
@@ -66,16 +67,8 @@ class Services:
     def _command(self, action: protocol.Action, *, sound: Sound | None = None,
                  incident_id: str | None = None, drill: bool | None = None,
                  duration_s: int | None = None) -> Command:
-        now = self.clock()
-        # Every command expires: a silence or sound delivered late must not act on a
-        # newer situation (PROTOCOL.md rule 5).
-        expires = now + int(self.settings.sound_expiry_s * 1000)
-        if sound is not None:
-            return Command(protocol.new_id(), action, now, expires, pattern=sound.pattern,
-                           duration_s=sound.duration_s, priority=sound.priority,
-                           incident_id=incident_id, drill=drill)
-        return Command(protocol.new_id(), action, now, expires, incident_id=incident_id,
-                       duration_s=duration_s)
+        return build_command(action, self.clock(), self.settings.sound_expiry_s, sound=sound,
+                             incident_id=incident_id, drill=drill, duration_s=duration_s)
 
     def _check_can_publish(self) -> None:
         if self.settings.observer:
@@ -84,29 +77,29 @@ class Services:
     def _send_area(self, area: str, cmd: Command, actor: str, note: str | None = None) -> None:
         self._check_can_publish()
         # Stored before it goes out, so every node's `result` finds its command.
-        self.store.record_command(cmd, "area", area, issued_by=actor, note=note)
+        self.store.commands.record(cmd, "area", area, issued_by=actor, note=note)
         self.publisher.publish_area_cmd(area, cmd)
 
     def _send_node(self, node_id: str, cmd: Command, actor: str) -> None:
         self._check_can_publish()
-        self.store.record_command(cmd, "node", node_id, issued_by=actor)
+        self.store.commands.record(cmd, "node", node_id, issued_by=actor)
         self.publisher.publish_node_cmd(node_id, cmd)
 
     def _ack_all(self, incident: IncidentInfo, status: protocol.AckStatus) -> None:
         now = self.clock()
-        for alarm in self.store.alarms(incident_id=incident.incident_id, limit=100_000):
+        for alarm in self.store.alarms.find(incident_id=incident.incident_id, limit=100_000):
             self.publisher.publish_ack(alarm.node_id, Ack(alarm.alarm_id, status, now,
                                                           incident.incident_id))
 
     def _incident(self, incident_id: str) -> IncidentInfo:
-        inc = self.store.incident(incident_id)
+        inc = self.store.incidents.get(incident_id)
         if inc is None:
             raise NotFound(f"incident {incident_id!r} does not exist")
         return inc
 
     def _audit(self, actor: str, action: str, subject: str | None, **detail: object) -> None:
-        self.store.audit(actor, action, subject, {k: v for k, v in detail.items()
-                                                  if v is not None}, now_ms=self.clock())
+        self.store.audit.record(actor, action, subject, {k: v for k, v in detail.items()
+                                                         if v is not None}, now_ms=self.clock())
 
     # --- sounding ------------------------------------------------------------------------------
 
@@ -140,7 +133,7 @@ class Services:
     def acknowledge(self, incident_id: str, actor: str) -> IncidentInfo:
         """An operator took the incident: `acknowledged` acks to every node whose alarm is in
         it. Idempotent. Raises NotFound, InvalidAction (resolved/cancelled)."""
-        inc, changed = self.store.acknowledge(incident_id, actor, self.clock())
+        inc, changed = self.store.incidents.acknowledge(incident_id, actor, self.clock())
         if changed:
             self._audit(actor, "acknowledge", incident_id)
             if not self.settings.observer:
@@ -155,7 +148,7 @@ class Services:
         except ValueError:
             raise InvalidAction(f"outcome {outcome!r} is not one of "
                                 f"{', '.join(o.value for o in Outcome)}") from None
-        inc, changed = self.store.resolve(incident_id, actor, result, note, self.clock())
+        inc, changed = self.store.incidents.resolve(incident_id, actor, result, note, self.clock())
         if changed:
             self._audit(actor, "resolve", incident_id, outcome=result.value, note=note)
             if not self.settings.observer:
@@ -223,7 +216,7 @@ class Services:
         """A drill in `area`: a drill incident (never counted) and a `sound` with drill=true."""
         self._check_area(area)
         self._check_can_publish()
-        inc = self.store.open_drill(area, actor, self.clock())
+        inc = self.store.incidents.open_drill(area, actor, self.clock())
         sound = self.policy.drill(area, duration_s)
         cmd = self._command(protocol.Action.SOUND, sound=sound, incident_id=inc.incident_id,
                             drill=True)
@@ -238,14 +231,15 @@ class Services:
         if not inc.drill:
             raise InvalidAction(f"incident {incident_id} is not a drill")
         cmd = self._silence_incident(inc, actor)
-        self.store.resolve(incident_id, actor, Outcome.TEST, "drill stopped", self.clock())
+        self.store.incidents.resolve(incident_id, actor, Outcome.TEST, "drill stopped",
+                                     self.clock())
         self._audit(actor, "stop_drill", incident_id, cmd_id=cmd.cmd_id, drill=True)
         return cmd
 
     # --- nodes ---------------------------------------------------------------------------------
 
     def _node(self, node_id: str) -> NodeInfo:
-        node = self.store.node(node_id)
+        node = self.store.nodes.get(node_id)
         if node is None:
             raise NotFound(f"node {node_id!r} is unknown")
         return node
@@ -269,22 +263,22 @@ class Services:
                       households: int | None = None, lat: float | None = None,
                       lon: float | None = None, enabled: bool = True) -> NodeInfo:
         try:
-            node = self.store.register_node(node_id, area, name=name, households=households,
-                                            lat=lat, lon=lon, enabled=enabled)
+            node = self.store.nodes.register(node_id, area, name=name, households=households,
+                                             lat=lat, lon=lon, enabled=enabled)
         except ValueError as exc:
             raise InvalidAction(str(exc)) from None
         self._audit(actor, "register_node", node_id, area=area, name=name, enabled=enabled)
         return node
 
     def enable_node(self, node_id: str, actor: str) -> NodeInfo:
-        node = self.store.set_node_enabled(node_id, True)
+        node = self.store.nodes.set_enabled(node_id, True)
         self._audit(actor, "enable_node", node_id)
         if self.broker_access is not None:
             self.broker_access.request_sync()
         return node
 
     def disable_node(self, node_id: str, actor: str) -> NodeInfo:
-        node = self.store.set_node_enabled(node_id, False)
+        node = self.store.nodes.set_enabled(node_id, False)
         self._audit(actor, "disable_node", node_id)
         if self.broker_access is not None:
             self.broker_access.request_sync()
@@ -293,7 +287,7 @@ class Services:
     def move_node(self, node_id: str, area: str, actor: str) -> NodeInfo:
         before = self._node(node_id)
         try:
-            node = self.store.move_node(node_id, area)
+            node = self.store.nodes.move(node_id, area)
         except ValueError as exc:
             raise InvalidAction(str(exc)) from None
         self._audit(actor, "move_node", node_id, area=area, previous_area=before.area)

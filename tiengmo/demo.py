@@ -294,7 +294,7 @@ class Demo:
         if self.args.operator != "auto":
             return
         now = time.monotonic()
-        for inc in self.hub.store.open_incidents():
+        for inc in self.hub.store.incidents.active():
             iid = inc.incident_id
             if iid not in self.pending:
                 self.pending[iid] = _Pending(iid, now + self.args.ack_after,

@@ -8,8 +8,6 @@ from fastapi import APIRouter, FastAPI
 
 from ..events import EventFeed
 from ..runtime import Hub
-from ..store.auth import AuthStore
-from ..store.history import History
 from . import errors
 from .deps import ApiContext, Ctx, Viewer
 from .routers import (
@@ -48,12 +46,12 @@ def install(app: FastAPI, hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float =
     settings = hub.settings
     if hub.link is None:
         raise RuntimeError("start the hub before building its API")
-    history = History(hub.store)
+    history = hub.store.history
     feed = EventFeed(history, Presenter(history).render, poll_s=settings.stream_poll_s,
                      gap_wait_s=gap_wait_s, retention_s=settings.event_retention_s,
                      alive=lambda: hub.started).start()
     ctx = ApiContext(hub=hub, settings=settings, services=hub.services(),
-                     auth=AuthStore(hub.store), history=history, feed=feed, ping_s=ping_s,
+                     auth=hub.store.auth, history=history, feed=feed, ping_s=ping_s,
                      app_openapi=app.openapi)
     app.state.api = ctx
     errors.install(app)

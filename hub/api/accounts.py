@@ -7,7 +7,7 @@ import re
 
 from ..errors import InvalidAction
 from ..store import Store
-from ..store.auth import ROLES, AuthStore, UserInfo
+from ..store.auth import ROLES, UserInfo
 from . import security
 from .schemas import USERNAME
 
@@ -29,7 +29,7 @@ def create_user(store: Store, username: str, role: str, password: str, *, actor:
     """Create the user; with `update`, an existing one gets this role and password (its
     sessions end)."""
     check_new_account(username, role, password)
-    auth = AuthStore(store)
+    auth = store.auth
     digest = security.hash_password(password)
     if update and auth.user(username) is not None:
         return auth.update_user(username, actor, role=role, password_hash=digest,

@@ -79,7 +79,7 @@ def take_in(integ: Integrations, body: bytes, actor: str) -> tuple[int, dict[str
     if before is not None:
         return 200, {"identifier": msg.identifier, "duplicate": True, "cmd_ids": before}
     hub_store = integ.hub.store
-    areas = map_areas(msg, hub_store.areas(), list(store.nodes().values()))
+    areas = map_areas(msg, hub_store.nodes.areas(), list(store.nodes().values()))
     now = hub_store.now_ms()
     cmd_ids: list[str] = []
     action = "none"

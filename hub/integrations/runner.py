@@ -58,7 +58,7 @@ class Integrations:
         """The integrations' queries on the hub's current database (rebuilt after a restart)."""
         engine = self.hub.store.engine   # raises while the hub is stopped
         if self._store is None or self._store_engine is not engine:
-            self._store, self._store_engine = IntegrationStore(self.hub.store), engine
+            self._store, self._store_engine = IntegrationStore(self.hub.store.db), engine
         return self._store
 
     def services(self) -> Services:

@@ -179,9 +179,9 @@ class SmsNotifier:
             self.metrics.sms_sent.labels("sent" if ok else "failed").inc()
         try:
             if self.ready():
-                self.hub.store.audit(ACTOR, "sms_sent" if ok else "sms_failed", sms.phone,
-                                     {"reason": sms.reason, "incident_id": sms.subject,
-                                      "parts": len(split_sms(sms.text)), "refs": refs,
-                                      "error": error or None})
+                self.hub.store.audit.record(ACTOR, "sms_sent" if ok else "sms_failed", sms.phone,
+                                            {"reason": sms.reason, "incident_id": sms.subject,
+                                             "parts": len(split_sms(sms.text)), "refs": refs,
+                                             "error": error or None})
         except Exception:
             log.exception("sms: could not write the audit entry")

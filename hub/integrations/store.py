@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..db import models as m
 from ..store import convert
-from ..store.base import StoreBase
+from ..store.base import Work
 from ..store.snapshots import AlarmInfo, CommandInfo, IncidentInfo, NodeInfo, TroubleInfo
 from .config import Responder, Subscriber
 
@@ -62,30 +62,39 @@ def _rows(result: Any) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in result]
 
 
-class IntegrationStore(StoreBase):
-    def __init__(self, store: StoreBase) -> None:
-        self._init_base(store.engine, store.now_ms)
+class IntegrationStore:
+    """The integrations' tables, on the hub store's unit of work (`store.db`)."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    @property
+    def engine(self) -> Engine:
+        return self._work.engine
+
+    def now_ms(self) -> int:
+        return self._work.now_ms()
 
     # --- the event log -------------------------------------------------------------------------
 
     def last_event_id(self) -> int:
-        with self._read() as s:
+        with self._work.read() as s:
             return int(s.scalar(select(func.max(m.EventRow.id))) or 0)
 
     def events_after(self, after_id: int, limit: int = 500) -> list[Event]:
         q = select(m.EventRow).where(m.EventRow.id > after_id).order_by(m.EventRow.id)
-        with self._read() as s:
+        with self._work.read() as s:
             return [Event(r.id, r.ts_ms, r.type, r.subject) for r in s.scalars(q.limit(limit))]
 
     # --- what the events name ------------------------------------------------------------------
 
     def incidents(self, ids: Iterable[str]) -> dict[str, IncidentInfo]:
         q = select(m.Incident).where(m.Incident.incident_id.in_(list(ids)))
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.incident_id: convert.incident(r) for r in s.scalars(q)}
 
     def alarms(self, ids: Iterable[str]) -> dict[str, AlarmInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             q = select(m.Alarm).where(m.Alarm.alarm_id.in_(list(ids)))
             return {r.alarm_id: convert.alarm(r) for r in s.scalars(q)}
 
@@ -93,34 +102,34 @@ class IntegrationStore(StoreBase):
         q = select(m.Node)
         if ids is not None:
             q = q.where(m.Node.id.in_(list(ids)))
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.id: convert.node(r) for r in s.scalars(q)}
 
     def troubles(self, ids: Iterable[int]) -> dict[int, TroubleInfo]:
         q = select(m.Trouble).where(m.Trouble.id.in_(list(ids)))
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.id: convert.trouble(r) for r in s.scalars(q)}
 
     def commands(self, ids: Iterable[str]) -> dict[str, CommandInfo]:
         q = select(m.Command).where(m.Command.cmd_id.in_(list(ids)))
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.cmd_id: convert.command(r) for r in s.scalars(q)}
 
     def first_received(self, incident_ids: Iterable[str]) -> dict[str, int]:
         """The hub's receipt time of each incident's first alarm."""
         q = select(m.Alarm.incident_id, func.min(m.Alarm.received_ms)).where(
             m.Alarm.incident_id.in_(list(incident_ids))).group_by(m.Alarm.incident_id)
-        with self._read() as s:
+        with self._work.read() as s:
             return {iid: int(ms) for iid, ms in s.execute(q) if ms is not None}
 
     def area_names(self) -> dict[str, str]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {str(p): str(n) for p, n in s.execute(select(m.Area.path, m.Area.name))}
 
     def recent_incidents(self, limit: int) -> list[IncidentInfo]:
         q = select(m.Incident).where(m.Incident.flagged.is_(False)).order_by(
             m.Incident.opened_ms.desc()).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q)]
 
     def recent_broadcasts(self, limit: int) -> list[tuple[CommandInfo, str | None]]:
@@ -129,7 +138,7 @@ class IntegrationStore(StoreBase):
                                     m.Command.incident_id.is_(None),
                                     m.Command.target_kind == "area").order_by(
             m.Command.issued_ms.desc()).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [(convert.command(r), r.note) for r in s.scalars(q)]
 
     def sound_state(self, node_ids: Sequence[str]) -> dict[str, str]:
@@ -140,7 +149,7 @@ class IntegrationStore(StoreBase):
                                            C.action.in_(("sound", "test", "silence"))
                                            ).order_by(R.received_ms, R.id)
         out: dict[str, str] = {}
-        with self._read() as s:
+        with self._work.read() as s:
             for node_id, status, _ms, _id in s.execute(q):
                 out[node_id] = status
         return out
@@ -150,7 +159,7 @@ class IntegrationStore(StoreBase):
     def metric_counts(self) -> dict[str, list[tuple[Any, ...]]]:
         """Aggregates for one scrape, in one read transaction."""
         A, Inc, N, T = m.Alarm, m.Incident, m.Node, m.Trouble
-        with self._read() as s:
+        with self._work.read() as s:
             return {
                 "alarms": _rows(s.execute(select(A.kind, A.drill, func.count()).group_by(
                     A.kind, A.drill))),
@@ -190,7 +199,7 @@ class IntegrationStore(StoreBase):
             s.flush()
             return {name: r.id for name, r in rows.items() if r.active}
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def enqueue(self, items: Sequence[tuple[int, Event, str]]) -> int:
         """Pending deliveries for (subscriber id, event, JSON body); a pair already queued
@@ -216,7 +225,7 @@ class IntegrationStore(StoreBase):
                 added += 1
             return added
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
         now = self.now_ms()
@@ -224,13 +233,13 @@ class IntegrationStore(StoreBase):
         q = select(D, S.url, S.secret).join(S, S.id == D.subscriber_id).where(
             D.status == "pending", D.next_attempt_ms <= now, S.active.is_(True)).order_by(
             D.next_attempt_ms, D.id).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [Delivery(d.id, d.subscriber_id, url, secret, d.event_id, d.event_type,
                              d.payload, d.attempts) for d, url, secret in s.execute(q)]
 
     def next_due_ms(self) -> int | None:
         D = m.WebhookDelivery
-        with self._read() as s:
+        with self._work.read() as s:
             v = s.scalar(select(func.min(D.next_attempt_ms)).where(D.status == "pending"))
             return int(v) if v is not None else None
 
@@ -253,7 +262,7 @@ class IntegrationStore(StoreBase):
             s.execute(update(m.WebhookDelivery).where(m.WebhookDelivery.id == delivery_id)
                       .values(**values))
 
-        self._write(tx)
+        self._work.write(tx)
 
     def deliveries(self, *, event_type: str | None = None, limit: int = 100) -> list[DeliveryInfo]:
         D, S = m.WebhookDelivery, m.WebhookSubscriber
@@ -261,7 +270,7 @@ class IntegrationStore(StoreBase):
         if event_type is not None:
             q = q.where(D.event_type == event_type)
         q = q.order_by(D.id.desc()).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [DeliveryInfo(d.id, name, d.event_id, d.event_type, d.status, d.attempts,
                                  d.response_code, d.error, d.created_ms, d.delivered_ms)
                     for d, name in s.execute(q)]
@@ -278,7 +287,7 @@ class IntegrationStore(StoreBase):
                 s.add(m.Responder(area=r.area, phone=r.phone, name=r.name or None,
                                   role=r.role or None, source="config", created_ms=now))
 
-        self._write(tx)
+        self._work.write(tx)
 
     def responders_for(self, area: str) -> list[Responder]:
         """Who must hear of trouble in `area`: responders of the area and of every area
@@ -287,7 +296,7 @@ class IntegrationStore(StoreBase):
         ancestors = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
         q = select(m.Responder).where(m.Responder.area.in_(ancestors)).order_by(
             m.Responder.area, m.Responder.id)
-        with self._read() as s:
+        with self._work.read() as s:
             return [Responder(r.area, r.phone, r.name or "", r.role or "")
                     for r in s.scalars(q)]
 
@@ -297,7 +306,7 @@ class IntegrationStore(StoreBase):
         """The commands sent for this alert if it was taken in before, else None."""
         q = select(m.CapInbound.cmd_ids).where(m.CapInbound.sender == sender,
                                               m.CapInbound.identifier == identifier)
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.execute(q).first()
             return list(row[0] or []) if row is not None else None
 
@@ -310,7 +319,7 @@ class IntegrationStore(StoreBase):
                                msg_type=msg_type, status=status, received_ms=now,
                                actor=actor[:100], areas=areas, cmd_ids=cmd_ids))
 
-        self._write(tx)
+        self._work.write(tx)
 
     # --- auth ----------------------------------------------------------------------------------
 
@@ -318,6 +327,6 @@ class IntegrationStore(StoreBase):
         """(name, role) of the API token with this SHA-256, unless revoked."""
         q = select(m.ApiToken.name, m.ApiToken.role).where(
             m.ApiToken.token_hash == token_hash, m.ApiToken.revoked_ms.is_(None))
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.execute(q).first()
             return (str(row[0]), str(row[1])) if row is not None else None

@@ -9,9 +9,9 @@ button cannot hold one incident open forever. The key is UNIQUE: of two
 replicas opening the same incident at once, one insert fails and its retry
 joins the winner's incident.
 
-Group commit: `record_alarms` stores a whole batch in ONE transaction (one
+Group commit: `Alarms.record_batch` stores a whole batch in ONE transaction (one
 fsync), with a handful of set-wise statements instead of a dozen ORM round
-trips per alarm; `record_alarm` is the batch of one, so both follow the same
+trips per alarm; `Alarms.record` is the batch of one, so both follow the same
 code. A constraint race anywhere in a batch (an incident or an alarm_id that
 another replica committed first) rolls the whole batch back and retries it
 whole: the retry sees the winner's rows and decides again, alarm by alarm.
@@ -23,14 +23,24 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 import protocol
 
 from ..db import models as m
 from . import convert
-from .base import StoreBase
+from .base import Work
 from .nodes import ensure_node
 from .snapshots import AlarmInfo, AlarmOutcome, CancelOutcome, IncidentInfo, IncidentState
 
@@ -234,30 +244,40 @@ class _Batch:
         self.conn.execute(_SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
 
 
-class AlarmsMixin(StoreBase):
-    def record_alarm(self, node_id: str, alarm: protocol.Alarm, received_ms: int, *,
-                     window_s: float, hamlet_area: str | None = None,
-                     noisy_max_fanouts: int | None = None,
-                     noisy_window_s: float = 600.0) -> AlarmOutcome:
-        """Store one alarm (a batch of one); see `record_alarms`."""
-        return self.record_alarms([(node_id, alarm, received_ms)], window_s=window_s,
-                                  hamlet_area=hamlet_area, noisy_max_fanouts=noisy_max_fanouts,
-                                  noisy_window_s=noisy_window_s)[0]
+A = m.Alarm
 
-    def record_alarms(self, items: Sequence[AlarmItem], *, window_s: float,
-                      hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
-                      noisy_window_s: float = 600.0,
-                      before_commit: Callable[[list[AlarmOutcome]], None] | None = None,
-                      ) -> list[AlarmOutcome]:
+
+class Alarms:
+    """Alarms: stored and correlated in batches, cancelled by their node, queried."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def record(self, node_id: str, alarm: protocol.Alarm, received_ms: int, *,
+               window_s: float, hamlet_area: str | None = None,
+               noisy_max_fanouts: int | None = None,
+               noisy_window_s: float = 600.0) -> AlarmOutcome:
+        """Store one alarm (a batch of one); see `record_batch`."""
+        return self.record_batch([(node_id, alarm, received_ms)], window_s=window_s,
+                                 hamlet_area=hamlet_area, noisy_max_fanouts=noisy_max_fanouts,
+                                 noisy_window_s=noisy_window_s)[0]
+
+    def record_batch(self, items: Sequence[AlarmItem], *, window_s: float,
+                     hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
+                     noisy_window_s: float = 600.0,
+                     decided: Callable[[list[AlarmOutcome]], None] | None = None,
+                     ) -> list[AlarmOutcome]:
         """Store `items` in order in ONE transaction; one outcome per item, in order.
 
         Idempotent on alarm_id (also within the batch), correlated on each item's
-        receipt time exactly as if they had been stored one by one. When this
-        returns, every alarm of the batch is committed (durable): only then may
-        `received` be acked. `before_commit(outcomes)` runs once every alarm's incident
-        is decided (new incidents inserted), before the alarm rows are written and
-        committed (the hub publishes new incidents' sounds there); on a retried race it
-        runs again, with the retry's outcomes.
+        receipt time exactly as if they had been stored one by one. On the Database
+        this is its own transaction: when it returns, every alarm of the batch is
+        committed (durable), and only then may `received` be acked. In a unit of work
+        (`Store.transaction`) the unit's commit makes them durable. `decided(outcomes)`
+        runs once every alarm's incident is decided (new incidents inserted, so a race
+        with another replica has surfaced), before the alarm rows are written (the hub
+        publishes new incidents' sounds there); on a retried race it runs again, with
+        the retry's outcomes.
         """
         if not items:
             return []
@@ -268,18 +288,16 @@ class AlarmsMixin(StoreBase):
             batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms)
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
-            if before_commit is not None:
-                # The incidents are decided (a new one's UNIQUE key already inserted, so
-                # a race with another replica has surfaced): the gongs need not wait for
-                # the alarm rows to be written, nor for the commit.
-                before_commit(outs)
+            if decided is not None:
+                # The gongs need not wait for the alarm rows to be written, nor for the
+                # commit.
+                decided(outs)
             batch.write()
             return outs
 
-        return self._write(tx, urgent=True)
+        return self._work.write(tx, urgent=True)
 
-    def record_cancel(self, node_id: str, cancel: protocol.Cancel,
-                      received_ms: int) -> CancelOutcome:
+    def cancel(self, node_id: str, cancel: protocol.Cancel, received_ms: int) -> CancelOutcome:
         def tx(s: Session) -> CancelOutcome:
             row = s.get(m.Alarm, cancel.alarm_id)
             if row is None or row.node_id != node_id:
@@ -303,4 +321,49 @@ class AlarmsMixin(StoreBase):
                     closed = True
             return CancelOutcome(convert.alarm(row), convert.incident(inc), new, closed)
 
-        return self._write(tx)
+        return self._work.write(tx)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def get(self, alarm_id: str) -> AlarmInfo | None:
+        with self._work.read() as s:
+            row = s.get(A, alarm_id.lower())
+            return convert.alarm(row) if row else None
+
+    def find(self, *, node_id: str | None = None, incident_id: str | None = None,
+             kind: str | None = None, since_ms: int | None = None,
+             until_ms: int | None = None, flagged: bool | None = None,
+             limit: int = 100, offset: int = 0) -> list[AlarmInfo]:
+        """Alarms matching every filter given, newest first."""
+        q = _alarm_filters(select(A), node_id, incident_id, kind, since_ms, until_ms, flagged)
+        q = q.order_by(A.received_ms.desc(), A.alarm_id).limit(limit).offset(offset)
+        with self._work.read() as s:
+            return [convert.alarm(r) for r in s.scalars(q)]
+
+    def count(self, *, node_id: str | None = None, incident_id: str | None = None,
+              kind: str | None = None, since_ms: int | None = None,
+              until_ms: int | None = None, flagged: bool | None = None) -> int:
+        q = _alarm_filters(select(func.count()).select_from(A), node_id, incident_id,
+                           kind, since_ms, until_ms, flagged)
+        with self._work.read() as s:
+            return int(s.scalar(q) or 0)
+
+
+def _alarm_filters(q: Select[Any], node_id: str | None, incident_id: str | None,
+                   kind: str | None, since_ms: int | None, until_ms: int | None,
+                   flagged: bool | None) -> Select[Any]:
+    if node_id is not None:
+        q = q.where(A.node_id == node_id)
+    if incident_id is not None:
+        q = q.where(A.incident_id == incident_id)
+    if kind is not None:
+        q = q.where(A.kind == kind)
+    if since_ms is not None:
+        q = q.where(A.received_ms >= since_ms)
+    if until_ms is not None:
+        q = q.where(A.received_ms < until_ms)
+    if flagged is True:
+        q = q.where(or_(A.unknown_node.is_(True), A.disabled_node.is_(True)))
+    elif flagged is False:
+        q = q.where(A.unknown_node.is_(False), A.disabled_node.is_(False))
+    return q

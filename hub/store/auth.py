@@ -1,6 +1,7 @@
 """Operators' accounts: users, browser sessions, API tokens and login throttling.
 
-`AuthStore(store)` shares the hub store's engine and clock. It never sees a
+`store.auth` (an `AuthStore` on the store's unit of work) shares the hub store's
+engine, writer gate and clock. It never sees a
 password or a token: callers hand it argon2 hashes and SHA-256 digests
 (hub.api.security). Every change is audited in the same transaction as the
 change itself, so the audit log cannot miss one.
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..db import models as m
 from ..errors import InvalidAction, NotFound
-from .base import StoreBase
+from .base import Work
 
 ROLES = ("viewer", "operator", "admin")
 # Writing last_seen on every request would make every page view a write; a session's
@@ -71,11 +72,14 @@ def _check_role(role: str) -> None:
         raise InvalidAction(f"role {role!r} is not one of {', '.join(ROLES)}")
 
 
-class AuthStore(StoreBase):
+class AuthStore:
     """Accounts on the hub's database (one transaction per call)."""
 
-    def __init__(self, store: StoreBase) -> None:
-        self._init_base(store.engine, store.now_ms)
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def now_ms(self) -> int:
+        return self._work.now_ms()
 
     def _audit(self, s: Session, actor: str, action: str, subject: str | None,
                **detail: Any) -> None:
@@ -100,24 +104,24 @@ class AuthStore(StoreBase):
             self._audit(s, actor, "create_user", username, role=role)
             return _user(row)
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     def user(self, username: str) -> UserInfo | None:
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.scalars(select(m.User).where(m.User.username == username)).first()
             return _user(row) if row else None
 
     def password_hash(self, username: str) -> tuple[UserInfo, str] | None:
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.scalars(select(m.User).where(m.User.username == username)).first()
             return (_user(row), row.password_hash) if row else None
 
     def users(self) -> list[UserInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return [_user(r) for r in s.scalars(select(m.User).order_by(m.User.username))]
 
     def count_users(self) -> int:
-        with self._read() as s:
+        with self._work.read() as s:
             return int(s.scalar(select(func.count()).select_from(m.User)) or 0)
 
     @staticmethod
@@ -161,7 +165,7 @@ class AuthStore(StoreBase):
                 self._audit(s, actor, "update_user", username, **changed)
             return _user(row)
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     def delete_user(self, username: str, actor: str) -> None:
         def tx(s: Session) -> None:
@@ -172,7 +176,7 @@ class AuthStore(StoreBase):
             s.delete(row)
             self._audit(s, actor, "delete_user", username)
 
-        self._write_once(tx)
+        self._work.write_once(tx)
 
     # --- sessions ------------------------------------------------------------------------------
 
@@ -192,12 +196,12 @@ class AuthStore(StoreBase):
             self._audit(s, user.username, "login", user.username, ip=ip)
             return SessionInfo(row.id, _user(user), now, now)
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     def session(self, token_hash: str, *, idle_ms: int, max_ms: int) -> SessionInfo | None:
         """The live session with this digest (touched), or None; expired ones are removed."""
         now = self.now_ms()
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.scalars(select(m.WebSession).where(
                 m.WebSession.token_hash == token_hash)).first()
             user = s.get(m.User, row.user_id) if row else None
@@ -206,7 +210,7 @@ class AuthStore(StoreBase):
             created, seen = row.created_ms, row.last_seen_ms
             info = SessionInfo(row.id, _user(user), created, seen)
         if not info.user.active or now - seen > idle_ms or now - created > max_ms:
-            self._write_once(lambda s: s.execute(
+            self._work.write_once(lambda s: s.execute(
                 delete(m.WebSession).where(m.WebSession.token_hash == token_hash)))
             return None
         if now - seen >= TOUCH_EVERY_MS:
@@ -215,7 +219,7 @@ class AuthStore(StoreBase):
                     m.WebSession.token_hash == token_hash)).first()
                 if row is not None:
                     row.last_seen_ms = now
-            self._write_once(touch)
+            self._work.write_once(touch)
         return info
 
     def delete_session(self, token_hash: str, actor: str) -> bool:
@@ -225,7 +229,7 @@ class AuthStore(StoreBase):
                 self._audit(s, actor, "logout", actor)
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     # --- API tokens ----------------------------------------------------------------------------
 
@@ -242,12 +246,12 @@ class AuthStore(StoreBase):
             self._audit(s, actor, "create_token", f"token:{name}", role=role, id=row.id)
             return _token(row)
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     def token(self, token_hash: str) -> TokenInfo | None:
         """The unrevoked token with this digest (last use noted), or None."""
         now = self.now_ms()
-        with self._read() as s:
+        with self._work.read() as s:
             row = s.scalars(select(m.ApiToken).where(m.ApiToken.token_hash == token_hash,
                                                      m.ApiToken.revoked_ms.is_(None))).first()
             if row is None:
@@ -258,11 +262,11 @@ class AuthStore(StoreBase):
                 row = s.get(m.ApiToken, info.id)
                 if row is not None:
                     row.last_used_ms = now
-            self._write_once(touch)
+            self._work.write_once(touch)
         return info
 
     def tokens(self) -> list[TokenInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return [_token(r) for r in s.scalars(select(m.ApiToken).order_by(m.ApiToken.id))]
 
     def revoke_token(self, token_id: int, actor: str) -> TokenInfo:
@@ -277,14 +281,14 @@ class AuthStore(StoreBase):
                 self._audit(s, actor, "revoke_token", f"token:{row.name}", id=row.id)
             return _token(row)
 
-        return self._write_once(tx)
+        return self._work.write_once(tx)
 
     # --- login throttling ----------------------------------------------------------------------
 
     def locked_for_ms(self, keys: list[str]) -> int:
         """How long (ms) the longest lockout among `keys` still runs; 0 if none."""
         now = self.now_ms()
-        with self._read() as s:
+        with self._work.read() as s:
             until = s.scalar(select(func.max(m.LoginThrottle.locked_until_ms)).where(
                 m.LoginThrottle.key.in_(keys)))
         return max(0, int(until or 0) - now)
@@ -314,8 +318,8 @@ class AuthStore(StoreBase):
                     longest = max(longest, lock)
             return longest
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def login_succeeded(self, key: str) -> None:
-        self._write_once(lambda s: s.execute(delete(m.LoginThrottle).where(
+        self._work.write_once(lambda s: s.execute(delete(m.LoginThrottle).where(
             m.LoginThrottle.key == key)))

@@ -1,8 +1,9 @@
 """Read-side queries for the operators' API: history with filters, batches by id, the
 event log, and which nodes are sounding now.
 
-`History(store)` shares the hub store's engine; everything here reads (but
-`prune_events`), and returns the store's frozen snapshots.
+`store.history` (a `History` on the store's unit of work) shares its engine;
+everything here reads (but `prune_events`), and returns the store's frozen
+snapshots.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Engine, Select, delete, func, or_, select
 
 from ..db import models as m
 from . import convert
-from .base import StoreBase
+from .base import Work
 from .snapshots import (
     AlarmInfo,
     CommandInfo,
@@ -109,20 +110,29 @@ def _alarm_where(q: Select[Any], f: AlarmFilter) -> Select[Any]:
     return q
 
 
-class History(StoreBase):
-    def __init__(self, store: StoreBase) -> None:
-        self._init_base(store.engine, store.now_ms)
+class History:
+    """The operators' read side (and the event log's pruning)."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    @property
+    def engine(self) -> Engine:
+        return self._work.engine
+
+    def now_ms(self) -> int:
+        return self._work.now_ms()
 
     # --- history -------------------------------------------------------------------------------
 
     def incidents(self, f: IncidentFilter, limit: int = 100) -> list[IncidentInfo]:
         q = _incident_where(select(I), f).order_by(I.opened_ms.desc(), I.incident_id)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q.limit(min(limit, MAX_LIMIT)))]
 
     def alarms(self, f: AlarmFilter, limit: int = 100) -> list[AlarmInfo]:
         q = _alarm_where(select(A), f).order_by(A.received_ms.desc(), A.alarm_id)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.alarm(r) for r in s.scalars(q.limit(min(limit, MAX_LIMIT)))]
 
     def first_presses(self, incident_ids: Iterable[str]) -> dict[str, int]:
@@ -131,44 +141,44 @@ class History(StoreBase):
             return {}
         q = select(A.incident_id, func.min(A.pressed_ms)).where(
             A.incident_id.in_(ids)).group_by(A.incident_id)
-        with self._read() as s:
+        with self._work.read() as s:
             return {iid: int(ms) for iid, ms in s.execute(q) if ms is not None}
 
     def area_names(self) -> dict[str, str]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {path: name for path, name in s.execute(select(m.Area.path, m.Area.name))}
 
     # --- batches by id (for the live stream) ---------------------------------------------------
 
     def incidents_by_id(self, ids: Iterable[str]) -> dict[str, IncidentInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.incident_id: convert.incident(r)
                     for r in s.scalars(select(I).where(I.incident_id.in_(list(ids))))}
 
     def alarms_by_id(self, ids: Iterable[str]) -> dict[str, AlarmInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.alarm_id: convert.alarm(r)
                     for r in s.scalars(select(A).where(A.alarm_id.in_(list(ids))))}
 
     def nodes_by_id(self, ids: Iterable[str]) -> dict[str, NodeInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.id: convert.node(r)
                     for r in s.scalars(select(m.Node).where(m.Node.id.in_(list(ids))))}
 
     def troubles_by_id(self, ids: Iterable[int]) -> dict[int, TroubleInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.id: convert.trouble(r)
                     for r in s.scalars(select(m.Trouble).where(m.Trouble.id.in_(list(ids))))}
 
     def commands_by_id(self, ids: Iterable[str]) -> dict[str, CommandInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return {r.cmd_id: convert.command(r)
                     for r in s.scalars(select(C).where(C.cmd_id.in_(list(ids))))}
 
     def results_by_command(self, cmd_ids: Iterable[str]) -> dict[str, list[ResultInfo]]:
         out: dict[str, list[ResultInfo]] = {}
         q = select(R).where(R.cmd_id.in_(list(cmd_ids))).order_by(R.received_ms, R.id)
-        with self._read() as s:
+        with self._work.read() as s:
             for r in s.scalars(q):
                 out.setdefault(r.cmd_id, []).append(convert.result(r))
         return out
@@ -186,7 +196,7 @@ class History(StoreBase):
         if before_ms is not None:
             q = q.where(C.issued_ms < before_ms)
         q = q.order_by(C.issued_ms.desc(), C.cmd_id).limit(min(limit, MAX_LIMIT))
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.command(r) for r in s.scalars(q)]
 
     # --- what is sounding ----------------------------------------------------------------------
@@ -202,7 +212,7 @@ class History(StoreBase):
             q = q.where(R.node_id.in_(list(node_ids)))
         started: dict[tuple[str, str], int] = {}
         ended: set[tuple[str, str]] = set()
-        with self._read() as s:
+        with self._work.read() as s:
             for node_id, cmd_id, status, received, payload, _action in s.execute(q):
                 key = (node_id, cmd_id)
                 if status == "started":
@@ -216,22 +226,22 @@ class History(StoreBase):
     # --- the event log -------------------------------------------------------------------------
 
     def last_event_id(self) -> int:
-        with self._read() as s:
+        with self._work.read() as s:
             return int(s.scalar(select(func.max(m.EventRow.id))) or 0)
 
     def first_event_id(self) -> int:
-        with self._read() as s:
+        with self._work.read() as s:
             return int(s.scalar(select(func.min(m.EventRow.id))) or 0)
 
     def events_after(self, after_id: int, limit: int = 1000) -> list[EventRef]:
         q = select(m.EventRow).where(m.EventRow.id > after_id).order_by(
             m.EventRow.id).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [EventRef(r.id, r.ts_ms, r.type, r.subject) for r in s.scalars(q)]
 
     def events_between(self, ids: Iterable[int]) -> list[EventRef]:
         q = select(m.EventRow).where(m.EventRow.id.in_(list(ids))).order_by(m.EventRow.id)
-        with self._read() as s:
+        with self._work.read() as s:
             return [EventRef(r.id, r.ts_ms, r.type, r.subject) for r in s.scalars(q)]
 
     def prune_events(self, before_ms: int) -> int:
@@ -243,4 +253,4 @@ class History(StoreBase):
                                                       m.EventRow.id < newest))
             return int(done.rowcount or 0)
 
-        return self._write(tx)
+        return self._work.write(tx)

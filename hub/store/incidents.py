@@ -17,11 +17,10 @@ from ..db import models as m
 from ..errors import InvalidAction, NotFound
 from . import convert
 from .alarms import OPEN_STATES
-from .base import StoreBase
-from .snapshots import DRILL_KIND, AlarmInfo, IncidentInfo, IncidentState, Outcome
+from .base import Work
+from .snapshots import DRILL_KIND, IncidentInfo, IncidentState, Outcome
 
 I = m.Incident  # noqa: E741 - short alias keeps the query lines readable
-A = m.Alarm
 
 
 def _under(col: Any, area: str) -> ColumnElement[bool]:
@@ -29,7 +28,12 @@ def _under(col: Any, area: str) -> ColumnElement[bool]:
     return or_(col == area, col.startswith(area + "/", autoescape=True))
 
 
-class IncidentsMixin(StoreBase):
+class Incidents:
+    """Incidents: their life cycle and the queries on them."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
     def open_drill(self, area: str, actor: str, now_ms: int) -> IncidentInfo:
         if not protocol.is_area_path(area):
             raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
@@ -45,7 +49,7 @@ class IncidentsMixin(StoreBase):
             s.flush()
             return convert.incident(row)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def _get(self, s: Session, incident_id: str) -> m.Incident:
         row = s.get(I, incident_id)
@@ -68,7 +72,7 @@ class IncidentsMixin(StoreBase):
             s.refresh(row)
             return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def resolve(self, incident_id: str, actor: str, outcome: Outcome, note: str | None,
                 now_ms: int) -> tuple[IncidentInfo, bool]:
@@ -87,15 +91,15 @@ class IncidentsMixin(StoreBase):
             s.refresh(row)
             return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def incident(self, incident_id: str) -> IncidentInfo | None:
-        with self._read() as s:
+    def get(self, incident_id: str) -> IncidentInfo | None:
+        with self._work.read() as s:
             row = s.get(I, incident_id)
             return convert.incident(row) if row else None
 
-    def open_incidents(self, *, include_drills: bool = True, opened_after_ms: int | None = None,
-                       opened_until_ms: int | None = None) -> list[IncidentInfo]:
+    def active(self, *, include_drills: bool = True, opened_after_ms: int | None = None,
+               opened_until_ms: int | None = None) -> list[IncidentInfo]:
         """Open (or acknowledged) incidents, newest first; `opened_after_ms` < opened
         <= `opened_until_ms` when given (the leader's orphan check every 5 s must not
         load every open incident of a busy day)."""
@@ -106,7 +110,7 @@ class IncidentsMixin(StoreBase):
             q = q.where(I.opened_ms > opened_after_ms)
         if opened_until_ms is not None:
             q = q.where(I.opened_ms <= opened_until_ms)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q)]
 
     @staticmethod
@@ -127,33 +131,33 @@ class IncidentsMixin(StoreBase):
             q = q.where(I.drill.is_(False))
         return q
 
-    def incidents(self, *, state: str | None = None, kind: str | None = None,
-                  area: str | None = None, since_ms: int | None = None,
-                  until_ms: int | None = None, include_drills: bool = True,
-                  limit: int = 100, offset: int = 0) -> list[IncidentInfo]:
+    def find(self, *, state: str | None = None, kind: str | None = None,
+             area: str | None = None, since_ms: int | None = None,
+             until_ms: int | None = None, include_drills: bool = True,
+             limit: int = 100, offset: int = 0) -> list[IncidentInfo]:
         q = self._incident_filters(select(I), state, kind, area, since_ms, until_ms,
                                    include_drills)
         q = q.order_by(I.opened_ms.desc(), I.incident_id).limit(limit).offset(offset)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q)]
 
-    def count_incidents(self, *, state: str | None = None, kind: str | None = None,
-                        area: str | None = None, since_ms: int | None = None,
-                        until_ms: int | None = None, include_drills: bool = False) -> int:
+    def count(self, *, state: str | None = None, kind: str | None = None,
+              area: str | None = None, since_ms: int | None = None,
+              until_ms: int | None = None, include_drills: bool = False) -> int:
         q = self._incident_filters(select(func.count()).select_from(I), state, kind, area,
                                    since_ms, until_ms, include_drills)
-        with self._read() as s:
+        with self._work.read() as s:
             return int(s.scalar(q) or 0)
 
-    def incidents_to_escalate(self, now_ms: int, after_s: float, *,
-                              max_level: int | None = None) -> list[IncidentInfo]:
+    def due_for_escalation(self, now_ms: int, after_s: float, *,
+                           max_level: int | None = None) -> list[IncidentInfo]:
         due = now_ms - int(after_s * 1000)
         q = select(I).where(I.state == IncidentState.OPEN.value, I.drill.is_(False),
                             I.flagged.is_(False), I.fanned_out.is_(True),
                             func.coalesce(I.escalated_ms, I.opened_ms) <= due)
         if max_level is not None:
             q = q.where(I.escalation_level < max_level)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q.order_by(I.opened_ms))]
 
     def mark_escalated(self, incident_id: str, level: int, area: str, now_ms: int) -> bool:
@@ -164,7 +168,7 @@ class IncidentsMixin(StoreBase):
                 escalation_level=level, escalated_ms=now_ms, sounded_area=area))
             return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def mark_fanned_out(self, incident_id: str, area: str) -> None:
         def tx(s: Session) -> None:
@@ -173,49 +177,4 @@ class IncidentsMixin(StoreBase):
             if row.sounded_area is None or protocol.area_contains(area, row.sounded_area):
                 row.sounded_area = area
 
-        self._write(tx)
-
-    # --- alarm queries -------------------------------------------------------------------------
-
-    @staticmethod
-    def _alarm_filters(q: Select[Any], node_id: str | None, incident_id: str | None,
-                       kind: str | None, since_ms: int | None, until_ms: int | None,
-                       flagged: bool | None) -> Select[Any]:
-        if node_id is not None:
-            q = q.where(A.node_id == node_id)
-        if incident_id is not None:
-            q = q.where(A.incident_id == incident_id)
-        if kind is not None:
-            q = q.where(A.kind == kind)
-        if since_ms is not None:
-            q = q.where(A.received_ms >= since_ms)
-        if until_ms is not None:
-            q = q.where(A.received_ms < until_ms)
-        if flagged is True:
-            q = q.where(or_(A.unknown_node.is_(True), A.disabled_node.is_(True)))
-        elif flagged is False:
-            q = q.where(A.unknown_node.is_(False), A.disabled_node.is_(False))
-        return q
-
-    def alarms(self, *, node_id: str | None = None, incident_id: str | None = None,
-               kind: str | None = None, since_ms: int | None = None,
-               until_ms: int | None = None, flagged: bool | None = None,
-               limit: int = 100, offset: int = 0) -> list[AlarmInfo]:
-        q = self._alarm_filters(select(A), node_id, incident_id, kind, since_ms, until_ms,
-                                flagged)
-        q = q.order_by(A.received_ms.desc(), A.alarm_id).limit(limit).offset(offset)
-        with self._read() as s:
-            return [convert.alarm(r) for r in s.scalars(q)]
-
-    def count_alarms(self, *, node_id: str | None = None, incident_id: str | None = None,
-                     kind: str | None = None, since_ms: int | None = None,
-                     until_ms: int | None = None, flagged: bool | None = None) -> int:
-        q = self._alarm_filters(select(func.count()).select_from(A), node_id, incident_id,
-                                kind, since_ms, until_ms, flagged)
-        with self._read() as s:
-            return int(s.scalar(q) or 0)
-
-    def alarm(self, alarm_id: str) -> AlarmInfo | None:
-        with self._read() as s:
-            row = s.get(A, alarm_id.lower())
-            return convert.alarm(row) if row else None
+        self._work.write(tx)

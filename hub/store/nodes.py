@@ -14,7 +14,7 @@ import protocol
 from ..db import models as m
 from ..errors import NotFound
 from . import convert
-from .base import StoreBase
+from .base import Work
 from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
 
 REGISTRY = "registry"
@@ -30,7 +30,7 @@ def _beat_dict(hb: protocol.Heartbeat) -> dict[str, Any]:
 
 
 def _heartbeat_update() -> Any:
-    """UPDATE nodes for one heartbeat (executemany): the rules of NodesMixin._heartbeat."""
+    """UPDATE nodes for one heartbeat (executemany): the rules of Nodes._heartbeat."""
     table = cast(Table, m.Node.__table__)
     n = table.c
     ms = bindparam("ms", type_=BigInteger)
@@ -78,9 +78,14 @@ def ensure_areas(s: Session, path: str) -> None:
     s.flush()
 
 
-class NodesMixin(StoreBase):
+class Nodes:
+    """Areas and nodes: the registry, births and deaths, heartbeats, status."""
+
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
     def sync_registry(self, reg: protocol.Registry) -> None:
-        now = self.now_ms()
+        now = self._work.now_ms()
 
         def tx(s: Session) -> None:
             listed = {a.path for a in reg.areas}
@@ -114,16 +119,16 @@ class NodesMixin(StoreBase):
                                                    "nodes": len(reg.nodes),
                                                    "unregistered": sorted(n.id for n in gone)}))
 
-        self._write(tx)
+        self._work.write(tx)
 
-    def register_node(self, node_id: str, area: str, *, name: str | None = None,
-                      households: int | None = None, lat: float | None = None,
-                      lon: float | None = None, enabled: bool = True) -> NodeInfo:
+    def register(self, node_id: str, area: str, *, name: str | None = None,
+                 households: int | None = None, lat: float | None = None,
+                 lon: float | None = None, enabled: bool = True) -> NodeInfo:
         if not protocol.is_node_id(node_id):
             raise ValueError(f"node id {node_id!r} must match ^[a-z0-9][a-z0-9-]{{0,62}}$")
         if not protocol.is_area_path(area):
             raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
-        now = self.now_ms()
+        now = self._work.now_ms()
 
         def tx(s: Session) -> NodeInfo:
             ensure_areas(s, area)
@@ -133,7 +138,7 @@ class NodesMixin(StoreBase):
             node.registered, node.registered_by = True, OPERATOR
             return convert.node(node)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     def _known(self, s: Session, node_id: str) -> m.Node:
         row = s.get(m.Node, node_id)
@@ -141,15 +146,15 @@ class NodesMixin(StoreBase):
             raise NotFound(f"node {node_id!r} is not registered")
         return row
 
-    def set_node_enabled(self, node_id: str, enabled: bool) -> NodeInfo:
+    def set_enabled(self, node_id: str, enabled: bool) -> NodeInfo:
         def tx(s: Session) -> NodeInfo:
             row = self._known(s, node_id)
             row.enabled = enabled
             return convert.node(row)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def move_node(self, node_id: str, area: str) -> NodeInfo:
+    def move(self, node_id: str, area: str) -> NodeInfo:
         if not protocol.is_area_path(area):
             raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
 
@@ -159,10 +164,10 @@ class NodesMixin(StoreBase):
             row.area = area
             return convert.node(row)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def record_node_state(self, node_id: str, state: protocol.NodeState,
-                          received_ms: int) -> NodeChange:
+    def record_state(self, node_id: str, state: protocol.NodeState,
+                     received_ms: int) -> NodeChange:
         def tx(s: Session) -> NodeChange:
             row = ensure_node(s, node_id, received_ms)
             before = NodeStatus(row.status)
@@ -186,7 +191,7 @@ class NodesMixin(StoreBase):
             self._set_status(row, NodeStatus.OFFLINE, received_ms)
             return NodeChange(convert.node(row), True, before, bool(row.registered))
 
-        return self._write(tx)
+        return self._work.write(tx)
 
     @staticmethod
     def _set_status(row: m.Node, status: NodeStatus, now_ms: int) -> None:
@@ -196,7 +201,7 @@ class NodesMixin(StoreBase):
 
     def record_heartbeat(self, node_id: str, hb: protocol.Heartbeat,
                          received_ms: int) -> NodeChange:
-        return self._write(lambda s: self._heartbeat(s, node_id, hb, received_ms))
+        return self._work.write(lambda s: self._heartbeat(s, node_id, hb, received_ms))
 
     def record_heartbeats(self, beats: Sequence[tuple[str, protocol.Heartbeat, int]]) -> None:
         """Each node's latest heartbeat, all in one transaction (the hub coalesces them).
@@ -211,7 +216,7 @@ class NodesMixin(StoreBase):
 
         rows = [{"node_id": node_id, "ms": received_ms, "boot": hb.boot_id,
                  "beat": _beat_dict(hb)} for node_id, hb, received_ms in beats]
-        known = self._node_rows   # ids known to have a row (rows are never deleted)
+        known = self._work.node_rows   # ids known to have a row (rows are never deleted)
 
         def tx(s: Session) -> None:
             conn = s.connection()
@@ -230,9 +235,9 @@ class NodesMixin(StoreBase):
             known.update(n for n, _, _ in beats)
 
         try:
-            self._write(tx)
+            self._work.write(tx)
         except _RowsChanged:
-            self._write(tx)
+            self._work.write(tx)
 
     def _heartbeat(self, s: Session, node_id: str, hb: protocol.Heartbeat,
                    received_ms: int) -> NodeChange:
@@ -250,7 +255,7 @@ class NodesMixin(StoreBase):
             row.boot_id = hb.boot_id
         return NodeChange(convert.node(row), True, before, bool(row.registered))
 
-    def set_node_status(self, node_id: str, status: NodeStatus, now_ms: int) -> NodeChange:
+    def set_status(self, node_id: str, status: NodeStatus, now_ms: int) -> NodeChange:
         def tx(s: Session) -> NodeChange:
             row = s.get(m.Node, node_id)
             if row is None:
@@ -259,15 +264,15 @@ class NodesMixin(StoreBase):
             self._set_status(row, status, now_ms)
             return NodeChange(convert.node(row), True, before, bool(row.registered))
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def node(self, node_id: str) -> NodeInfo | None:
-        with self._read() as s:
+    def get(self, node_id: str) -> NodeInfo | None:
+        with self._work.read() as s:
             row = s.get(m.Node, node_id)
             return convert.node(row) if row else None
 
-    def nodes(self, *, area: str | None = None) -> list[NodeInfo]:
-        with self._read() as s:
+    def find(self, *, area: str | None = None) -> list[NodeInfo]:
+        with self._work.read() as s:
             q = select(m.Node).order_by(m.Node.id)
             if area is not None:
                 q = q.where((m.Node.area == area) | m.Node.area.startswith(area + "/",
@@ -284,9 +289,9 @@ class NodesMixin(StoreBase):
              .order_by(n.id))
         if area is not None:
             q = q.where((n.area == area) | n.area.startswith(area + "/", autoescape=True))
-        with self._reader.connect() as conn:
-            return [(i, a or "", bool(e)) for i, a, e in conn.execute(q)]
+        with self._work.read() as s:
+            return [(i, a or "", bool(e)) for i, a, e in s.connection().execute(q)]
 
     def areas(self) -> list[AreaInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.area(r) for r in s.scalars(select(m.Area).order_by(m.Area.path))]

@@ -11,7 +11,7 @@ import protocol
 
 from ..db import models as m
 from . import convert
-from .base import StoreBase
+from .base import Work
 from .nodes import ensure_node
 from .snapshots import (
     AuditEntry,
@@ -30,11 +30,14 @@ def _open_key(kind: str, subject: str) -> str:
     return f"{kind}|{subject}"
 
 
-class RecordsMixin(StoreBase):
-    # --- commands ------------------------------------------------------------------------------
+class Commands:
+    """Commands the hub sent and the results nodes reported."""
 
-    def record_command(self, cmd: protocol.Command, target_kind: str, target: str, *,
-                       issued_by: str = "hub", note: str | None = None) -> CommandInfo:
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def record(self, cmd: protocol.Command, target_kind: str, target: str, *,
+               issued_by: str = "hub", note: str | None = None) -> CommandInfo:
         if target_kind not in ("area", "node"):
             raise ValueError(f"target_kind must be 'area' or 'node', not {target_kind!r}")
 
@@ -59,7 +62,7 @@ class RecordsMixin(StoreBase):
                         inc.sounded_area = target
             return convert.command(row)
 
-        return self._write(tx, urgent=True)   # a sound: before heartbeats
+        return self._work.write(tx, urgent=True)   # a sound: before heartbeats
 
     def record_result(self, node_id: str, result: protocol.Result,
                       received_ms: int) -> ResultOutcome:
@@ -80,30 +83,34 @@ class RecordsMixin(StoreBase):
             return ResultOutcome(convert.result(row), new,
                                  convert.command(cmd) if cmd else None)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def command(self, cmd_id: str) -> CommandInfo | None:
-        with self._read() as s:
+    def get(self, cmd_id: str) -> CommandInfo | None:
+        with self._work.read() as s:
             row = s.get(m.Command, cmd_id.lower())
             return convert.command(row) if row else None
 
-    def commands_for_incident(self, incident_id: str) -> list[CommandInfo]:
-        with self._read() as s:
+    def for_incident(self, incident_id: str) -> list[CommandInfo]:
+        with self._work.read() as s:
             q = select(m.Command).where(m.Command.incident_id == incident_id).order_by(
                 m.Command.issued_ms, m.Command.cmd_id)
             return [convert.command(r) for r in s.scalars(q)]
 
     def results_for(self, cmd_id: str) -> list[ResultInfo]:
-        with self._read() as s:
+        with self._work.read() as s:
             q = select(m.CommandResult).where(m.CommandResult.cmd_id == cmd_id).order_by(
                 m.CommandResult.received_ms, m.CommandResult.id)
             return [convert.result(r) for r in s.scalars(q)]
 
-    # --- troubles ------------------------------------------------------------------------------
+class Troubles:
+    """Trouble events (a node offline, a gong that did not sound, ...): one open per subject."""
 
-    def open_trouble(self, kind: str, subject: str, detail: dict[str, Any] | None = None,
-                     now_ms: int | None = None) -> TroubleRef:
-        now = self.now_ms() if now_ms is None else now_ms
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def open(self, kind: str, subject: str, detail: dict[str, Any] | None = None,
+             now_ms: int | None = None) -> TroubleRef:
+        now = self._work.now_ms() if now_ms is None else now_ms
         key = _open_key(str(kind), subject)
 
         def tx(s: Session) -> TroubleRef:
@@ -118,10 +125,10 @@ class RecordsMixin(StoreBase):
             s.flush()   # UNIQUE open_key: a racing replica's insert fails and retries
             return TroubleRef(row.id, True)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def clear_trouble(self, kind: str, subject: str, now_ms: int | None = None) -> bool:
-        now = self.now_ms() if now_ms is None else now_ms
+    def clear(self, kind: str, subject: str, now_ms: int | None = None) -> bool:
+        now = self._work.now_ms() if now_ms is None else now_ms
 
         def tx(s: Session) -> bool:
             done = s.execute(update(m.Trouble).where(
@@ -129,10 +136,10 @@ class RecordsMixin(StoreBase):
                 state=CLEARED, cleared_ms=now, open_key=None))
             return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def troubles(self, open_only: bool = True, *, kind: str | None = None,
-                 subject: str | None = None, limit: int = 500) -> list[TroubleInfo]:
+    def find(self, open_only: bool = True, *, kind: str | None = None,
+             subject: str | None = None, limit: int = 500) -> list[TroubleInfo]:
         q = select(m.Trouble)
         if open_only:
             q = q.where(m.Trouble.state == OPEN)
@@ -141,14 +148,18 @@ class RecordsMixin(StoreBase):
         if subject is not None:
             q = q.where(m.Trouble.subject == subject)
         q = q.order_by(m.Trouble.opened_ms.desc(), m.Trouble.id.desc()).limit(limit)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.trouble(r) for r in s.scalars(q)]
 
-    # --- audit ---------------------------------------------------------------------------------
+class Audit:
+    """The audit log: who did what, when."""
 
-    def audit(self, actor: str, action: str, subject: str | None = None,
-              detail: dict[str, Any] | None = None, now_ms: int | None = None) -> AuditEntry:
-        now = self.now_ms() if now_ms is None else now_ms
+    def __init__(self, work: Work) -> None:
+        self._work = work
+
+    def record(self, actor: str, action: str, subject: str | None = None,
+               detail: dict[str, Any] | None = None, now_ms: int | None = None) -> AuditEntry:
+        now = self._work.now_ms() if now_ms is None else now_ms
 
         def tx(s: Session) -> AuditEntry:
             row = m.AuditRow(ts_ms=now, actor=actor, action=action, subject=subject,
@@ -157,11 +168,11 @@ class RecordsMixin(StoreBase):
             s.flush()
             return convert.audit(row)
 
-        return self._write(tx)
+        return self._work.write(tx)
 
-    def audit_log(self, *, subject: str | None = None, actor: str | None = None,
-                  action: str | None = None, limit: int = 200,
-                  offset: int = 0) -> list[AuditEntry]:
+    def entries(self, *, subject: str | None = None, actor: str | None = None,
+                action: str | None = None, limit: int = 200,
+                offset: int = 0) -> list[AuditEntry]:
         q = select(m.AuditRow)
         if subject is not None:
             q = q.where(m.AuditRow.subject == subject)
@@ -170,5 +181,5 @@ class RecordsMixin(StoreBase):
         if action is not None:
             q = q.where(m.AuditRow.action == action)
         q = q.order_by(m.AuditRow.id.desc()).limit(limit).offset(offset)
-        with self._read() as s:
+        with self._work.read() as s:
             return [convert.audit(r) for r in s.scalars(q)]

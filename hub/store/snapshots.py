@@ -140,7 +140,7 @@ class IncidentInfo:
 
 @dataclass(frozen=True, slots=True)
 class AlarmOutcome:
-    """What `Store.record_alarm` did, in one transaction, for one copy of an alarm."""
+    """What `Alarms.record_batch` did, in one transaction, for one copy of an alarm."""
 
     alarm_id: str
     incident_id: str

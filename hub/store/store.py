@@ -1,30 +1,68 @@
-"""Store: the public face of the hub's database.
+"""Store: the hub's database as a set of repositories over one unit of work.
 
-Each public method is one transaction and returns frozen snapshots
-(hub.store.snapshots); see the mixins for the rules each part follows:
-nodes.py (registry, births/deaths, heartbeats), alarms.py (storing and
-correlating alarms), incidents.py (incident life cycle, queries),
-records.py (commands, results, troubles, audit).
+`Store.open(url)` connects (and migrates) and returns a Store whose
+repositories are attributes: `store.alarms`, `store.incidents`, `store.nodes`,
+`store.commands`, `store.troubles`, `store.audit`, `store.auth`,
+`store.history`. Each is a plain class on the store's `Database` (`store.db`:
+the engine, the writer gate, the retry on constraint races, the clock), and
+each of its calls is one transaction returning frozen snapshots
+(hub.store.snapshots).
+
+Work that must commit together across repositories goes through one explicit
+unit of work, whose repositories share one transaction:
+
+    with store.unit(urgent=True) as uow:      # one attempt, committed at the end
+        uow.alarms.record_batch(...)
+        uow.commands.record(...)
+
+    store.transaction(fn, urgent=True)        # fn(uow), retried whole on a race
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Engine
 
 from ..db import make_engine, upgrade
-from .alarms import AlarmsMixin
-from .incidents import IncidentsMixin
-from .nodes import NodesMixin
-from .records import RecordsMixin
+from .alarms import Alarms
+from .auth import AuthStore
+from .base import Database, Unit, Work
+from .history import History
+from .incidents import Incidents
+from .nodes import Nodes
+from .records import Audit, Commands, Troubles
+
+T = TypeVar("T")
 
 
-class Store(AlarmsMixin, IncidentsMixin, NodesMixin, RecordsMixin):
+class Repositories:
+    """Every repository, bound to one `Work` (the Database, or one open Unit)."""
+
+    def __init__(self, work: Work) -> None:
+        self.work = work
+        self.alarms = Alarms(work)
+        self.incidents = Incidents(work)
+        self.nodes = Nodes(work)
+        self.commands = Commands(work)
+        self.troubles = Troubles(work)
+        self.audit = Audit(work)
+        self.auth = AuthStore(work)
+        self.history = History(work)
+
+    def now_ms(self) -> int:
+        """The hub's time in ms (audit rows, defaults)."""
+        return self.work.now_ms()
+
+
+class Store(Repositories):
     """One database, many threads, possibly many hub replicas."""
 
     def __init__(self, engine: Engine, *, clock: Callable[[], int] | None = None) -> None:
-        self._init_base(engine, clock)
+        self.db = Database(engine, clock)
+        super().__init__(self.db)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True,
@@ -41,9 +79,30 @@ class Store(AlarmsMixin, IncidentsMixin, NodesMixin, RecordsMixin):
                 raise
         return cls(engine, clock=clock)
 
+    @property
+    def engine(self) -> Engine:
+        return self.db.engine
+
+    @contextmanager
+    def unit(self, *, urgent: bool = False) -> Iterator[Repositories]:
+        """One transaction for every repository used through the yielded `uow`:
+        committed when the block ends, rolled back if it raises (not retried).
+        `urgent` (alarms and their sounds) goes before other waiting writers."""
+        with self.db.session(urgent) as s:
+            yield Repositories(Unit(self.db, s))
+
+    def transaction(self, fn: Callable[[Repositories], T], *, urgent: bool = False) -> T:
+        """`fn(uow)` in one unit of work, run again whole on a constraint race (the
+        retry sees what the winner committed and decides again)."""
+        def attempt() -> T:
+            with self.unit(urgent=urgent) as uow:
+                return fn(uow)
+
+        return self.db.retried(attempt)
+
     def close(self) -> None:
         """Release the connection pool."""
-        self._engine.dispose()
+        self.db.engine.dispose()
 
     def __enter__(self) -> Store:
         return self

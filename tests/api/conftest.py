@@ -18,7 +18,6 @@ from dashboard import static_dir
 from hub.api import security
 from hub.app import create_app
 from hub.runtime import Hub
-from hub.store.auth import AuthStore
 from tests.support.broker import Mosquitto
 from tests.support.hub_harness import hub_settings, running_hub
 from tests.support.hubdb import (  # noqa: F401 - fixtures
@@ -45,7 +44,7 @@ class Browser:
 
 
 def add_user(hub: Hub, username: str, role: str, password: str | None = None) -> None:
-    AuthStore(hub.store).create_user(username, security.hash_password(
+    hub.store.auth.create_user(username, security.hash_password(
         password or PASSWORDS[role]), role, "test")
 
 

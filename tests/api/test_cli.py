@@ -11,7 +11,6 @@ from sqlalchemy import text
 
 from hub.api import security
 from hub.store import Store
-from hub.store.auth import AuthStore
 
 
 def create_user(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,7 +27,7 @@ def test_create_user_makes_the_first_admin_with_a_hashed_password(tmp_path: Path
     assert r.returncode == 0, r.stderr
     assert "chief (admin)" in r.stdout
     with Store.open(db) as store:
-        found = AuthStore(store).password_hash("chief")
+        found = store.auth.password_hash("chief")
         assert found is not None
         user, digest = found
         assert (user.role, user.display_name) == ("admin", "Công an xã")
@@ -45,7 +44,7 @@ def test_create_user_makes_the_first_admin_with_a_hashed_password(tmp_path: Path
                           "--update")
     assert updated.returncode == 0, updated.stderr
     with Store.open(db) as store:
-        found = AuthStore(store).password_hash("chief")
+        found = store.auth.password_hash("chief")
         assert found is not None and security.verify_password(found[1], "a-new-password-2")
 
 
@@ -66,7 +65,7 @@ def test_create_user_refuses_bad_input_and_makes_nothing(tmp_path: Path) -> None
         assert r.returncode != 0, args
         assert says in r.stderr, (args, r.stderr)
     with Store.open(db) as store:
-        assert AuthStore(store).count_users() == 0
+        assert store.auth.count_users() == 0
 
 
 def test_create_user_reads_the_database_from_the_config_file(tmp_path: Path) -> None:
@@ -80,5 +79,5 @@ def test_create_user_reads_the_database_from_the_config_file(tmp_path: Path) -> 
                     "--password-file", str(pw))
     assert r.returncode == 0, r.stderr
     with Store.open(f"sqlite:///{db}") as store:
-        user = AuthStore(store).user("night")
+        user = store.auth.user("night")
         assert user is not None and user.role == "operator"

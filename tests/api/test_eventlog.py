@@ -15,45 +15,45 @@ from sqlalchemy import text
 import protocol
 from hub.events import EventFeed, StreamEvent
 from hub.store import Store
-from hub.store.history import EventRef, History
+from hub.store.history import EventRef
 from tests.support.hub_harness import alarm
 from tests.support.hubdb import db_url, pg_database, reset_pg  # noqa: F401 - fixtures
 
 
 def logged(store: Store, after: int = 0) -> list[tuple[str, str]]:
-    return [(e.type, e.subject) for e in History(store).events_after(after)]
+    return [(e.type, e.subject) for e in store.history.events_after(after)]
 
 
 def test_triggers_log_each_change_once_and_skip_heartbeat_noise(db_url: str) -> None:  # noqa: F811
     with Store.open(db_url) as store:
-        store.register_node("na-sang-01", "bach-thong/na-sang")
-        start = History(store).last_event_id()
+        store.nodes.register("na-sang-01", "bach-thong/na-sang")
+        start = store.history.last_event_id()
         a = alarm("fire")
-        out = store.record_alarm("na-sang-01", a, store.now_ms(), window_s=600)
+        out = store.alarms.record("na-sang-01", a, store.now_ms(), window_s=600)
         assert logged(store, start) == [("incident", out.incident_id), ("alarm", a.alarm_id)]
-        mark = History(store).last_event_id()
-        store.acknowledge(out.incident_id, "op", store.now_ms())
-        store.acknowledge(out.incident_id, "op", store.now_ms())   # no change, no event
+        mark = store.history.last_event_id()
+        store.incidents.acknowledge(out.incident_id, "op", store.now_ms())
+        store.incidents.acknowledge(out.incident_id, "op", store.now_ms())   # no change, no event
         assert logged(store, mark) == [("incident", out.incident_id)]
-        mark = History(store).last_event_id()
+        mark = store.history.last_event_id()
         beat = protocol.Heartbeat(boot_id=1, seq=1, ts_ms=1, uptime_s=1, outbox=0)
-        store.record_heartbeat("na-sang-01", beat, store.now_ms())      # unknown -> online
+        store.nodes.record_heartbeat("na-sang-01", beat, store.now_ms())      # unknown -> online
         for seq in (2, 3, 4):
-            store.record_heartbeat("na-sang-01", protocol.Heartbeat(
+            store.nodes.record_heartbeat("na-sang-01", protocol.Heartbeat(
                 boot_id=1, seq=seq, ts_ms=seq, uptime_s=seq, outbox=0), store.now_ms())
-        store.record_heartbeat("na-sang-01", protocol.Heartbeat(
+        store.nodes.record_heartbeat("na-sang-01", protocol.Heartbeat(
             boot_id=1, seq=5, ts_ms=5, uptime_s=5, outbox=7), store.now_ms())  # backlog
         assert logged(store, mark) == [("node", "na-sang-01")] * 2
-        mark = History(store).last_event_id()
-        ref = store.open_trouble("node_offline", "na-sang-01")
-        store.open_trouble("node_offline", "na-sang-01")                # already open
-        store.clear_trouble("node_offline", "na-sang-01")
+        mark = store.history.last_event_id()
+        ref = store.troubles.open("node_offline", "na-sang-01")
+        store.troubles.open("node_offline", "na-sang-01")                # already open
+        store.troubles.clear("node_offline", "na-sang-01")
         assert logged(store, mark) == [("trouble", str(ref.id))] * 2
-        mark = History(store).last_event_id()
+        mark = store.history.last_event_id()
         cmd = protocol.Command(protocol.new_id(), protocol.Action.PING, 1, 2)
-        store.record_command(cmd, "node", "na-sang-01")
-        store.record_result("na-sang-01", protocol.Result(cmd.cmd_id, protocol.ResultStatus.DONE,
-                                                          3), store.now_ms())
+        store.commands.record(cmd, "node", "na-sang-01")
+        done = protocol.Result(cmd.cmd_id, protocol.ResultStatus.DONE, 3)
+        store.commands.record_result("na-sang-01", done, store.now_ms())
         assert logged(store, mark) == [("command", cmd.cmd_id), ("command", cmd.cmd_id),
                                        ("node", "na-sang-01")]
 
@@ -78,7 +78,7 @@ def _insert(conn: psycopg.Connection, subject: str) -> int:
 
 def test_feed_waits_for_an_event_committed_out_of_order_then_gives_up_on_a_rollback(
         pg_store: Store, pg_database: str) -> None:  # noqa: F811
-    feed = EventFeed(History(pg_store), _identity, poll_s=0.05, gap_wait_s=2.0).start()
+    feed = EventFeed(pg_store.history, _identity, poll_s=0.05, gap_wait_s=2.0).start()
     loop = asyncio.new_event_loop()
     sub, _cursor = feed.subscribe(loop)
 

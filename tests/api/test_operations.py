@@ -31,7 +31,7 @@ def press(hub: Hub, wire: Wire, node: str, kind: str = "fire") -> str:
     """A household's alarm on the wire; returns its incident id once stored."""
     a = alarm(kind)
     send_alarm(wire, node, a)
-    stored = wait_until(lambda: hub.store.alarm(a.alarm_id), what="alarm stored")
+    stored = wait_until(lambda: hub.store.alarms.get(a.alarm_id), what="alarm stored")
     return str(stored.incident_id)
 
 
@@ -56,7 +56,7 @@ def test_acknowledge_then_resolve_acks_the_nodes_and_silences(
     bad = op.request("POST", f"{API}/incidents/{inc['id']}/resolve",
                      json={"outcome": "maybe", "note": "?"})
     assert bad.status_code == 422 and "outcome" in bad.json()["error"]["message"]
-    unchanged = hub.store.incident(inc["id"])
+    unchanged = hub.store.incidents.get(inc["id"])
     assert unchanged is not None and unchanged.state.value == "acknowledged"
 
     r = op.request("POST", f"{API}/incidents/{inc['id']}/resolve",
@@ -206,7 +206,7 @@ def test_history_filters_and_csv_export(hub: Hub, wire: Wire,
     assert ids("area=bach-thong") == [theft, fire]
     assert ids("kind=theft") == [theft]
     assert ids("outcome=prank") == [theft] and ids("outcome=real") == []
-    found = hub.store.incident(theft)
+    found = hub.store.incidents.get(theft)
     assert found is not None
     opened = found.opened_ms
     assert ids(f"since_ms={opened}") == [theft]

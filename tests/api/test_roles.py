@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from hub.api import security
 from hub.runtime import Hub
-from hub.store.auth import AuthStore
 from tests.api.conftest import Browser, login
 
 ROLES = ("viewer", "operator", "admin")
@@ -92,8 +91,8 @@ def test_the_routes_of_the_integrations_check_tokens_too(app: FastAPI, hub: Hub,
     tokens = {}
     for role in ROLES:
         raw = security.new_api_token()
-        AuthStore(hub.store).create_token(f"{role}-matrix", role, security.digest(raw),
-                                          "t", "test")
+        hub.store.auth.create_token(f"{role}-matrix", role, security.digest(raw),
+                                    "t", "test")
         tokens[role] = {"Authorization": f"Bearer {raw}"}
     for key, method, url, is_api in all_routes(app):
         if is_api or EXPECTED[key] == "public":

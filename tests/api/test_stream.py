@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from hub.app import create_app
 from hub.runtime import Hub
-from hub.store.history import History
 from tests.api.conftest import PASSWORDS, add_user
 from tests.api.sse import Reader, Sse, serve
 from tests.support.broker import Mosquitto
@@ -32,10 +31,9 @@ STREAM = "/api/v1/stream"
 
 def token(app: FastAPI, hub: Hub) -> dict[str, str]:
     from hub.api import security
-    from hub.store.auth import AuthStore
 
     raw = security.new_api_token()
-    AuthStore(hub.store).create_token("stream-test", "viewer", security.digest(raw), "t", "t")
+    hub.store.auth.create_token("stream-test", "viewer", security.digest(raw), "t", "t")
     return {"Authorization": f"Bearer {raw}"}
 
 
@@ -67,7 +65,7 @@ def test_a_new_incident_reaches_a_logged_in_browser_at_once(
         send_alarm(wire, "na-sang-01", a)
         seen = reader.until(is_incident("fire"))
         got = seen[-1]
-        stored = wait_until(lambda: hub.store.alarm(a.alarm_id), what="alarm")
+        stored = wait_until(lambda: hub.store.alarms.get(a.alarm_id), what="alarm")
         lag_ms = got.at * 1000 - stored.received_ms
         print(f"stored -> stream event: {lag_ms:.0f} ms")
         assert lag_ms < 1000, f"the incident took {lag_ms:.0f} ms to reach the stream"
@@ -76,7 +74,7 @@ def test_a_new_incident_reaches_a_logged_in_browser_at_once(
         assert alarm_ev.data["id"] == a.alarm_id
         assert alarm_ev.id is not None and got.id is not None and alarm_ev.id > got.id
         # The other kinds ride the same stream: a node's change, a trouble.
-        hub.store.open_trouble("node_offline", "na-sang-02", {"area": HAMLET})
+        hub.store.troubles.open("node_offline", "na-sang-02", {"area": HAMLET})
         trouble = reader.until(lambda e: e.event == "trouble")[-1]
         assert trouble.data["subject"] == "na-sang-02" and trouble.data["state"] == "open"
         reader.close()
@@ -112,12 +110,12 @@ def test_resume_with_last_event_id_misses_nothing_even_across_a_restart(
             services = Services(hub1.store, hub1.link, settings)  # type: ignore[arg-type]
             services.acknowledge(iid, "someone")
             send_alarm(wire, "na-cha-01", alarm("theft"))
-            wait_until(lambda: hub1.store.count_alarms() == 2, what="second alarm")
+            wait_until(lambda: hub1.store.alarms.count() == 2, what="second alarm")
         app1.state.api.feed.stop()
     last_seen = max(e.id for e in received if e.id is not None)
     with running_hub(settings) as hub2:       # the hub restarts on the same database
         send_alarm(wire, "na-cha-01", alarm("flood"))
-        wait_until(lambda: hub2.store.count_alarms() == 3, what="third alarm")
+        wait_until(lambda: hub2.store.alarms.count() == 3, what="third alarm")
         app2 = create_app(hub2, ping_s=1.0, gap_wait_s=0.5)
         with serve(app2) as base:
             reader = Reader(base + STREAM, {**auth, "Last-Event-ID": str(last_seen)})
@@ -139,9 +137,9 @@ def test_a_client_too_far_behind_is_told_to_reload(hub: Hub, app: FastAPI,
                                                    wire: Wire) -> None:
     send_alarm(wire, "na-sang-01", alarm("fire"))
     send_alarm(wire, "na-cha-01", alarm("theft"))
-    wait_until(lambda: hub.store.count_alarms() == 2, what="alarms")
+    wait_until(lambda: hub.store.alarms.count() == 2, what="alarms")
     ids = event_ids(hub)
-    History(hub.store).prune_events(hub.store.now_ms() + 1)   # keeps only the newest
+    hub.store.history.prune_events(hub.store.now_ms() + 1)   # keeps only the newest
     assert event_ids(hub) == [ids[-1]]
     with serve(app) as base:
         wait_until(lambda: app.state.api.feed.cursor >= ids[-1], what="feed caught up")

@@ -21,7 +21,6 @@ from firmware_sim.village import Village
 from hub.api import security
 from hub.app import create_app
 from hub.runtime import Hub
-from hub.store.auth import AuthStore
 from protocol.registry import load_registry
 from tests.support.broker import Mosquitto, free_port
 from tests.support.hub_harness import hub_settings
@@ -121,7 +120,7 @@ class Stack:
                                    **self.hub_overrides})
         self.hub = Hub(settings).start()
         assert self.hub.link is not None and self.hub.link.wait_connected(10), "hub not up"
-        auth = AuthStore(self.hub.store)
+        auth = self.hub.store.auth
         for role, (name, password) in USERS.items():
             auth.create_user(name, security.hash_password(password), role, "test",
                              display_name=f"Test {role}")

@@ -78,7 +78,7 @@ def test_press_appears_within_a_second_then_ack_lights_the_node(page: Any, stack
     card.locator("input").fill("Cháy rơm, đã dập")
     card.locator('.btn-outcome[data-outcome="real"]').click()
     page.page.wait_for_selector("#board-empty:not([hidden])")
-    inc = stack.hub.store.incidents(state="resolved")  # type: ignore[union-attr]
+    inc = stack.hub.store.incidents.find(state="resolved")  # type: ignore[union-attr]
     assert [(i.outcome, i.note) for i in inc] == [("real", "Cháy rơm, đã dập")]
     assert page.errors == []
 
@@ -129,7 +129,7 @@ def test_keyboard_only_acknowledge(page: Any, stack: Stack) -> None:
     page.shot("keyboard-focus", keep=True)
     p.keyboard.press("Enter")
     p.wait_for_selector('#incident-list .incident[data-state="acknowledged"]')
-    (inc,) = stack.hub.store.open_incidents()  # type: ignore[union-attr]
+    (inc,) = stack.hub.store.incidents.active()  # type: ignore[union-attr]
     assert inc.state == "acknowledged"
     # On a fresh page the first Tab stop is the skip link, and it leads to the content.
     p.reload()
@@ -169,8 +169,7 @@ def test_admin_manages_users(page: Any, stack: Stack) -> None:
     page.page.click("#user-form button[type=submit]")
     page.page.wait_for_selector('#user-list tr[data-user="truong-thon"]')
     page.shot("users", keep=True)
-    from hub.store.auth import AuthStore
 
-    user = AuthStore(stack.hub.store).user("truong-thon")  # type: ignore[union-attr]
+    user = stack.hub.store.auth.user("truong-thon")  # type: ignore[union-attr]
     assert user is not None and user.role == "operator"
     assert page.errors == []

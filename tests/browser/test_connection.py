@@ -41,7 +41,7 @@ def test_banner_when_the_hub_goes_away_then_resume_without_missing(page: Any,
 
     # While the board is cut off, a household presses: the hub stores it.
     stack.village["na-cha-02"].press("fire")  # type: ignore[index]
-    assert len(stack.hub.store.open_incidents()) == 1  # type: ignore[union-attr]
+    assert len(stack.hub.store.incidents.active()) == 1  # type: ignore[union-attr]
 
     # The hub's web side comes back on the same address: the board reconnects by
     # itself, resumes after the last event it had, and shows the missed incident.

@@ -30,12 +30,12 @@ FIRE_ON_MS, FIRE_PERIOD_MS = 120, 300      # protocol default "fire": [[120, 180
 
 
 def sound_cmds(hub: Hub, incident_id: str) -> list[str]:
-    return [c.cmd_id for c in hub.store.commands_for_incident(incident_id)
+    return [c.cmd_id for c in hub.store.commands.for_incident(incident_id)
             if c.action == "sound"]
 
 
 def started_by(hub: Hub, cmd_id: str) -> set[str]:
-    return {r.node_id for r in hub.store.results_for(cmd_id) if r.status == "started"}
+    return {r.node_id for r in hub.store.commands.results_for(cmd_id) if r.status == "started"}
 
 
 def test_press_sounds_the_other_gongs_of_the_hamlet_and_the_origin_gets_received(
@@ -48,17 +48,17 @@ def test_press_sounds_the_other_gongs_of_the_hamlet_and_the_origin_gets_received
 
     t0 = time.monotonic()
     origin.press("fire")
-    incs = wait_for(lambda: hub.store.open_incidents(), what="the incident to be stored")
+    incs = wait_for(lambda: hub.store.incidents.active(), what="the incident to be stored")
     inc = incs[0]
     assert (inc.kind, inc.area, inc.origin_node) == ("fire", HAMLET, "na-sang-01")
     assert inc.fanned_out and not inc.flagged and not inc.drill
-    assert [a.node_id for a in hub.store.alarms(incident_id=inc.incident_id)] == ["na-sang-01"]
+    assert [a.node_id for a in hub.store.alarms.find(incident_id=inc.incident_id)] == ["na-sang-01"]
 
     # Every other gong of the hamlet strikes the fire pattern (rapid, continuous).
     for n in neighbours:
         assert_rhythm(wait_strikes(n, 5, since=t0), on_ms=FIRE_ON_MS, period_ms=FIRE_PERIOD_MS)
     # One command to the hamlet, started by all four of its nodes (the origin included).
-    cmds = hub.store.commands_for_incident(inc.incident_id)
+    cmds = hub.store.commands.for_incident(inc.incident_id)
     assert [(c.action, c.target_kind, c.target) for c in cmds] == [("sound", "area", HAMLET)]
     wait_for(lambda: started_by(hub, cmds[0].cmd_id) >= {"na-sang-01", "na-sang-02",
                                                           "na-sang-03", "na-sang-04"},
@@ -113,7 +113,8 @@ def test_an_alarm_sent_again_after_a_lost_ack_makes_one_row(e2e: E2E) -> None:
 
     t0 = time.monotonic()
     origin.press("fire")
-    first = wait_for(lambda: hub.store.alarms(node_id="na-sang-01"), what="the stored alarm")[0]
+    first = wait_for(lambda: hub.store.alarms.find(node_id="na-sang-01"),
+                     what="the stored alarm")[0]
     origin.cut_network()
     wait_for(lambda: not origin.wait_connected(0), what="the origin to lose its link")
     assert origin.led_state is not LedState.RECEIVED
@@ -123,10 +124,10 @@ def test_an_alarm_sent_again_after_a_lost_ack_makes_one_row(e2e: E2E) -> None:
     # every copy and keeps one row.
     wait_led(origin, LedState.RECEIVED, timeout=15)
     assert lossy.dropped == [first.alarm_id]
-    again = hub.store.alarm(first.alarm_id)
+    again = hub.store.alarms.get(first.alarm_id)
     assert again is not None and again.copies >= 2 and again.attempts >= 2
-    assert hub.store.count_alarms() == 1
-    assert len(hub.store.incidents()) == 1
+    assert hub.store.alarms.count() == 1
+    assert len(hub.store.incidents.find()) == 1
     # ...and sounds the hamlet once: one command, one rhythm, not restarted.
     assert len(sound_cmds(hub, first.incident_id)) == 1
     assert_rhythm(wait_strikes(village["na-sang-02"], 5, since=t0),
@@ -145,12 +146,12 @@ def test_an_unknown_node_is_stored_flagged_received_and_never_fanned_out(e2e: E2
     wait_led(stranger, LedState.RECEIVED)
     assert stranger.is_sounding()            # its own gong: local first, whatever the hub says
 
-    alarms = hub.store.alarms(node_id="la-01")
+    alarms = hub.store.alarms.find(node_id="la-01")
     assert len(alarms) == 1 and alarms[0].unknown_node
-    inc = hub.store.incident(alarms[0].incident_id)
+    inc = hub.store.incidents.get(alarms[0].incident_id)
     assert inc is not None and inc.flagged and not inc.fanned_out
-    assert hub.store.commands_for_incident(inc.incident_id) == []
-    assert [t.subject for t in hub.store.troubles(kind=TroubleKind.UNKNOWN_NODE.value)] \
+    assert hub.store.commands.for_incident(inc.incident_id) == []
+    assert [t.subject for t in hub.store.troubles.find(kind=TroubleKind.UNKNOWN_NODE.value)] \
         == ["la-01"]
     # The hub fans out before it acks, so a wrong `sound` would already be on the way:
     # give it a second to reach the gongs, then check that none struck.
@@ -172,13 +173,13 @@ def test_silencing_a_theft_leaves_the_fire_sounding(e2e: E2E) -> None:
     wait_hub_ready(theft_node)
 
     fire_node.press("fire")
-    fire = wait_for(lambda: hub.store.open_incidents(), what="the fire incident")[0]
+    fire = wait_for(lambda: hub.store.incidents.active(), what="the fire incident")[0]
     fire_cmd = sound_cmds(hub, fire.incident_id)[0]
     wait_for(lambda: "na-sang-03" in started_by(hub, fire_cmd), what="the fire sounding")
 
     t_theft = time.monotonic()
     theft_node.press("theft")
-    theft = wait_for(lambda: [i for i in hub.store.open_incidents() if i.kind == "theft"],
+    theft = wait_for(lambda: [i for i in hub.store.incidents.active() if i.kind == "theft"],
                      what="the theft incident")[0]
     assert theft.incident_id != fire.incident_id and theft.fanned_out
     # The newest of equal priority plays: the listener now strikes the theft rounds.
@@ -187,7 +188,7 @@ def test_silencing_a_theft_leaves_the_fire_sounding(e2e: E2E) -> None:
 
     cmd = services.silence("cong-an-xa", incident_id=theft.incident_id)
     wait_for(lambda: any(r.node_id == "na-sang-03" and r.status == "done"
-                         for r in hub.store.results_for(cmd.cmd_id)),
+                         for r in hub.store.commands.results_for(cmd.cmd_id)),
              what="the listener to carry out the silence")
     t_silenced = time.monotonic()
     # Back to the fire on the listener and on the theft's own node (its local theft
@@ -197,4 +198,4 @@ def test_silencing_a_theft_leaves_the_fire_sounding(e2e: E2E) -> None:
         assert_rhythm(got, on_ms=FIRE_ON_MS, period_ms=FIRE_PERIOD_MS)
         gaps = gaps_ms(got)
         assert max(gaps) < THEFT_LONG_GAP_MS, f"{n.node_id} still plays theft rounds: {gaps}"
-    assert hub.store.incident(fire.incident_id).is_open  # type: ignore[union-attr]
+    assert hub.store.incidents.get(fire.incident_id).is_open  # type: ignore[union-attr]

@@ -22,13 +22,13 @@ def test_an_expired_command_never_sounds_on_a_node_whose_clock_is_hours_behind(
         cmd = Command(protocol.new_id(), Action.SOUND, ts_ms, expires_ts_ms,
                       pattern=protocol.default_pattern("fire"), duration_s=5,
                       priority=protocol.PRIORITY_ALARM)
-        hub.store.record_command(cmd, "node", node.node_id, issued_by="e2e")
+        hub.store.commands.record(cmd, "node", node.node_id, issued_by="e2e")
         assert hub.link is not None
         hub.link.publish_node_cmd(node.node_id, cmd)
         return cmd
 
     def result(cmd: Command) -> ResultInfo | None:
-        got = [r for r in hub.store.results_for(cmd.cmd_id) if r.status != "done"]
+        got = [r for r in hub.store.commands.results_for(cmd.cmd_id) if r.status != "done"]
         return got[0] if got else None
 
     # Expired a minute ago on the hub's clock; hours in the future on the node's own.

@@ -23,13 +23,13 @@ def test_a_restarted_hub_joins_the_open_incident_and_its_acknowledge_reaches_the
     wait_hub_ready(origin)
 
     origin.press("fire")
-    inc = wait_for(lambda: first_hub.store.open_incidents(), what="the incident")[0]
+    inc = wait_for(lambda: first_hub.store.incidents.active(), what="the incident")[0]
     wait_led(origin, LedState.RECEIVED)
-    sound = [c for c in first_hub.store.commands_for_incident(inc.incident_id)
+    sound = [c for c in first_hub.store.commands.for_incident(inc.incident_id)
              if c.action == "sound"]
     assert len(sound) == 1
     wait_for(lambda: any(r.node_id == "na-sang-04" and r.status == "started"
-                         for r in first_hub.store.results_for(sound[0].cmd_id)),
+                         for r in first_hub.store.commands.results_for(sound[0].cmd_id)),
              what="the hamlet sounding")
 
     first_hub.stop()
@@ -39,14 +39,14 @@ def test_a_restarted_hub_joins_the_open_incident_and_its_acknowledge_reaches_the
 
     t_restart = time.monotonic()
     second.press("fire")
-    joined = wait_for(lambda: hub.store.alarms(node_id="na-sang-02"),
+    joined = wait_for(lambda: hub.store.alarms.find(node_id="na-sang-02"),
                       what="the second alarm stored")[0]
     assert joined.incident_id == inc.incident_id          # same incident, from the database
     wait_led(second, LedState.RECEIVED)
-    after = hub.store.incident(inc.incident_id)
+    after = hub.store.incidents.get(inc.incident_id)
     assert after is not None and after.alarm_count == 2
     # No second fan-out: still the one command; the listener got no new one.
-    assert [c.cmd_id for c in hub.store.commands_for_incident(inc.incident_id)] \
+    assert [c.cmd_id for c in hub.store.commands.for_incident(inc.incident_id)] \
         == [sound[0].cmd_id]
     assert listener.stats.get("commands", 0) == 1
     assert not ever_sounded(village["na-cha-01"])

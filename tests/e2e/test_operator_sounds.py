@@ -35,19 +35,19 @@ def test_a_drill_sounds_the_drill_pattern_is_marked_and_never_counted(e2e: E2E) 
         assert abs(pair - 180) <= 70, (node_id, gaps_ms(got))
         assert abs(pair + period - 2000) <= 250, (node_id, gaps_ms(got))
     assert not ever_sounded(village["na-cha-01"])
-    wait_for(lambda: {r.node_id for r in hub.store.results_for(cmd.cmd_id)
+    wait_for(lambda: {r.node_id for r in hub.store.commands.results_for(cmd.cmd_id)
                       if r.status == "started"} >= set(HAMLET_NODES), what="drill started")
 
-    stored = hub.store.incident(inc.incident_id)
-    command = hub.store.command(cmd.cmd_id)
+    stored = hub.store.incidents.get(inc.incident_id)
+    command = hub.store.commands.get(cmd.cmd_id)
     assert stored is not None and stored.drill and stored.escalation_level == 0
     assert command is not None and command.drill and command.payload["drill"] is True
     assert command.payload["pattern"]["name"] == "drill"
     # Never counted as a real incident.
-    assert hub.store.count_incidents() == 0
-    assert hub.store.count_incidents(include_drills=True) == 1
-    assert hub.store.open_incidents(include_drills=False) == []
-    assert [c.cmd_id for c in hub.store.commands_for_incident(inc.incident_id)] == [cmd.cmd_id]
+    assert hub.store.incidents.count() == 0
+    assert hub.store.incidents.count(include_drills=True) == 1
+    assert hub.store.incidents.active(include_drills=False) == []
+    assert [c.cmd_id for c in hub.store.commands.for_incident(inc.incident_id)] == [cmd.cmd_id]
 
 
 ESCALATE_AFTER_S = 2.5
@@ -61,8 +61,8 @@ def test_an_unacknowledged_incident_escalates_to_the_commune(e2e: E2E) -> None:
 
     t0 = time.monotonic()
     origin.press("fire")
-    inc = wait_for(lambda: hub.store.open_incidents(), what="the incident")[0]
-    first = hub.store.commands_for_incident(inc.incident_id)[0]
+    inc = wait_for(lambda: hub.store.incidents.active(), what="the incident")[0]
+    first = hub.store.commands.for_incident(inc.incident_id)[0]
     assert first.target == HAMLET
     wait_strikes(village["na-sang-02"], 2, since=t0)
     assert not ever_sounded(neighbour), "the neighbouring hamlet sounded before escalation"
@@ -71,13 +71,13 @@ def test_an_unacknowledged_incident_escalates_to_the_commune(e2e: E2E) -> None:
     got = wait_strikes(neighbour, 5, since=t0, timeout=ESCALATE_AFTER_S + 10)
     assert got[0][0] - t0 >= ESCALATE_AFTER_S - 0.5
     assert_rhythm(got, on_ms=120, period_ms=300)
-    sounds = [c for c in hub.store.commands_for_incident(inc.incident_id) if c.action == "sound"]
+    sounds = [c for c in hub.store.commands.for_incident(inc.incident_id) if c.action == "sound"]
     second = sounds[1]
     assert second.cmd_id != first.cmd_id and second.target == COMMUNE
-    escalated = hub.store.incident(inc.incident_id)
+    escalated = hub.store.incidents.get(inc.incident_id)
     assert escalated is not None and escalated.escalation_level >= 1
     # A new cmd_id restarts the hamlet's gongs too (rule 4): they started it.
-    wait_for(lambda: {r.node_id for r in hub.store.results_for(second.cmd_id)
+    wait_for(lambda: {r.node_id for r in hub.store.commands.results_for(second.cmd_id)
                       if r.status == "started"} >= {"na-cha-01", *HAMLET_NODES},
              what="the commune starting the escalated sound")
     assert strikes(village["na-sang-03"], since=got[0][0])

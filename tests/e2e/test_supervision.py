@@ -23,11 +23,11 @@ def test_a_killed_node_becomes_a_trouble_and_a_five_second_blip_does_not(e2e: E2
     store = hub.store
 
     def status(node_id: str) -> NodeStatus | None:
-        n = store.node(node_id)
+        n = store.nodes.get(node_id)
         return None if n is None else n.status
 
     def troubles_of(node_id: str) -> list[str]:
-        return [t.kind for t in store.troubles(open_only=False)
+        return [t.kind for t in store.troubles.find(open_only=False)
                 if t.kind in LOST and node_id in (t.subject, *t.detail.get("nodes", ()))]
 
     wait_for(lambda: status("na-sang-01") is NodeStatus.ONLINE
@@ -58,6 +58,6 @@ def test_a_killed_node_becomes_a_trouble_and_a_five_second_blip_does_not(e2e: E2
 
     # The killed node's agent starts again (next boot_id): its trouble clears.
     victim.restart()
-    wait_for(lambda: not [t for t in store.troubles(open_only=True)
+    wait_for(lambda: not [t for t in store.troubles.find(open_only=True)
                           if t.subject == "na-sang-01"], what="the trouble to clear")
     assert status("na-sang-01") is NodeStatus.ONLINE

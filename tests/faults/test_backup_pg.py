@@ -24,13 +24,13 @@ def test_a_postgresql_backup_restores_into_an_empty_database_and_only_there(
         tmp_path: Path, pg_database: str, second_pg: str) -> None:
     reset_pg(pg_database)
     with Store.open(pg_database) as store:
-        store.open_trouble("node_missing", "na-sang-01", {"why": "test"}, 1_000)
+        store.troubles.open("node_missing", "na-sang-01", {"why": "test"}, 1_000)
         out = tmp_path / "hub.pgdump"
         assert backup(pg_database, out) > 0          # while the store is open and in use
-        store.open_trouble("node_missing", "na-sang-02", {"why": "after"}, 2_000)
+        store.troubles.open("node_missing", "na-sang-02", {"why": "after"}, 2_000)
     restore(second_pg, out)
     with Store.open(second_pg) as restored:
-        subjects = {t.subject for t in restored.troubles(open_only=True)}
+        subjects = {t.subject for t in restored.troubles.find(open_only=True)}
     assert subjects == {"na-sang-01"}                # the snapshot, not what came after
     with pytest.raises(BackupError, match=r"not empty.*--force"):
         restore(second_pg, out)

@@ -30,7 +30,7 @@ REGISTRY = parse_registry({"areas": [{"path": "xa", "name": "Xã"},
 def press(store: Store, kind: str, at_ms: int) -> tuple[str, str]:
     a = Alarm(alarm_id=str(uuid.uuid4()), kind=Kind(kind), ts_ms=at_ms, source=Source.BUTTON,
               attempt=1, button=1)
-    out = store.record_alarms([("n1", a, at_ms)], window_s=600)[0]
+    out = store.alarms.record_batch([("n1", a, at_ms)], window_s=600)[0]
     return a.alarm_id, out.incident_id
 
 
@@ -42,34 +42,34 @@ def count(store: Store, table: str) -> int:
 def test_retention_deletes_only_old_finished_incidents_and_audit_only_when_told(
         db_url: str) -> None:
     with Store.open(db_url) as store:
-        store.sync_registry(REGISTRY)
+        store.nodes.sync_registry(REGISTRY)
         old_alarm, old_inc = press(store, "fire", T0)
-        store.resolve(old_inc, "cong-an-xa", Outcome.REAL, None, T0 + 1_000)
+        store.incidents.resolve(old_inc, "cong-an-xa", Outcome.REAL, None, T0 + 1_000)
         open_alarm, _ = press(store, "theft", T0 + 2_000)        # never dealt with
         new_alarm, new_inc = press(store, "flood", T0 + 29 * DAY_MS)
-        store.resolve(new_inc, "cong-an-xa", Outcome.REAL, None, T0 + 29 * DAY_MS + 1)
-        store.audit("cong-an-xa", "login", None, {}, now_ms=T0)
+        store.incidents.resolve(new_inc, "cong-an-xa", Outcome.REAL, None, T0 + 29 * DAY_MS + 1)
+        store.audit.record("cong-an-xa", "login", None, {}, now_ms=T0)
         now = T0 + 31 * DAY_MS
         audit_rows = count(store, "audit")
 
         # The defaults keep everything.
-        assert prune(store.engine, now).total == 0
+        assert prune(store.db, now).total == 0
         assert count(store, "alarms") == 3 and count(store, "incidents") == 3
 
-        done = prune(store.engine, now, retention_days=30)
+        done = prune(store.db, now, retention_days=30)
         assert (done.incidents, done.alarms) == (1, 1)
-        assert store.alarm(old_alarm) is None and store.incident(old_inc) is None
-        assert store.alarm(open_alarm) is not None       # open: kept however old
-        assert store.alarm(new_alarm) is not None        # resolved, but recent
+        assert store.alarms.get(old_alarm) is None and store.incidents.get(old_inc) is None
+        assert store.alarms.get(open_alarm) is not None       # open: kept however old
+        assert store.alarms.get(new_alarm) is not None        # resolved, but recent
         assert count(store, "audit") == audit_rows       # audit untouched
 
         # Nobody else can delete from the audit log.
         with pytest.raises(DBAPIError), store.engine.begin() as conn:
             conn.execute(text("DELETE FROM audit"))
 
-        done = prune(store.engine, now, retention_days=30, audit_retention_days=30)
+        done = prune(store.db, now, retention_days=30, audit_retention_days=30)
         assert done.audit >= 1
-        log = store.audit_log()
+        log = store.audit.entries()
         assert any(e.action == "audit_retention" for e in log)   # the prune says so itself
         assert all(e.ts_ms >= now - 30 * DAY_MS for e in log)
         with pytest.raises(DBAPIError), store.engine.begin() as conn:   # trigger is back

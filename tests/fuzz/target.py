@@ -121,7 +121,7 @@ class IngestTarget:
         assert sum((handled - handled0).values()) == 1, f"not handled: {case}"
         if T.parse(case.topic).kind is TopicKind.ALARM:
             alarm = decode(Alarm, case.payload)
-            assert self.hub.store.alarm(alarm.alarm_id) is not None, f"not stored: {case}"
+            assert self.hub.store.alarms.get(alarm.alarm_id) is not None, f"not stored: {case}"
         self.accepted += 1
         return "accepted"
 

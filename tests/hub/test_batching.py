@@ -88,7 +88,7 @@ def test_a_burst_is_stored_once_acked_after_commit_and_correlated(
             assert wire.acked_before_stored == []
             assert hub.ingest is not None and hub.ingest.largest_batch > 1  # really batched
             # every alarm once; every copy answered, with its own node's ack topic
-            assert hub.store.count_alarms() == 500
+            assert hub.store.alarms.count() == 500
             by_alarm: dict[str, set[str]] = {}
             for m in acks:
                 body = m.json()
@@ -97,11 +97,11 @@ def test_a_burst_is_stored_once_acked_after_commit_and_correlated(
             assert set(by_alarm) == {a.alarm_id for _, a in presses}
             assert all(len(ids) == 1 for ids in by_alarm.values())
             for node_id, a in copies:
-                stored = hub.store.alarm(a.alarm_id)
+                stored = hub.store.alarms.get(a.alarm_id)
                 assert stored is not None and stored.copies == 2 and stored.attempts == 2
                 assert stored.node_id == node_id
             # one incident (and one sound) per kind and hamlet, whatever the batches were
-            incidents = hub.store.incidents(limit=1000)
+            incidents = hub.store.incidents.find(limit=1000)
             assert sorted((i.kind, i.area) for i in incidents) == sorted(
                 (k, h) for k in ("fire", "theft") for h in HAMLETS)
             assert sum(i.alarm_count for i in incidents) == 500
@@ -125,7 +125,7 @@ REGISTRY = protocol.parse_registry({"nodes": [
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:  # noqa: F811 - fixture parameter
     s = Store.open(db_url)
-    s.sync_registry(REGISTRY)
+    s.nodes.sync_registry(REGISTRY)
     yield s
     s.close()
 
@@ -148,43 +148,44 @@ def test_one_batch_correlates_dedupes_and_expires_windows_like_one_by_one(store:
         ("ghost", press(), 1006),           # unknown node: kept, flagged
         ("a2", press(), 1000 + 61_000),     # past the first incident's window: a new one
     ]
-    outs = store.record_alarms(items, window_s=60)
+    outs = store.alarms.record_batch(items, window_s=60)
     assert [o.new_alarm for o in outs] == [True, True, False, True, True, True, True, True]
     assert [o.fan_out for o in outs] == [True, False, False, True, True, False, False, True]
     assert outs[1].incident_id == outs[0].incident_id == outs[2].incident_id
     assert outs[1].incident.alarm_count == 2
     assert len({o.incident_id for i, o in enumerate(outs) if i not in (1, 2)}) == 6
     assert outs[5].incident.flagged and outs[6].incident.flagged and not outs[6].node_known
-    assert store.count_alarms() == 7
-    stored = store.alarm(first.alarm_id)
+    assert store.alarms.count() == 7
+    stored = store.alarms.get(first.alarm_id)
     assert stored is not None and stored.copies == 2 and stored.attempts == 3
-    inc = store.incident(outs[0].incident_id)
+    inc = store.incidents.get(outs[0].incident_id)
     assert inc is not None and inc.alarm_count == 2 and inc.last_alarm_ms == 1001
-    assert store.node("ghost") is not None and store.node("a2").last_seen_ms == 62_000  # type: ignore[union-attr]
+    assert store.nodes.get("ghost") is not None and store.nodes.get("a2").last_seen_ms == 62_000  # type: ignore[union-attr]
     # the next batch sees the first one's copy and incident exactly the same way
-    again = store.record_alarms([("a1", press(alarm_id=first.alarm_id, attempt=4), 2000),
-                                 ("a1", press(), 62_500)], window_s=60)
+    again = store.alarms.record_batch([("a1", press(alarm_id=first.alarm_id, attempt=4), 2000),
+                                       ("a1", press(), 62_500)], window_s=60)
     assert not again[0].new_alarm and again[0].incident_id == outs[0].incident_id
     assert again[1].incident_id == outs[7].incident_id and not again[1].fan_out
-    assert store.alarm(first.alarm_id).copies == 3  # type: ignore[union-attr]
+    assert store.alarms.get(first.alarm_id).copies == 3  # type: ignore[union-attr]
 
 
 def test_noisy_limit_counts_fan_outs_made_earlier_in_the_same_batch(store: Store) -> None:
     kinds = ["fire", "theft", "flood", "fight"]
-    outs = store.record_alarms([("a1", press(k), 1000 + i) for i, k in enumerate(kinds)],
-                               window_s=WINDOW_S, noisy_max_fanouts=3)
+    outs = store.alarms.record_batch([("a1", press(k), 1000 + i) for i, k in enumerate(kinds)],
+                                     window_s=WINDOW_S, noisy_max_fanouts=3)
     assert [o.fan_out for o in outs] == [True, True, True, False]
     assert outs[3].alarm.fanout_held and outs[3].incident.fanout_held
     # a good node's alarm confirms the held incident: exactly one sounds it
-    confirm = store.record_alarms([("a2", press("fight"), 2000), ("a2", press("fight"), 2001)],
-                                  window_s=WINDOW_S, noisy_max_fanouts=3)
+    confirm = store.alarms.record_batch(
+        [("a2", press("fight"), 2000), ("a2", press("fight"), 2001)],
+        window_s=WINDOW_S, noisy_max_fanouts=3)
     assert [o.fan_out for o in confirm] == [True, False]
     assert confirm[0].incident_id == outs[3].incident_id
 
 
 def test_racing_batches_on_two_engines_store_each_alarm_once(db_url: str) -> None:  # noqa: F811
     stores = [Store.open(db_url) for _ in range(2)]
-    stores[0].sync_registry(REGISTRY)
+    stores[0].nodes.sync_registry(REGISTRY)
     shared = [press() for _ in range(20)]   # both replicas got every one (a copy each)
     barrier = threading.Barrier(2)
     results: list[list[Any]] = []
@@ -192,7 +193,7 @@ def test_racing_batches_on_two_engines_store_each_alarm_once(db_url: str) -> Non
     def run(st: Store, own: list[protocol.Alarm]) -> None:
         items = [("a1" if i % 2 else "a2", a, 5000 + i) for i, a in enumerate(shared + own)]
         barrier.wait()
-        results.append(st.record_alarms(items, window_s=WINDOW_S))
+        results.append(st.alarms.record_batch(items, window_s=WINDOW_S))
 
     try:
         own = [[press() for _ in range(10)] for _ in stores]
@@ -204,12 +205,12 @@ def test_racing_batches_on_two_engines_store_each_alarm_once(db_url: str) -> Non
             t.join(60)
         assert len(results) == 2
         outs = results[0] + results[1]
-        assert stores[0].count_alarms() == 40
+        assert stores[0].alarms.count() == 40
         assert len({o.incident_id for o in outs}) == 1          # one incident between them
         assert sum(o.fan_out for o in outs) == 1 and sum(o.new_incident for o in outs) == 1
         assert sum(o.new_alarm for o in outs) == 40
-        assert all(stores[1].alarm(a.alarm_id).copies == 2 for a in shared)  # type: ignore[union-attr]
-        inc = stores[1].incident(outs[0].incident_id)
+        assert all(stores[1].alarms.get(a.alarm_id).copies == 2 for a in shared)  # type: ignore[union-attr]
+        inc = stores[1].incidents.get(outs[0].incident_id)
         assert inc is not None and inc.alarm_count == 40
     finally:
         for st in stores:

@@ -29,14 +29,14 @@ def test_unacknowledged_incident_escalates_wider_with_new_cmd_ids_and_drills_nev
     with running_hub(hub_settings(broker, tmp_path, escalate_after_s=1.5)) as hub:
         assert hub.fanout is not None
         # a drill in the other hamlet, sounded like an operator would
-        drill = hub.store.open_drill(OTHER_HAMLET, "officer", now_ms())
+        drill = hub.store.incidents.open_drill(OTHER_HAMLET, "officer", now_ms())
         hub.fanout.sound(drill, hub.settings.policy.drill(OTHER_HAMLET), now_ms(),
                          issued_by="officer")
         # a theft that the duty officer takes at once
         taken = alarm("theft")
         send_alarm(wire, "na-cha-01", taken)
         taken_id = wire.wait_for(is_ack("na-cha-01", taken.alarm_id))[0].json()["incident_id"]
-        hub.store.acknowledge(taken_id, "officer", now_ms())
+        hub.store.incidents.acknowledge(taken_id, "officer", now_ms())
         # a fire nobody takes
         fire = alarm("fire")
         send_alarm(wire, "na-sang-01", fire)
@@ -47,10 +47,10 @@ def test_unacknowledged_incident_escalates_wider_with_new_cmd_ids_and_drills_nev
         assert first["incident_id"] == second["incident_id"] == third["incident_id"] == fire_id
         assert len({first["cmd_id"], second["cmd_id"], third["cmd_id"]}) == 3
         assert second["pattern"] == first["pattern"] and second["priority"] == 5
-        inc = hub.store.incident(fire_id)
+        inc = hub.store.incidents.get(fire_id)
         assert inc is not None and inc.escalation_level == 2 and inc.sounded_area == "bach-thong"
         levels = wait_until(lambda: sorted(
-            e.detail["level"] for e in hub.store.audit_log(subject=fire_id)
+            e.detail["level"] for e in hub.store.audit.entries(subject=fire_id)
             if e.action == "incident.escalated") == [1, 2], 10, "two escalations audited")
         assert levels
         # max_escalation (2) reached: one more period passes without a fourth sound
@@ -65,5 +65,5 @@ def test_unacknowledged_incident_escalates_wider_with_new_cmd_ids_and_drills_nev
         assert by_incident[drill.incident_id][0]["drill"] is True
         assert len(by_incident[taken_id]) == 1                # acknowledged in time
         for inc_id in (drill.incident_id, taken_id):
-            got = hub.store.incident(inc_id)
+            got = hub.store.incidents.get(inc_id)
             assert got is not None and got.escalation_level == 0

@@ -34,7 +34,7 @@ def test_hundreds_of_presses_are_all_stored_and_acked_as_one_incident(
         acks = wire.wait_for(lambda m: m.topic == T.ack("na-sang-01"), count=150, timeout=60)
         assert {m.json()["alarm_id"] for m in acks} == {a.alarm_id for a in presses}
         assert len({m.json()["incident_id"] for m in acks}) == 1
-        assert hub.store.count_alarms(node_id="na-sang-01") == 150
+        assert hub.store.alarms.count(node_id="na-sang-01") == 150
         assert len(cmds(wire)) == 1
 
 
@@ -51,11 +51,11 @@ def test_noisy_node_is_stored_and_acked_but_stops_sounding_and_is_a_trouble(
             if i < 2:
                 wire.wait_for(is_area_cmd(HAMLET), count=i + 1)
             # the duty officer finds a prank each time
-            hub.store.resolve(inc_id, "officer", Outcome.PRANK, None, now_ms())
+            hub.store.incidents.resolve(inc_id, "officer", Outcome.PRANK, None, now_ms())
         assert len(set(incidents)) == 3
-        third = hub.store.incident(incidents[2])
+        third = hub.store.incidents.get(incidents[2])
         assert third is not None and third.fanout_held and not third.fanned_out
-        noisy = hub.store.troubles(kind=TroubleKind.NOISY_NODE.value)
+        noisy = hub.store.troubles.find(kind=TroubleKind.NOISY_NODE.value)
         assert [t.subject for t in noisy] == ["na-sang-01"]
         wire.wait_for(lambda m: m.topic == T.hub_time(), count=2)
         assert len(cmds(wire)) == 2
@@ -78,7 +78,7 @@ def test_gongs_that_do_not_start_within_the_limit_become_troubles(
                                                       ts_ms=now_ms())), qos=1)
         def silent() -> list[str]:
             return sorted(t.subject for t in
-                          hub.store.troubles(kind=TroubleKind.FAILED_TO_SOUND.value))
+                          hub.store.troubles.find(kind=TroubleKind.FAILED_TO_SOUND.value))
 
         # opened one by one: wait for both, then check that no other node was asked
         wait_until(lambda: len(silent()) >= 2, 10, "failed-to-sound troubles")
@@ -86,7 +86,7 @@ def test_gongs_that_do_not_start_within_the_limit_become_troubles(
         # na-sang-03 starts a later sound: its trouble is over
         wire.publish(T.result("na-sang-03"), encode(Result(
             cmd_id=cmd_id, status=ResultStatus.STARTED, ts_ms=now_ms())), qos=1)
-        wait_until(lambda: [t.subject for t in hub.store.troubles(
+        wait_until(lambda: [t.subject for t in hub.store.troubles.find(
             kind=TroubleKind.FAILED_TO_SOUND.value)] == ["na-sang-04"], 10, "one cleared")
 
 
@@ -100,6 +100,7 @@ def test_failed_result_is_a_sounder_fault(broker: Mosquitto, wire: Wire,
         wire.publish(T.result("na-sang-02"), encode(Result(
             cmd_id=cmd_id, status=ResultStatus.FAILED, ts_ms=now_ms(), reason="no current")),
             qos=1)
-        fault = wait_until(lambda: hub.store.troubles(kind=TroubleKind.SOUNDER_FAULT.value), 10,
-                           "a sounder fault")
+        fault = wait_until(
+            lambda: hub.store.troubles.find(kind=TroubleKind.SOUNDER_FAULT.value), 10,
+            "a sounder fault")
         assert fault[0].subject == "na-sang-02" and fault[0].detail["reason"] == "no current"

@@ -35,10 +35,10 @@ def test_a_flood_in_one_incident_is_one_sound_and_a_noisy_trouble(
             send_alarm(wire, "na-sang-01", a)
         for a in sent:
             wire.wait_for(is_ack("na-sang-01", a.alarm_id), timeout=20)
-        assert hub.store.count_alarms(node_id="na-sang-01") == PRESSES
-        assert len({hub.store.alarm(a.alarm_id).incident_id for a in sent}) == 1  # type: ignore[union-attr]
+        assert hub.store.alarms.count(node_id="na-sang-01") == PRESSES
+        assert len({hub.store.alarms.get(a.alarm_id).incident_id for a in sent}) == 1  # type: ignore[union-attr]
         assert len(cmds(wire)) == 1
-        troubles = wait_until(lambda: [t for t in hub.store.troubles(open_only=True)
+        troubles = wait_until(lambda: [t for t in hub.store.troubles.find(open_only=True)
                                        if t.kind == TroubleKind.NOISY_NODE.value],
                               what="a noisy-node trouble")
         assert [t.subject for t in troubles] == ["na-sang-01"]
@@ -53,5 +53,5 @@ def test_a_few_presses_in_one_incident_are_not_noisy(
             send_alarm(wire, "na-sang-01", a)
         for a in sent:
             wire.wait_for(is_ack("na-sang-01", a.alarm_id), timeout=20)
-        assert not [t for t in hub.store.troubles(open_only=True)
+        assert not [t for t in hub.store.troubles.find(open_only=True)
                     if t.kind == TroubleKind.NOISY_NODE.value]

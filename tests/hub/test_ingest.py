@@ -33,16 +33,16 @@ def test_press_stores_an_incident_sounds_the_hamlet_once_and_acks_the_origin(
         send_alarm(wire, "na-sang-01", a)
         ack = wire.wait_for(is_ack("na-sang-01", a.alarm_id))[0].json()
         sound = wire.wait_for(is_area_cmd(HAMLET))[0].json()
-        stored = hub.store.alarm(a.alarm_id)
+        stored = hub.store.alarms.get(a.alarm_id)
         assert stored is not None and ack["incident_id"] == stored.incident_id
-        inc = hub.store.incident(stored.incident_id)
+        inc = hub.store.incidents.get(stored.incident_id)
         assert inc is not None and inc.kind == "fire" and inc.area == HAMLET and not inc.drill
         assert sound["incident_id"] == inc.incident_id
         assert sound["pattern"] == DEFAULT_PATTERNS["fire"].to_dict()
         assert sound["priority"] == 5 and sound["drill"] is False
         assert sound["expires_ts_ms"] - sound["ts_ms"] == int(hub.settings.sound_expiry_s * 1000)
         # the command was recorded before it was published
-        cmd = hub.store.command(sound["cmd_id"])
+        cmd = hub.store.commands.get(sound["cmd_id"])
         assert cmd is not None and cmd.target == HAMLET
         # exactly one sound, and none elsewhere
         wire.wait_for(lambda m: m.topic == T.hub_time())  # some time passes on the wire
@@ -58,7 +58,7 @@ def test_every_copy_of_an_alarm_is_acked_but_stored_and_sounded_once(
             send_alarm(wire, "na-sang-02", alarm("theft", a.alarm_id, attempt))
         acks = wire.wait_for(is_ack("na-sang-02", a.alarm_id), count=3)
         assert len({m.json()["incident_id"] for m in acks}) == 1
-        assert hub.store.count_alarms(node_id="na-sang-02") == 1
+        assert hub.store.alarms.count(node_id="na-sang-02") == 1
         # another household of the hamlet presses theft too: same incident, no new sound
         b = alarm("theft")
         send_alarm(wire, "na-sang-03", b)
@@ -76,11 +76,11 @@ def test_unknown_node_alarm_is_stored_and_flagged_but_never_sounds(
             a = alarm("robbery")
             send_alarm(wire, node_id, a)
             ack = wire.wait_for(is_ack(node_id, a.alarm_id))[0].json()
-            stored = hub.store.alarm(a.alarm_id)
+            stored = hub.store.alarms.get(a.alarm_id)
             assert stored is not None and stored.incident_id == ack["incident_id"]
-            inc = hub.store.incident(stored.incident_id)
+            inc = hub.store.incidents.get(stored.incident_id)
             assert inc is not None and inc.flagged and not inc.fanned_out
-        kinds = {(t.kind, t.subject) for t in hub.store.troubles()}
+        kinds = {(t.kind, t.subject) for t in hub.store.troubles.find()}
         assert (TroubleKind.UNKNOWN_NODE.value, "stranger-01") in kinds
         assert (TroubleKind.DISABLED_NODE.value, "na-cha-02") in kinds
         wire.wait_for(lambda m: m.topic == T.hub_time(), count=2)
@@ -100,7 +100,7 @@ def test_alarm_the_hub_will_never_accept_gets_a_rejected_ack(
         for body, reason in ((unknown_kind, "unknown_kind"), (future, "unsupported_version")):
             ack = wire.wait_for(is_ack("na-sang-01", body["alarm_id"], "rejected"))[0].json()
             assert "incident_id" not in ack and ack["reason"].startswith(reason)
-            assert hub.store.alarm(body["alarm_id"]) is None
+            assert hub.store.alarms.get(body["alarm_id"]) is None
         assert hub.ingest is not None
         assert hub.ingest.rejects["unknown_kind"] == 1
         assert hub.ingest.rejects["unsupported_version"] == 1
@@ -158,7 +158,7 @@ def test_restarted_hub_carries_on_with_the_open_incident(
         send_alarm(wire, "na-sang-04", b)
         again = wire.wait_for(is_ack("na-sang-04", b.alarm_id))[0].json()["incident_id"]
         assert again == first
-        inc = hub.store.incident(first)
+        inc = hub.store.incidents.get(first)
         assert inc is not None and inc.alarm_count == 2
         wire.wait_for(lambda m: m.topic == T.hub_time(), count=2)
         assert cmds(wire) == []  # it already sounded before the restart
@@ -180,7 +180,7 @@ def test_cancel_of_the_only_alarm_cancels_and_silences_the_incident(
         assert ack["incident_id"] == inc_id
         silence = wire.wait_for(is_area_cmd(HAMLET, "silence"))[0].json()
         assert silence["incident_id"] == inc_id
-        inc = wait_until(lambda: hub.store.incident(inc_id))
+        inc = wait_until(lambda: hub.store.incidents.get(inc_id))
         assert inc.state.value == "cancelled"
 
 

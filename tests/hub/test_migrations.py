@@ -58,13 +58,13 @@ def test_migrated_schema_matches_the_models(db_url: str) -> None:  # noqa: F811
 def test_store_open_migrates_and_reopens(db_url: str) -> None:  # noqa: F811
     Store.open(db_url).close()
     with Store.open(db_url) as store:          # a second start finds the schema at head
-        assert store.count_alarms() == 0
+        assert store.alarms.count() == 0
         assert current_revision(store.engine) == head_revision()
 
 
 def test_two_processes_migrating_at_once(db_url: str) -> None:  # noqa: F811
     code = ("import sys; from hub.store import Store; "
-            "s = Store.open(sys.argv[1]); print(s.count_incidents()); s.close()")
+            "s = Store.open(sys.argv[1]); print(s.incidents.count()); s.close()")
     procs = [subprocess.Popen([sys.executable, "-c", code, db_url], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outs = [p.communicate(timeout=90) for p in procs]

@@ -29,8 +29,8 @@ def _store_without_sounding(settings_db: str, received_ms: int) -> str:
     """What a hub that died right after its commit leaves behind."""
     store = Store.open(settings_db)
     try:
-        return store.record_alarm("na-sang-01", alarm("fire"), received_ms,
-                                  window_s=600).incident_id
+        return store.alarms.record("na-sang-01", alarm("fire"), received_ms,
+                                   window_s=600).incident_id
     finally:
         store.close()
 
@@ -45,7 +45,7 @@ def test_a_restarted_hub_sounds_an_incident_that_was_never_sounded(
     with running_hub(settings) as hub:
         sound = wire.wait_for(is_area_cmd(HAMLET))[0].json()
         assert sound["incident_id"] == incident_id
-        assert [c.action for c in hub.store.commands_for_incident(incident_id)] == ["sound"]
+        assert [c.action for c in hub.store.commands.for_incident(incident_id)] == ["sound"]
     # Sounded once: a second restart finds the command recorded and stays quiet.
     with running_hub(settings):
         time.sleep(1.0)
@@ -61,6 +61,6 @@ def test_the_leader_sounds_an_orphan_left_by_a_lost_replica(
         incident_id = _store_without_sounding(settings.db_url, time.time_ns() // 1_000_000)
         sound = wire.wait_for(is_area_cmd(HAMLET), timeout=15)[0].json()
         assert sound["incident_id"] == incident_id
-        wait_until(lambda: hub.store.commands_for_incident(incident_id), what="sound recorded")
+        wait_until(lambda: hub.store.commands.for_incident(incident_id), what="sound recorded")
         time.sleep(0.6)  # several more checks: it is not sounded twice
         assert len(cmds(wire)) == 1

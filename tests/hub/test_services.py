@@ -53,7 +53,7 @@ Parts = tuple[Services, Store, Recorder, Clock]
 def parts(db_url: str, tmp_path: Path) -> Iterator[Parts]:  # noqa: F811
     clock = Clock()
     store = Store.open(db_url, clock=clock)
-    store.sync_registry(protocol.parse_registry({"nodes": [
+    store.nodes.sync_registry(protocol.parse_registry({"nodes": [
         {"id": "n1", "area": HAMLET}, {"id": "n2", "area": HAMLET}]}))
     rec = Recorder()
     settings = load_settings(env={}, data_dir=tmp_path, escalate_after_s=120)
@@ -63,11 +63,11 @@ def parts(db_url: str, tmp_path: Path) -> Iterator[Parts]:  # noqa: F811
 
 def fire(store: Store, node: str, at: int) -> str:
     a = protocol.Alarm(protocol.new_id(), protocol.Kind.FIRE, at, protocol.Source.BUTTON, 1)
-    return store.record_alarm(node, a, at, window_s=600).incident_id
+    return store.alarms.record(node, a, at, window_s=600).incident_id
 
 
 def actions(store: Store, subject: str) -> list[tuple[str, str, int]]:
-    return [(e.actor, e.action, e.ts_ms) for e in reversed(store.audit_log(subject=subject))]
+    return [(e.actor, e.action, e.ts_ms) for e in reversed(store.audit.entries(subject=subject))]
 
 
 def test_new_incident_sounds_per_policy_and_is_recorded(parts: Parts) -> None:
@@ -78,8 +78,8 @@ def test_new_incident_sounds_per_policy_and_is_recorded(parts: Parts) -> None:
     assert cmd.action is protocol.Action.SOUND and cmd.priority == protocol.PRIORITY_ALARM
     assert cmd.pattern == protocol.default_pattern("fire") and cmd.incident_id == inc
     assert cmd.expires_ts_ms == NOW + 60_000                 # sound_expiry_s
-    assert store.command(cmd.cmd_id) is not None
-    assert store.incident(inc).sounded_area == HAMLET  # type: ignore[union-attr]
+    assert store.commands.get(cmd.cmd_id) is not None
+    assert store.incidents.get(inc).sounded_area == HAMLET  # type: ignore[union-attr]
     assert actions(store, inc) == [("hub", "sound", NOW)]
 
 
@@ -109,7 +109,7 @@ def test_resolve_acks_resolved_silences_and_records_outcome(parts: Parts) -> Non
     area, silence = rec.area_cmds[-1]
     assert area == HAMLET and silence.action is protocol.Action.SILENCE
     assert silence.incident_id == inc
-    [entry] = [e for e in store.audit_log(subject=inc) if e.action == "resolve"]
+    [entry] = [e for e in store.audit.entries(subject=inc) if e.action == "resolve"]
     assert entry.actor == "officer-a" and entry.detail["outcome"] == "false_alarm"
     with pytest.raises(InvalidAction):
         svc.acknowledge(inc, "late")
@@ -124,7 +124,7 @@ def test_escalation_widens_once_per_interval_and_stops_when_acknowledged(parts: 
     assert svc.escalate_due(NOW + 119_000) == []
     [cmd] = svc.escalate_due(NOW + 120_000)
     assert rec.area_cmds[-1] == (COMMUNE, cmd)
-    assert store.incident(inc).escalation_level == 1  # type: ignore[union-attr]
+    assert store.incidents.get(inc).escalation_level == 1  # type: ignore[union-attr]
     assert svc.escalate_due(NOW + 121_000) == []             # not again right away
     svc.acknowledge(inc, "officer")
     assert svc.escalate_due(NOW + 400_000) == []
@@ -137,13 +137,13 @@ def test_drills_are_marked_and_never_counted(parts: Parts) -> None:
     assert inc.drill and cmd.drill is True and cmd.priority == protocol.PRIORITY_DRILL
     assert cmd.pattern == protocol.default_pattern("drill") and cmd.duration_s == 20
     assert rec.area_cmds == [(COMMUNE, cmd)]
-    assert store.count_incidents() == 1                      # the fire only
-    assert store.count_incidents(include_drills=True) == 2
-    assert any(i.drill for i in store.open_incidents())      # shown, marked
+    assert store.incidents.count() == 1                      # the fire only
+    assert store.incidents.count(include_drills=True) == 2
+    assert any(i.drill for i in store.incidents.active())      # shown, marked
     assert all(c.incident_id != inc.incident_id for c in svc.escalate_due(NOW + 10**7))
     stop = svc.stop_drill(inc.incident_id, "officer-a")
     assert stop.action is protocol.Action.SILENCE and stop.incident_id == inc.incident_id
-    assert store.incident(inc.incident_id).state is IncidentState.RESOLVED  # type: ignore[union-attr]
+    assert store.incidents.get(inc.incident_id).state is IncidentState.RESOLVED  # type: ignore[union-attr]
     assert [a for _, a, _ in actions(store, COMMUNE)] == ["start_drill"]
     assert [a for _, a, _ in actions(store, inc.incident_id)] == ["stop_drill"]
 
@@ -152,7 +152,7 @@ def test_area_actions_are_audited(parts: Parts) -> None:
     svc, store, _, _ = parts
     warn = svc.broadcast(HAMLET, "officer-a", "flood", 30, "Lũ quét, sơ tán")
     assert warn.priority == protocol.PRIORITY_WARNING and warn.pattern.name == "flood"  # type: ignore[union-attr]
-    assert store.command(warn.cmd_id).note == "Lũ quét, sơ tán"  # type: ignore[union-attr]
+    assert store.commands.get(warn.cmd_id).note == "Lũ quét, sơ tán"  # type: ignore[union-attr]
     silence = svc.silence("officer-a", area=HAMLET)
     assert silence.incident_id is None
     cmds = svc.all_clear(HAMLET, "officer-a")
@@ -170,7 +170,7 @@ def test_node_actions_are_audited(parts: Parts) -> None:
     svc.register_node("n9", "bach-thong/phu-thong/dau-cau", "tech-1", name="Đầu Cầu")
     svc.disable_node("n9", "officer-a")
     a = protocol.Alarm(protocol.new_id(), protocol.Kind.THEFT, NOW, protocol.Source.BUTTON, 1)
-    assert not store.record_alarm("n9", a, NOW, window_s=600).fan_out   # disabled: held
+    assert not store.alarms.record("n9", a, NOW, window_s=600).fan_out   # disabled: held
     svc.enable_node("n9", "officer-a")
     svc.move_node("n9", HAMLET, "tech-1")
     ping = svc.ping_node("n9", "tech-1")

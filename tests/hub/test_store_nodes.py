@@ -26,8 +26,8 @@ def registry(*nodes: dict[str, object]) -> protocol.Registry:
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:  # noqa: F811 - fixture parameter
     s = Store.open(db_url)
-    s.sync_registry(registry({"id": "n1", "area": HAMLET, "households": 22},
-                             {"id": "n2", "area": HAMLET}))
+    s.nodes.sync_registry(registry({"id": "n1", "area": HAMLET, "households": 22},
+                                   {"id": "n2", "area": HAMLET}))
     yield s
     s.close()
 
@@ -38,52 +38,52 @@ def birth(boot_id: int) -> protocol.NodeState:
 
 
 def test_registry_sync_creates_areas_nodes_and_unregisters_the_removed(store: Store) -> None:
-    paths = [a.path for a in store.areas()]
+    paths = [a.path for a in store.nodes.areas()]
     assert paths == ["bach-thong", "bach-thong/vi-huong", HAMLET]
-    sang = store.areas()[2]
+    sang = store.nodes.areas()[2]
     assert (sang.name, sang.level, sang.depth, sang.parent) == ("Thôn Nà Sang", "thôn", 3,
                                                                 "bach-thong/vi-huong")
-    n1 = store.node("n1")
+    n1 = store.nodes.get("n1")
     assert n1 is not None and n1.registered and n1.enabled and n1.households == 22
-    store.sync_registry(registry({"id": "n1", "area": HAMLET, "enabled": False}))
-    n1, n2 = store.node("n1"), store.node("n2")
+    store.nodes.sync_registry(registry({"id": "n1", "area": HAMLET, "enabled": False}))
+    n1, n2 = store.nodes.get("n1"), store.nodes.get("n2")
     assert n1 is not None and n1.registered and not n1.enabled
     assert n2 is not None and not n2.registered          # history kept, now unknown
-    assert [n.id for n in store.nodes(area="bach-thong")] == ["n1", "n2"]
+    assert [n.id for n in store.nodes.find(area="bach-thong")] == ["n1", "n2"]
 
 
 def test_operator_registered_node_survives_a_registry_sync(store: Store) -> None:
-    store.register_node("extra-1", "bach-thong/phu-thong/nga-ba", name="Ngã Ba")
-    store.sync_registry(registry({"id": "n1", "area": HAMLET}))
-    node = store.node("extra-1")
+    store.nodes.register("extra-1", "bach-thong/phu-thong/nga-ba", name="Ngã Ba")
+    store.nodes.sync_registry(registry({"id": "n1", "area": HAMLET}))
+    node = store.nodes.get("extra-1")
     assert node is not None and node.registered and node.registered_by == "operator"
-    assert "bach-thong/phu-thong/nga-ba" in {a.path for a in store.areas()}
+    assert "bach-thong/phu-thong/nga-ba" in {a.path for a in store.nodes.areas()}
 
 
 def test_birth_then_stale_death_is_ignored_then_current_death_applies(store: Store) -> None:
-    on = store.record_node_state("n1", birth(7), 1000)
+    on = store.nodes.record_state("n1", birth(7), 1000)
     assert on.applied and on.node.status is NodeStatus.ONLINE and on.new_boot
     assert on.node.buttons == ((1, "theft"), (2, "fire")) and on.node.outputs == ("gong",)
-    stale = store.record_node_state("n1", protocol.NodeState(False, 6), 1100)
+    stale = store.nodes.record_state("n1", protocol.NodeState(False, 6), 1100)
     assert not stale.applied
-    assert store.node("n1").status is NodeStatus.ONLINE  # type: ignore[union-attr]
-    dead = store.record_node_state("n1", protocol.NodeState(False, 7), 1200)
+    assert store.nodes.get("n1").status is NodeStatus.ONLINE  # type: ignore[union-attr]
+    dead = store.nodes.record_state("n1", protocol.NodeState(False, 7), 1200)
     assert dead.applied and dead.node.status is NodeStatus.OFFLINE
     assert dead.previous_status is NodeStatus.ONLINE
 
 
 def test_unknown_node_birth_is_kept_and_placed_where_it_says(store: Store) -> None:
-    change = store.record_node_state("stranger", birth(1), 1000)
+    change = store.nodes.record_state("stranger", birth(1), 1000)
     assert not change.known
-    node = store.node("stranger")
+    node = store.nodes.get("stranger")
     assert node is not None and not node.registered and node.area == HAMLET
 
 
 def test_heartbeat_is_kept_and_brings_a_missing_node_back(store: Store) -> None:
-    store.record_node_state("n1", birth(3), 1000)
-    store.set_node_status("n1", NodeStatus.MISSING, 50_000)
+    store.nodes.record_state("n1", birth(3), 1000)
+    store.nodes.set_status("n1", NodeStatus.MISSING, 50_000)
     hb = protocol.Heartbeat(3, 10, 1, 300, 2, power=protocol.Power.BATTERY, battery_pct=41.5)
-    change = store.record_heartbeat("n1", hb, 60_000)
+    change = store.nodes.record_heartbeat("n1", hb, 60_000)
     assert change.previous_status is NodeStatus.MISSING
     assert change.node.status is NodeStatus.ONLINE
     assert change.node.last_heartbeat_ms == 60_000
@@ -92,30 +92,30 @@ def test_heartbeat_is_kept_and_brings_a_missing_node_back(store: Store) -> None:
 
 
 def test_heartbeat_does_not_revive_a_dead_node(store: Store) -> None:
-    store.record_node_state("n1", birth(3), 1000)
-    store.record_node_state("n1", protocol.NodeState(False, 3), 2000)
-    change = store.record_heartbeat("n1", protocol.Heartbeat(3, 10, 1, 300, 0), 2100)
+    store.nodes.record_state("n1", birth(3), 1000)
+    store.nodes.record_state("n1", protocol.NodeState(False, 3), 2000)
+    change = store.nodes.record_heartbeat("n1", protocol.Heartbeat(3, 10, 1, 300, 0), 2100)
     assert change.node.status is NodeStatus.OFFLINE
 
 
 def test_coalesced_heartbeats_follow_the_single_heartbeat_rules(store: Store) -> None:
     """The hub writes heartbeats in bulk; each row ends as record_heartbeat would leave it."""
-    store.register_node("n3", HAMLET)
-    store.record_node_state("n1", birth(3), 1000)
-    store.set_node_status("n1", NodeStatus.MISSING, 50_000)          # missing: comes back
-    store.record_node_state("n2", birth(3), 1000)
-    store.record_node_state("n2", protocol.NodeState(False, 3), 2000)  # dead: stays offline
-    store.record_node_state("n3", birth(5), 1000)
-    store.set_node_status("n3", NodeStatus.MISSING, 50_000)          # older boot's beat: no
-    store.record_heartbeats([("n2", protocol.Heartbeat(3, 11, 1, 310, 0), 70_000)])
-    store.record_heartbeats([
+    store.nodes.register("n3", HAMLET)
+    store.nodes.record_state("n1", birth(3), 1000)
+    store.nodes.set_status("n1", NodeStatus.MISSING, 50_000)          # missing: comes back
+    store.nodes.record_state("n2", birth(3), 1000)
+    store.nodes.record_state("n2", protocol.NodeState(False, 3), 2000)  # dead: stays offline
+    store.nodes.record_state("n3", birth(5), 1000)
+    store.nodes.set_status("n3", NodeStatus.MISSING, 50_000)          # older boot's beat: no
+    store.nodes.record_heartbeats([("n2", protocol.Heartbeat(3, 11, 1, 310, 0), 70_000)])
+    store.nodes.record_heartbeats([
         ("n1", protocol.Heartbeat(3, 10, 1, 300, 2, power=protocol.Power.BATTERY,
                                   battery_pct=41.5), 60_000),
         ("n2", protocol.Heartbeat(3, 10, 1, 300, 0), 60_000),
         ("n3", protocol.Heartbeat(4, 10, 1, 300, 0), 65_000),           # arrived late
         ("stranger", protocol.Heartbeat(1, 1, 1, 1, 0), 60_000),        # never registered
     ])
-    n1, n2, n3, st = (store.node(n) for n in ("n1", "n2", "n3", "stranger"))
+    n1, n2, n3, st = (store.nodes.get(n) for n in ("n1", "n2", "n3", "stranger"))
     assert n1 is not None and n1.status is NodeStatus.ONLINE and n1.status_since_ms == 60_000
     assert n1.last_seen_ms == n1.last_heartbeat_ms == 60_000
     assert n1.heartbeat["power"] == "battery" and n1.heartbeat["outbox"] == 2
@@ -129,20 +129,20 @@ def test_coalesced_heartbeats_follow_the_single_heartbeat_rules(store: Store) ->
 
 def test_coalesced_heartbeat_recreates_a_row_that_vanished(store: Store) -> None:
     beat = protocol.Heartbeat(1, 1, 1, 1, 0)
-    store.record_heartbeats([("stranger", beat, 1000)])
+    store.nodes.record_heartbeats([("stranger", beat, 1000)])
     with store.engine.begin() as conn:   # e.g. a backup restored under the hub
         conn.execute(text("DELETE FROM nodes WHERE id = 'stranger'"))
-    store.record_heartbeats([("stranger", beat, 2000)])
-    node = store.node("stranger")
+    store.nodes.record_heartbeats([("stranger", beat, 2000)])
+    node = store.nodes.get("stranger")
     assert node is not None and node.last_seen_ms == 2000
 
 
 def test_operator_node_actions(store: Store) -> None:
-    assert not store.set_node_enabled("n1", False).enabled
-    assert store.move_node("n1", "bach-thong/vi-huong/na-cha").area == \
+    assert not store.nodes.set_enabled("n1", False).enabled
+    assert store.nodes.move("n1", "bach-thong/vi-huong/na-cha").area == \
         "bach-thong/vi-huong/na-cha"
     with pytest.raises(NotFound):
-        store.set_node_enabled("nobody", True)
+        store.nodes.set_enabled("nobody", True)
 
 
 def sound_cmd(incident_id: str | None = None) -> protocol.Command:
@@ -153,43 +153,43 @@ def sound_cmd(incident_id: str | None = None) -> protocol.Command:
 
 def test_commands_and_results_are_kept_once(store: Store) -> None:
     alarm = protocol.Alarm(protocol.new_id(), protocol.Kind.FIRE, 1, protocol.Source.BUTTON, 1)
-    inc = store.record_alarm("n1", alarm, 1000, window_s=600).incident
+    inc = store.alarms.record("n1", alarm, 1000, window_s=600).incident
     cmd = sound_cmd(inc.incident_id)
-    info = store.record_command(cmd, "area", HAMLET, issued_by="hub")
-    assert store.record_command(cmd, "area", HAMLET) == info
+    info = store.commands.record(cmd, "area", HAMLET, issued_by="hub")
+    assert store.commands.record(cmd, "area", HAMLET) == info
     assert info.payload == cmd.to_dict()
-    assert store.incident(inc.incident_id).sounded_area == HAMLET  # type: ignore[union-attr]
+    assert store.incidents.get(inc.incident_id).sounded_area == HAMLET  # type: ignore[union-attr]
     res = protocol.Result(cmd.cmd_id, protocol.ResultStatus.STARTED, 1100)
-    first = store.record_result("n2", res, 1100)
-    again = store.record_result("n2", res, 1150)
+    first = store.commands.record_result("n2", res, 1100)
+    again = store.commands.record_result("n2", res, 1150)
     assert first.new and not again.new and first.command == info
-    store.record_result("n2", protocol.Result(cmd.cmd_id, protocol.ResultStatus.DONE, 1200),
-                        1200)
-    assert [r.status for r in store.results_for(cmd.cmd_id)] == ["started", "done"]
-    assert [c.cmd_id for c in store.commands_for_incident(inc.incident_id)] == [cmd.cmd_id]
-    orphan = store.record_result("n2", protocol.Result(protocol.new_id(),
-                                                       protocol.ResultStatus.DONE, 1), 1)
+    store.commands.record_result(
+        "n2", protocol.Result(cmd.cmd_id, protocol.ResultStatus.DONE, 1200), 1200)
+    assert [r.status for r in store.commands.results_for(cmd.cmd_id)] == ["started", "done"]
+    assert [c.cmd_id for c in store.commands.for_incident(inc.incident_id)] == [cmd.cmd_id]
+    orphan = store.commands.record_result("n2", protocol.Result(protocol.new_id(),
+                                                                protocol.ResultStatus.DONE, 1), 1)
     assert orphan.new and orphan.command is None
 
 
 def test_one_open_trouble_per_kind_and_subject(store: Store) -> None:
-    a = store.open_trouble("node_offline", "n1", {"boot_id": 3}, now_ms=1000)
-    b = store.open_trouble("node_offline", "n1", {"seen": 2}, now_ms=2000)
+    a = store.troubles.open("node_offline", "n1", {"boot_id": 3}, now_ms=1000)
+    b = store.troubles.open("node_offline", "n1", {"seen": 2}, now_ms=2000)
     assert a.new and not b.new and a.id == b.id
-    assert store.open_trouble("node_offline", "n2", now_ms=2000).new
-    [t] = store.troubles(subject="n1")
+    assert store.troubles.open("node_offline", "n2", now_ms=2000).new
+    [t] = store.troubles.find(subject="n1")
     assert t.detail == {"boot_id": 3, "seen": 2} and t.opened_ms == 1000
-    assert store.clear_trouble("node_offline", "n1", now_ms=3000)
-    assert not store.clear_trouble("node_offline", "n1", now_ms=3100)
-    assert store.open_trouble("node_offline", "n1", now_ms=4000).new
-    history = store.troubles(open_only=False, subject="n1")
+    assert store.troubles.clear("node_offline", "n1", now_ms=3000)
+    assert not store.troubles.clear("node_offline", "n1", now_ms=3100)
+    assert store.troubles.open("node_offline", "n1", now_ms=4000).new
+    history = store.troubles.find(open_only=False, subject="n1")
     assert [(t.state, t.cleared_ms) for t in history] == [("open", None), ("cleared", 3000)]
 
 
 def test_audit_is_append_only_in_the_database(store: Store) -> None:
-    entry = store.audit("officer-1", "acknowledge", "inc-1", {"why": "test"}, now_ms=5)
-    assert store.audit_log(subject="inc-1") == [entry]
+    entry = store.audit.record("officer-1", "acknowledge", "inc-1", {"why": "test"}, now_ms=5)
+    assert store.audit.entries(subject="inc-1") == [entry]
     for sql in ("UPDATE audit SET actor = 'someone-else'", "DELETE FROM audit"):
         with pytest.raises(DBAPIError), store.engine.begin() as conn:
             conn.execute(text(sql))
-    assert store.audit_log(subject="inc-1") == [entry]
+    assert store.audit.entries(subject="inc-1") == [entry]

@@ -64,25 +64,25 @@ def village_hub(broker: Mosquitto, tmp_path: Path) -> Iterator[tuple[Village, Hu
 
 
 def open_troubles(hub: Hub, subject: str) -> list[str]:
-    return [t.kind for t in hub.store.troubles(subject=subject)]
+    return [t.kind for t in hub.store.troubles.find(subject=subject)]
 
 
 def test_killed_node_becomes_a_trouble_after_the_debounce_and_clears_on_return(
         village_hub: tuple[Village, Hub]) -> None:
     village, hub = village_hub
     killed_at = village.kill("na-sang-01")
-    trouble = wait_until(lambda: hub.store.troubles(subject="na-sang-01"), 12 + 5,
+    trouble = wait_until(lambda: hub.store.troubles.find(subject="na-sang-01"), 12 + 5,
                          "a trouble for the killed node")[0]
     assert trouble.kind == TroubleKind.NODE_OFFLINE.value
     assert trouble.opened_ms / 1000 - killed_at >= DEBOUNCE_S - 0.2  # never a mere blip
-    node = hub.store.node("na-sang-01")
+    node = hub.store.nodes.get("na-sang-01")
     assert node is not None and node.status is NodeStatus.OFFLINE
     village.revive("na-sang-01")
-    wait_until(lambda: not hub.store.troubles(subject="na-sang-01"), 10, "trouble cleared")
-    wait_until(lambda: (n := hub.store.node("na-sang-01")) and n.status is NodeStatus.ONLINE,
+    wait_until(lambda: not hub.store.troubles.find(subject="na-sang-01"), 10, "trouble cleared")
+    wait_until(lambda: (n := hub.store.nodes.get("na-sang-01")) and n.status is NodeStatus.ONLINE,
                10, "node online again")
     # the others never were in trouble
-    assert [t.subject for t in hub.store.troubles()] == []
+    assert [t.subject for t in hub.store.troubles.find()] == []
 
 
 def test_a_short_blip_is_not_reported_but_a_real_loss_beside_it_is(
@@ -92,9 +92,9 @@ def test_a_short_blip_is_not_reported_but_a_real_loss_beside_it_is(
     village.kill("na-sang-02")          # a blip: back after ~2 s
     time.sleep(2.0)
     village.revive("na-sang-02")
-    wait_until(lambda: hub.store.troubles(subject="na-cha-01"), 17, "the real loss reported")
+    wait_until(lambda: hub.store.troubles.find(subject="na-cha-01"), 17, "the real loss reported")
     assert open_troubles(hub, "na-sang-02") == []
-    assert [t.subject for t in hub.store.troubles(open_only=False)] == ["na-cha-01"]
+    assert [t.subject for t in hub.store.troubles.find(open_only=False)] == ["na-cha-01"]
 
 
 def test_many_nodes_of_one_hamlet_lost_at_once_are_one_area_trouble(
@@ -102,12 +102,12 @@ def test_many_nodes_of_one_hamlet_lost_at_once_are_one_area_trouble(
     village, hub = village_hub
     for nid in ("na-sang-01", "na-sang-02", "na-sang-03"):
         village.kill(nid)
-    area = wait_until(lambda: hub.store.troubles(kind=TroubleKind.AREA_LOSS.value), 17,
+    area = wait_until(lambda: hub.store.troubles.find(kind=TroubleKind.AREA_LOSS.value), 17,
                       "an area trouble")
     assert [t.subject for t in area] == [HAMLET]
     assert set(area[0].detail["nodes"]) == {"na-sang-01", "na-sang-02", "na-sang-03"}
     # one trouble for the hamlet, not three for its gongs
-    assert [t.subject for t in hub.store.troubles()] == [HAMLET]
+    assert [t.subject for t in hub.store.troubles.find()] == [HAMLET]
     for nid in ("na-sang-01", "na-sang-02", "na-sang-03"):
         village.revive(nid)
-    wait_until(lambda: not hub.store.troubles(), 10, "the area trouble cleared")
+    wait_until(lambda: not hub.store.troubles.find(), 10, "the area trouble cleared")

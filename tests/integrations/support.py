@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 from hub.app import create_app
 from hub.integrations.runner import Integrations
 from hub.runtime import Hub
-from hub.store.auth import AuthStore
 from tests.e2e.harness import E2E
 
 SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "CAP-v1.2.xsd"
@@ -40,7 +39,7 @@ class Stack:
         """A new API token of `role` (stored as the API stores them: its SHA-256)."""
         assert self.hub is not None
         token = "tgm_" + secrets.token_urlsafe(24)
-        AuthStore(self.hub.store).create_token(
+        self.hub.store.auth.create_token(
             name or f"test-{role}", role, hashlib.sha256(token.encode()).hexdigest(),
             token[:8], "test")
         return token

@@ -48,7 +48,7 @@ def test_a_press_is_a_valid_cap_alert_then_update_then_all_clear(stack: Stack) -
     village = stack.e2e.village()
     wait_hub_ready(village["na-sang-01"])
     village["na-sang-01"].press("fire")
-    inc = wait_for(lambda: hub.store.open_incidents(), what="the incident")[0]
+    inc = wait_for(lambda: hub.store.incidents.active(), what="the incident")[0]
 
     [alert] = feed_alerts(stack, viewer)
     assert t(alert, "c:identifier") == f"urn:tiengmo:incident:{inc.incident_id}:opened"
@@ -120,7 +120,7 @@ def _false_alarm(stack: Stack) -> str:
     village = stack.e2e.village()
     wait_hub_ready(village["na-cha-01"])
     village["na-cha-01"].press("theft")
-    return str(wait_for(lambda: [i for i in hub.store.open_incidents() if not i.drill],
+    return str(wait_for(lambda: [i for i in hub.store.incidents.active() if not i.drill],
                         what="the theft incident")[0].incident_id)
 
 
@@ -154,12 +154,12 @@ def test_a_posted_flood_warning_sounds_the_hamlet_it_names(stack: Stack) -> None
     for node_id in ("na-sang-01", "na-sang-02"):
         wait_strikes(village[node_id], 2, since=t0, timeout=15)
     assert not ever_sounded(village["na-cha-01"], since=t0)
-    [cmd] = [c for c in hub.store.audit_log(action="broadcast")]
+    [cmd] = [c for c in hub.store.audit.entries(action="broadcast")]
     assert cmd.actor.startswith("token:") and cmd.subject == HAMLET
     # Posted again: nothing sounds twice.
     again = client.post("/api/v1/cap", content=doc, headers=bearer(operator))
     assert again.status_code == 200 and again.json()["duplicate"] is True
-    assert len(hub.store.audit_log(action="broadcast")) == 1
+    assert len(hub.store.audit.entries(action="broadcast")) == 1
 
 
 def test_intake_maps_geocodes_and_names_exercises_and_refuses_what_it_cannot_place(
@@ -178,7 +178,7 @@ def test_intake_maps_geocodes_and_names_exercises_and_refuses_what_it_cannot_pla
         "A2", status="Exercise", area_desc="Na Cha"), headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["action"] == "drill" and r.json()["areas"] == ["bach-thong/vi-huong/na-cha"]
-    assert any(i.drill for i in hub.store.open_incidents())
+    assert any(i.drill for i in hub.store.incidents.active())
     # Nowhere we know: a clear error, nothing sounded.
     r = client.post("/api/v1/cap", content=flood_warning("A3", area_desc="Hà Nội"), headers=h)
     assert r.status_code == 422 and "Hà Nội" in r.json()["error"]["message"]
@@ -189,7 +189,7 @@ def test_intake_maps_geocodes_and_names_exercises_and_refuses_what_it_cannot_pla
     # Cancel: recorded, nothing sounds.
     r = client.post("/api/v1/cap", content=flood_warning("A5", msg_type="Cancel"), headers=h)
     assert r.status_code == 202 and r.json()["cmd_ids"] == []
-    assert len(hub.store.audit_log(action="broadcast")) == 1
+    assert len(hub.store.audit.entries(action="broadcast")) == 1
 
 
 BAD = {
@@ -215,7 +215,7 @@ def test_bad_documents_are_refused_with_a_clear_error(stack: Stack) -> None:
         assert r.status_code == 422, (name, r.text)
         err = r.json()["error"]
         assert err["code"] == "invalid_cap" and err["message_vi"], name
-    assert stack.hub.store.audit_log(action="broadcast") == []
+    assert stack.hub.store.audit.entries(action="broadcast") == []
 
 
 def test_the_strict_parser_and_the_xsd_agree() -> None:

@@ -56,7 +56,7 @@ def test_nodes_appear_as_sirens_and_buttons_a_press_is_an_event(stack: Stack,
 
     village["na-sang-01"].press("fire")
     ev = wait_for(lambda: payload(wire, "tiengmo/ha/na-sang-01/button/2"), what="the event")
-    inc = hub.store.open_incidents()[0]
+    inc = hub.store.incidents.active()[0]
     assert json.loads(ev) == {"event_type": "fire", "alarm_id": json.loads(ev)["alarm_id"],
                               "incident_id": inc.incident_id}
     # The fan-out sounds the hamlet: its sirens report ON, the other hamlet's stay OFF.
@@ -84,7 +84,7 @@ def test_siren_on_from_home_assistant_sounds_that_node_and_off_silences_it(
     cmd = json.loads(wait_for(lambda: last(wire, T.node_cmd("na-cha-01"))).payload)
     assert cmd["action"] == "sound" and cmd["pattern"]["name"] == "fire"
     assert cmd["priority"] == 3 and cmd["duration_s"] == 30
-    [audit] = hub.store.audit_log(action="sound_node")
+    [audit] = hub.store.audit.entries(action="sound_node")
     assert audit.actor == "homeassistant" and audit.subject == "na-cha-01"
     assert not ever_sounded(village["na-sang-01"], since=t0)   # that node only
     wait_for(lambda: payload(wire, "tiengmo/ha/na-cha-01/siren/state") == "ON",
@@ -92,12 +92,12 @@ def test_siren_on_from_home_assistant_sounds_that_node_and_off_silences_it(
 
     wire.publish("tiengmo/ha/na-cha-01/siren/set", b"OFF", qos=1)
     wait_for(lambda: not node.is_sounding(), what="the node silenced")
-    assert hub.store.audit_log(action="silence_node")[0].actor == "homeassistant"
+    assert hub.store.audit.entries(action="silence_node")[0].actor == "homeassistant"
     # Junk and unknown nodes are refused without harm.
     wire.publish("tiengmo/ha/no-such-node/siren/set", b"ON", qos=1)
     wire.publish("tiengmo/ha/na-cha-01/siren/set", b"{not json", qos=1)
     time.sleep(0.5)
-    assert len(hub.store.audit_log(action="sound_node")) == 1
+    assert len(hub.store.audit.entries(action="sound_node")) == 1
 
 
 def test_off_by_default(stack: Stack, wire: Wire) -> None:

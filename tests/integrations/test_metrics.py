@@ -39,7 +39,7 @@ def test_a_press_counts_as_a_fire_alarm_an_open_incident_and_latency_samples(
     origin = village["na-sang-01"]
     wait_hub_ready(origin)
     origin.press("fire")
-    wait_for(lambda: stack.hub.store.open_incidents(), what="the incident")  # type: ignore[union-attr]
+    wait_for(lambda: stack.hub.store.incidents.active(), what="the incident")  # type: ignore[union-attr]
 
     def sampled() -> dict[str, float] | None:
         m = scrape(client)

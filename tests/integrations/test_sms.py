@@ -55,7 +55,7 @@ def test_a_press_texts_the_hamlet_head_and_the_commune_police_in_vietnamese(
     village = stack.e2e.village()
     wait_hub_ready(village["na-sang-01"])
     village["na-sang-01"].press("fire")
-    inc = wait_for(lambda: hub.store.open_incidents(), what="the incident")[0]
+    inc = wait_for(lambda: hub.store.incidents.active(), what="the incident")[0]
 
     def both(ms: list[Received]) -> bool:
         done = [joined(ms, n) for n in (HAMLET_HEAD, COMMUNE_POLICE)]
@@ -71,7 +71,7 @@ def test_a_press_texts_the_hamlet_head_and_the_commune_police_in_vietnamese(
     # Text mode, UCS-2 strings, and the data coding scheme that says UCS-2.
     assert {"AT+CMGF=1", 'AT+CSCS="UCS2"', "AT+CSMP=17,167,0,8"} <= set(modem.commands)
     sent = wait_for(lambda: (lambda rows: rows if {e.subject for e in rows} >= {
-        HAMLET_HEAD, COMMUNE_POLICE} else None)(hub.store.audit_log(action="sms_sent")),
+        HAMLET_HEAD, COMMUNE_POLICE} else None)(hub.store.audit.entries(action="sms_sent")),
         what="an audit row per SMS")
     assert all(e.actor == "hub:sms" and e.detail["incident_id"] == inc.incident_id
                for e in sent)

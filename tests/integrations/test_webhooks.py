@@ -45,7 +45,7 @@ def test_a_press_reaches_the_subscriber_signed_after_retries_and_is_logged(
     village = stack.e2e.village()
     wait_hub_ready(village["na-sang-01"])
     village["na-sang-01"].press("fire")
-    inc = wait_for(lambda: hub.store.open_incidents(), what="the incident")[0]
+    inc = wait_for(lambda: hub.store.incidents.active(), what="the incident")[0]
 
     def tries(rs: list[Request]) -> list[Request]:
         posts = incident_posts(rs)
@@ -109,7 +109,7 @@ def test_a_hanging_subscriber_never_holds_up_the_alarm(stack: Stack) -> None:
         origin = village["na-sang-01"]
         wait_hub_ready(origin)
         origin.press("theft")
-        wait_for(lambda: hub.store.open_incidents(), what="the incident")
+        wait_for(lambda: hub.store.incidents.active(), what="the incident")
         slow.wait(lambda rs: len(rs) >= 1, what="the first webhook")
         # While the subscriber hangs, another press is stored, sounded and acked at once.
         t0 = time.monotonic()

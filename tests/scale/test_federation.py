@@ -81,11 +81,11 @@ def test_province_observes_every_alarm_and_never_acks_or_sounds(
             down.wait_for(is_ack("na-sang-01", a.alarm_id), 10, count=2)
             down.wait_for(lambda m: m in sounds(down), 10)
             # The province stored it (bridged up) in an incident of its own store.
-            stored = wait_until(lambda: observer.store.alarm(a.alarm_id), 15,
+            stored = wait_until(lambda: observer.store.alarms.get(a.alarm_id), 15,
                                 "the observer to store the alarm")
-            inc = observer.store.incident(stored.incident_id)
+            inc = observer.store.incidents.get(stored.incident_id)
             assert inc is not None and inc.kind == "fire" and inc.area == HAMLET
-            assert hub.store.alarm(a.alarm_id) is not None
+            assert hub.store.alarms.get(a.alarm_id) is not None
             # Give the observer time to misbehave: several of its own beacons go by.
             up.wait_for(lambda m: m.topic == T.hub_time() and m.json()["hub_id"] == "hub-tinh",
                         10, count=3)

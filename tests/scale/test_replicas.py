@@ -98,11 +98,11 @@ def test_a_replica_killed_mid_burst_loses_no_alarm_and_hands_over_supervision(
 
         with Store.open(pg, migrate=False) as store:
             # No alarm lost: every alarm_id is stored, once.
-            stored = {a.alarm_id: a for a in store.alarms(limit=10_000)}
+            stored = {a.alarm_id: a for a in store.alarms.find(limit=10_000)}
             assert set(sent) <= set(stored)
-            assert store.count_alarms() == len(sent)
+            assert store.alarms.count() == len(sent)
             # No duplicate incident: exactly one per kind and hamlet.
-            incidents = store.incidents(limit=1000)
+            incidents = store.incidents.find(limit=1000)
             per_key = Counter((i.kind, i.area) for i in incidents)
             assert per_key == Counter({(k.value, h): 1 for k in KINDS for h in HAMLETS})
             # Every ack names the incident its alarm is stored in.
@@ -112,8 +112,8 @@ def test_a_replica_killed_mid_burst_loses_no_alarm_and_hands_over_supervision(
             # A replica killed between deciding an incident and recording its `sound`
             # leaves it to the leader's orphan check: every incident sounds in the end.
             unsounded = [i.incident_id for i in incidents
-                         if not store.commands_for_incident(i.incident_id)]
-            wait_until(lambda: all(store.commands_for_incident(i.incident_id)
+                         if not store.commands.for_incident(i.incident_id)]
+            wait_until(lambda: all(store.commands.for_incident(i.incident_id)
                                    for i in incidents), 30, "every incident sounded")
         copies = sum(panel.sent.values())
         assert copies > len(sent)            # some alarms died with the leader and came again
@@ -124,7 +124,7 @@ def test_a_replica_killed_mid_burst_loses_no_alarm_and_hands_over_supervision(
         watchman.kill()
         with Store.open(pg, migrate=False) as store:
             trouble = wait_until(
-                lambda: [t for t in store.troubles(open_only=True)
+                lambda: [t for t in store.troubles.find(open_only=True)
                          if t.subject == WATCHMAN[0]
                          and t.kind == TroubleKind.NODE_OFFLINE.value], 30,
                 "the watchman's trouble")

@@ -136,13 +136,12 @@ def test_the_api_disable_reaches_the_broker(mosq: SecureMosquitto, made: list[Cl
 
     from hub.api import security
     from hub.app import create_app
-    from hub.store.auth import AuthStore
 
     node = attempt(mosq, made, OTHER)
     assert node is not None
     with running_hub(dynsec_settings(mosq, tmp_path)) as hub:
-        AuthStore(hub.store).create_user("root", security.hash_password("root-pass-1234"),
-                                         "admin", "test")
+        hub.store.auth.create_user("root", security.hash_password("root-pass-1234"),
+                                   "admin", "test")
         with TestClient(create_app(hub)) as client:
             r = client.post("/api/v1/session", json={"username": "root",
                                                      "password": "root-pass-1234"})

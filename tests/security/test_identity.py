@@ -55,9 +55,9 @@ def test_the_broker_keeps_a_node_off_another_nodes_topic(tmp_path: Path) -> None
             a.publish(T.alarm(A), encode(own))
             [ack] = a.take(1)
             assert json.loads(ack.payload)["alarm_id"] == own.alarm_id
-            wait_until(lambda: hub.store.alarm(own.alarm_id), 10, "A's own alarm stored")
-            assert hub.store.alarm(forged.alarm_id) is None
-            assert hub.store.count_alarms(node_id=B) == 0
+            wait_until(lambda: hub.store.alarms.get(own.alarm_id), 10, "A's own alarm stored")
+            assert hub.store.alarms.get(forged.alarm_id) is None
+            assert hub.store.alarms.count(node_id=B) == 0
     finally:
         a.close()
         m.stop()
@@ -71,7 +71,7 @@ def test_without_acls_the_hub_believes_the_topic_not_the_payload(
         claim = {**alarm("fire").to_dict(), "node_id": "na-sang-02", "from": "na-sang-02"}
         wire.publish(T.alarm(B), json.dumps(claim), qos=1)
         wire.wait_for(is_ack(B, claim["alarm_id"]))
-        stored = hub.store.alarm(claim["alarm_id"])
+        stored = hub.store.alarms.get(claim["alarm_id"])
         assert stored is not None and stored.node_id == B
         # A node the hub does not know, and one it has disabled: stored, acked, flagged,
         # never sounded, even on a broker that let them publish.
@@ -79,9 +79,9 @@ def test_without_acls_the_hub_believes_the_topic_not_the_payload(
             a = alarm("fire")
             wire.publish(T.alarm(node_id), encode(a), qos=1)
             wire.wait_for(is_ack(node_id, a.alarm_id))
-            got = hub.store.alarm(a.alarm_id)
+            got = hub.store.alarms.get(a.alarm_id)
             assert got is not None and got.incident_id is not None
-            inc = hub.store.incident(got.incident_id)
+            inc = hub.store.incidents.get(got.incident_id)
             assert inc is not None and inc.flagged and not inc.fanned_out
         wire.wait_for(lambda m: m.topic == T.hub_time(), count=2)
         sounded = {msg.json().get("incident_id") for msg in cmds(wire)}

@@ -29,7 +29,6 @@ from schemathesis.specs.openapi.checks import (
 from hub.api import security
 from hub.app import create_app
 from hub.runtime import Hub
-from hub.store.auth import AuthStore
 from tests.support.broker import Mosquitto, free_port
 from tests.support.hub_harness import hub_settings
 
@@ -51,8 +50,8 @@ class Served:
         s = hub_settings(self.broker, tmp, login_max_failures=1_000_000,
                          login_ip_max_failures=1_000_000)
         self.hub = Hub(s).start()
-        AuthStore(self.hub.store).create_user("root", security.hash_password(ADMIN_PASSWORD),
-                                              "admin", "test")
+        self.hub.store.auth.create_user("root", security.hash_password(ADMIN_PASSWORD),
+                                        "admin", "test")
         self.app = create_app(self.hub, ping_s=0.5, gap_wait_s=0.2)
         port = free_port()
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port,

@@ -44,16 +44,16 @@ def test_two_hundred_fast_presses_on_a_real_agent(broker: Mosquitto, wire: Wire,
                 node.press(1, hold_s=0.07)
                 time.sleep(0.01)
             pressed_s = time.monotonic() - t0
-            wait_until(lambda: hub.store.count_alarms(node_id=NODE) >= PRESSES, 60,
+            wait_until(lambda: hub.store.alarms.count(node_id=NODE) >= PRESSES, 60,
                        f"{PRESSES} alarms stored")
             agent = node.agent
             assert agent is not None and agent.outbox is not None
             wait_until(lambda: agent.outbox is not None and agent.outbox.depth() == 0, 60,
                        "every alarm acked (the node's outbox empty)")
-            stored = hub.store.count_alarms(node_id=NODE)
-            incidents = {a.incident_id for a in hub.store.alarms(node_id=NODE, limit=10_000)}
+            stored = hub.store.alarms.count(node_id=NODE)
+            incidents = {a.incident_id for a in hub.store.alarms.find(node_id=NODE, limit=10_000)}
             sounds = [m for m in cmds(wire) if m.topic.endswith(f"/areas/{HAMLET}/cmd")]
-            troubles = hub.store.troubles(kind=TroubleKind.NOISY_NODE.value)
+            troubles = hub.store.troubles.find(kind=TroubleKind.NOISY_NODE.value)
             print(f"\n{PRESSES} presses in {pressed_s:.1f} s: {stored} stored, "
                   f"{node.stats.get('acks_received', 0)} acks at the node, "
                   f"{len(incidents)} incidents, {len(sounds)} area sounds, "

@@ -104,7 +104,7 @@ def test_press_to_received_ack_over_tls(tls_broker: SecureMosquitto, pki: Pki,
             node.press("fire")
             wait_until(lambda: node.stats.get("acks_received", 0) >= 1, 20,
                        "the node's `received` ack over TLS")
-            assert [a.node_id for a in hub.store.alarms()] == [NODE]
+            assert [a.node_id for a in hub.store.alarms.find()] == [NODE]
             assert node.agent is not None and node.agent.outbox is not None
             wait_until(lambda: node.agent is not None and node.agent.outbox is not None
                        and node.agent.outbox.depth() == 0, 10, "the outbox to empty")

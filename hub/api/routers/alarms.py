@@ -61,7 +61,7 @@ def alarms_csv(_who: Viewer, ctx: Ctx, f: Filter,
 @router.get("/alarms/{alarm_id}", response_model=AlarmPublic, operation_id="alarms_get",
             responses={404: {}})
 def alarms_get(alarm_id: str, _who: Viewer, ctx: Ctx) -> AlarmPublic:
-    found = ctx.store.alarm(alarm_id)
+    found = ctx.store.alarms.get(alarm_id)
     if found is None:
         raise not_found(f"alarm {alarm_id!r}", f"báo động {alarm_id!r}")
     return alarm(found)

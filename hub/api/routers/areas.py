@@ -18,7 +18,7 @@ router = APIRouter(tags=["areas"])
 def areas_list(_who: Viewer, ctx: Ctx) -> list[AreaPublic]:
     """Every area of the registry, parents before children."""
     return [AreaPublic(path=a.path, name=a.name, level=a.level, depth=a.depth, parent=a.parent)
-            for a in ctx.store.areas()]
+            for a in ctx.store.nodes.areas()]
 
 
 @router.post("/areas/{path:path}/all-clear", response_model=list[CommandPublic],
@@ -26,8 +26,8 @@ def areas_list(_who: Viewer, ctx: Ctx) -> list[AreaPublic]:
 def areas_all_clear(path: str, who: Operator, ctx: Ctx,
                     body: Annotated[AllClearCreate | None, Body()] = None) -> list[CommandPublic]:
     """Silence every sound in the area, then play its all-clear signal (hết báo động)."""
-    if path not in {a.path for a in ctx.store.areas()}:
+    if path not in {a.path for a in ctx.store.nodes.areas()}:
         raise not_found(f"area {path!r}", f"khu vực {path!r}")
     cmds = ctx.services.all_clear(path, who.actor, body.duration_s if body else None)
-    infos = [c for c in (ctx.store.command(c.cmd_id) for c in cmds) if c is not None]
+    infos = [c for c in (ctx.store.commands.get(c.cmd_id) for c in cmds) if c is not None]
     return [serialize.command(c) for c in infos]

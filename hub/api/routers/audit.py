@@ -20,5 +20,5 @@ def audit_list(_who: Admin, ctx: Ctx, actor: str | None = None, action: str | No
     """Audit entries, newest first."""
     return [AuditPublic(id=e.id, ts_ms=e.ts_ms, actor=e.actor, action=e.action,
                         subject=e.subject, detail=e.detail)
-            for e in ctx.store.audit_log(actor=actor, action=action, subject=subject,
-                                         limit=limit, offset=offset)]
+            for e in ctx.store.audit.entries(actor=actor, action=action, subject=subject,
+                                             limit=limit, offset=offset)]

@@ -18,7 +18,7 @@ router = APIRouter(tags=["commands"])
 
 
 def _command(ctx: Ctx, cmd_id: str) -> CommandInfo:
-    info = ctx.store.command(cmd_id)
+    info = ctx.store.commands.get(cmd_id)
     if info is None:
         raise not_found(f"command {cmd_id!r}", f"lệnh {cmd_id!r}")
     return info
@@ -46,7 +46,7 @@ def commands_get(cmd_id: str, _who: Viewer, ctx: Ctx) -> CommandPublic:
 def broadcasts_create(body: BroadcastCreate, who: Operator, ctx: Ctx) -> CommandPublic:
     """Sound a warning (cảnh báo) in an area: an alarm kind or a pattern name, for
     `duration_s`, with a message kept on the command."""
-    if body.area not in {a.path for a in ctx.store.areas()}:
+    if body.area not in {a.path for a in ctx.store.nodes.areas()}:
         raise not_found(f"area {body.area!r}", f"khu vực {body.area!r}")
     try:   # a signal the policy does not know is bad input, refused before anything is sent
         ctx.settings.policy.warning(body.area, body.signal, body.duration_s)
@@ -62,7 +62,7 @@ def broadcasts_create(body: BroadcastCreate, who: Operator, ctx: Ctx) -> Command
              operation_id="drills_start", responses={404: {}, 409: {}})
 def drills_start(body: DrillCreate, who: Operator, ctx: Ctx) -> DrillPublic:
     """Start a drill (diễn tập) in an area: a drill incident and the drill signal."""
-    if body.area not in {a.path for a in ctx.store.areas()}:
+    if body.area not in {a.path for a in ctx.store.nodes.areas()}:
         raise not_found(f"area {body.area!r}", f"khu vực {body.area!r}")
     inc, cmd = ctx.services.start_drill(body.area, who.actor, body.duration_s)
     p = Presenter(ctx.history)

@@ -69,7 +69,7 @@ def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
 
 
 def _public(ctx: Ctx, incident_id: str) -> IncidentPublic:
-    inc = ctx.store.incident(incident_id)
+    inc = ctx.store.incidents.get(incident_id)
     if inc is None:
         raise not_found(f"incident {incident_id!r}", f"vụ việc {incident_id!r}")
     return Presenter(ctx.history).incidents([inc])[0]
@@ -113,6 +113,6 @@ def incidents_silence(incident_id: str, who: Operator, ctx: Ctx) -> CommandPubli
     """Silence the incident's sound where it sounded; the incident stays open."""
     _public(ctx, incident_id)
     cmd = ctx.services.silence(who.actor, incident_id=incident_id)
-    info = ctx.store.command(cmd.cmd_id)
+    info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None
     return Presenter(ctx.history).commands([info])[0]

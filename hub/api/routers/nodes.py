@@ -17,7 +17,7 @@ router = APIRouter(tags=["nodes"])
 
 
 def _node(ctx: Ctx, node_id: str) -> NodeInfo:
-    node = ctx.store.node(node_id)
+    node = ctx.store.nodes.get(node_id)
     if node is None:
         raise not_found(f"node {node_id!r}", f"nút {node_id!r}")
     return node
@@ -30,7 +30,7 @@ def _one(ctx: Ctx, node: NodeInfo) -> NodePublic:
 @router.get("/nodes", response_model=list[NodePublic], operation_id="nodes_list")
 def nodes_list(_who: Viewer, ctx: Ctx, area: str | None = None) -> list[NodePublic]:
     """Every node the hub knows (registered or only heard from), with its health."""
-    return Presenter(ctx.history).nodes(ctx.store.nodes(area=area))
+    return Presenter(ctx.history).nodes(ctx.store.nodes.find(area=area))
 
 
 @router.get("/nodes/{node_id}", response_model=NodePublic, operation_id="nodes_get",
@@ -43,7 +43,7 @@ def nodes_get(node_id: str, _who: Viewer, ctx: Ctx) -> NodePublic:
              operation_id="nodes_register", responses={409: {}})
 def nodes_register(body: NodeCreate, who: Admin, ctx: Ctx) -> NodePublic:
     """Register a node (an unknown node seen on the network, or a new one)."""
-    existing = ctx.store.node(body.id)
+    existing = ctx.store.nodes.get(body.id)
     if existing is not None and existing.registered:
         raise ApiError(409, "conflict", f"node {body.id!r} is already registered; "
                        "use PATCH to enable, disable or move it",
@@ -79,7 +79,7 @@ def nodes_test(node_id: str, who: Operator, ctx: Ctx,
     """Ask the node to self-test: it plays the drill pattern briefly and reports."""
     _node(ctx, node_id)
     cmd = ctx.services.test_node(node_id, who.actor, body.duration_s if body else None)
-    info = ctx.store.command(cmd.cmd_id)
+    info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None
     return command(info)
 
@@ -90,6 +90,6 @@ def nodes_ping(node_id: str, who: Operator, ctx: Ctx) -> CommandPublic:
     """Ask the node to answer (its `done` result shows up on the command)."""
     _node(ctx, node_id)
     cmd = ctx.services.ping_node(node_id, who.actor)
-    info = ctx.store.command(cmd.cmd_id)
+    info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None
     return command(info)

@@ -50,8 +50,8 @@ def session_login(body: LoginCreate, request: Request, response: Response,
                                  max_lockout_ms=int(s.login_lockout_max_s * 1000),
                                  forget_after_ms=FORGET_FAILURES_MS)
         if lock:
-            ctx.store.audit("anonymous", "login_locked", body.username,
-                            {"ip": ip, "lockout_s": lock / 1000})
+            ctx.store.audit.record("anonymous", "login_locked", body.username,
+                                   {"ip": ip, "lockout_s": lock / 1000})
         raise ApiError(401, "bad_credentials", "Wrong user name or password.",
                        "Sai tên đăng nhập hoặc mật khẩu.")
     auth.login_succeeded(user_key)

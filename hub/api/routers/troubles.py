@@ -18,5 +18,5 @@ def troubles_list(_who: Viewer, ctx: Ctx, open: bool = True, kind: str | None = 
                   subject: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[TroublePublic]:
     """Open troubles (or, with open=false, the history too), newest first."""
-    return [trouble(t) for t in ctx.store.troubles(open, kind=kind, subject=subject,
-                                                   limit=limit)]
+    return [trouble(t) for t in ctx.store.troubles.find(open, kind=kind, subject=subject,
+                                                        limit=limit)]
