@@ -1,8 +1,8 @@
 """The production Mosquitto config, run for real: logins, PROTOCOL.md rule 8, queueing.
 
 deploy/mosquitto/mosquitto.conf runs unchanged except for ports, paths and
-TLS (plain TCP on loopback here); the ACL is what tiengmo.acl renders for a
-registry; the password file is made by `mosquitto_passwd -b`. Each "cannot"
+TLS (plain TCP on loopback here); logins and access are the dynamic-security
+store tiengmo.dynsec_config renders for a registry. Each "cannot"
 check has a positive control on the same subscriber, so silence means the
 broker refused, not that the test listened in the wrong place.
 """
@@ -18,8 +18,7 @@ import pytest
 from protocol import Topics, parse_registry
 from tests.support.client_pool import closing_clients
 from tests.support.paho_client import Client
-from tests.support.prod_mosquitto import ProductionMosquitto
-from tiengmo.acl import render_acl
+from tests.support.prod_mosquitto import ProductionMosquitto, dynsec_store
 
 T = Topics()
 A, B, HUB = "na-sang-01", "pho-chinh-01", "hub-1"
@@ -30,7 +29,8 @@ BURST = 5000
 
 
 def start_broker(workdir: Path, drop: tuple[str, ...] = ()) -> ProductionMosquitto:
-    return ProductionMosquitto(workdir, USERS, render_acl(REGISTRY, [HUB]), drop=drop).start()
+    return ProductionMosquitto(workdir, USERS, dynsec_store(REGISTRY, [HUB], USERS),
+                               drop=drop).start()
 
 
 @pytest.fixture
