@@ -29,7 +29,7 @@ What this module writes, for `plugin_opt_config_file`:
 - every default ACL answer "deny", what hub.dynsec also sets on each sync.
 
     python -m tiengmo.dynsec_config registry.toml --hub hub-1 [--hub hub-2] \\
-        --admin hub-admin --passwords DIR [--bridge NAME ...] [--prefix mo/v1] > dynamic-security.json
+        --admin hub-admin --passwords DIR [--bridge NAME ...] [--prefix mo/v1] > store.json
 
 `DIR` holds one file per login named after it (Ansible's credentials/mqtt/ layout).
 """
@@ -46,8 +46,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from protocol import (DEFAULT_PREFIX, Registry, Topics, area_ancestors, is_hub_id, is_node_id,
-                      load_registry)
+from protocol import (
+    DEFAULT_PREFIX,
+    Registry,
+    Topics,
+    area_ancestors,
+    is_hub_id,
+    is_node_id,
+    load_registry,
+)
 from tiengmo.acl import NODE_READS, NODE_WRITES
 
 ITERATIONS = 101        # what mosquitto_ctrl and mosquitto_passwd use
