@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import api
+from .api import limits
 from .integrations import start_integrations
 from .runtime import Hub
 
@@ -62,6 +63,9 @@ def create_app(hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float = 2.0) -> Fa
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    # Outermost, so every route (and anything mounted later) reads bounded bodies only.
+    limits.install(app, hub.settings)
 
     static = dashboard_dir()
     if static is not None:

@@ -222,10 +222,11 @@ def _serve_http(hub: Any, host: str, port: int) -> Any:
     publish the hub's death before the process ends."""
     import uvicorn
 
+    from .api.limits import server_options
     from .app import create_app
 
     config = uvicorn.Config(create_app(hub), host=host, port=port, log_level="warning",
-                            lifespan="off")
+                            lifespan="off", **server_options(hub.settings))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="hub-http", daemon=True)
     thread.start()

@@ -73,6 +73,13 @@ class HubSettings:
     # HTTP
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Bounds at the HTTP edge (hub/api/limits.py, docs/hub-config.md)
+    http_max_body_bytes: int = 1_048_576   # larger request bodies get 413, unread
+    http_body_timeout_s: float = 30.0      # a request body must have arrived by then (408)
+    http_header_timeout_s: float = 10.0    # a request's headers likewise (else the socket closes)
+    http_keep_alive_s: float = 5.0         # an idle kept-alive connection closes after this
+    http_max_header_bytes: int = 16_384    # request line + headers
+    http_max_connections: int = 500        # connections + requests at once, then 503
     # Timers of PROTOCOL.md rule 9 and the hub's own
     keepalive_s: float = 15.0
     heartbeat_s: float = 10.0
@@ -160,7 +167,9 @@ _POSITIVE = {"keepalive_s", "heartbeat_s", "loss_debounce_s", "report_within_s",
              "failed_to_sound_s", "orphan_check_s", "orphan_grace_s", "reconnect_min_s",
              "reconnect_max_s", "noisy_window_s",
              "session_idle_s", "session_max_s", "login_lockout_s", "login_lockout_max_s",
-             "event_retention_s", "stream_poll_s", "dynsec_sync_s"}
+             "event_retention_s", "stream_poll_s", "dynsec_sync_s", "http_max_body_bytes",
+             "http_body_timeout_s", "http_header_timeout_s", "http_keep_alive_s",
+             "http_max_header_bytes", "http_max_connections"}
 
 
 def default_data_dir(environment: str) -> Path:
