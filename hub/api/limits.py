@@ -98,7 +98,7 @@ class BodyLimit:
                 return {"type": "http.disconnect"}
             try:
                 message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 refused = too_slow(self.timeout_s)
                 return {"type": "http.disconnect"}
             if message["type"] == "http.request":
