@@ -43,7 +43,8 @@ def nft(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def can_load() -> bool:
-    return Path(shutil.which("nft") or "/usr/sbin/nft").exists() and nft("list", "tables").returncode == 0
+    installed = Path(shutil.which("nft") or "/usr/sbin/nft").exists()
+    return installed and nft("list", "tables").returncode == 0
 
 
 def test_the_rules_parse(tmp_path: Path) -> None:
