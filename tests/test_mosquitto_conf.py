@@ -192,3 +192,23 @@ def test_a_burst_queued_for_an_absent_subscriber_arrives_whole(tmp_path: Path) -
     assert fixed == BURST
     # Why the production line exists: without it, most of the burst is gone.
     assert default < BURST // 2
+
+
+def test_production_access_is_the_plugin_alone(tmp_path: Path) -> None:
+    """No password or ACL file to fall through to (docs/security.md: the ACL file grants
+    a node's $share subscription); the old files only where a caller asks for them."""
+    from tiengmo.mosquitto_conf import PRODUCTION_CONF, ConfRenderError, render_conf
+
+    text = PRODUCTION_CONF.read_text(encoding="utf-8")
+    keys = [line.split()[0] for line in text.splitlines() if line and not line.startswith("#")]
+    assert "password_file" not in keys and "acl_file" not in keys
+    assert keys.count("plugin") == 1 and keys.count("plugin_opt_config_file") == 1
+    common: dict[str, Any] = {"ports": {8883: 1, 1883: 2}, "persistence_location": tmp_path}
+    with pytest.raises(ConfRenderError, match="dynsec_file"):
+        render_conf(text, **common)
+    dynsec = render_conf(text, dynsec_file=tmp_path / "s.json", dynsec_plugin=tmp_path / "p.so",
+                         **common)
+    assert f"plugin {tmp_path / 'p.so'}" in dynsec.splitlines()
+    old = render_conf(text, password_file=tmp_path / "pw", acl_file=tmp_path / "acl", **common)
+    old_keys = [ln.split()[0] for ln in old.splitlines() if ln and not ln.startswith("#")]
+    assert "plugin" not in old_keys and {"password_file", "acl_file"} <= set(old_keys)
