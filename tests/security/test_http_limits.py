@@ -208,3 +208,19 @@ def test_a_slow_body_gets_408_and_a_slow_head_is_dropped(served: Served) -> None
 
     # Positive control: a prompt request on the same server is answered.
     assert request(served.port, "GET", "/healthz", {})[0] in (200, 503)
+
+
+def test_the_limits_are_settings(tmp_path: Path) -> None:
+    from hub.errors import SettingsError
+    from hub.settings import load_settings
+
+    s = load_settings(None, env={"TIENGMO_HTTP_MAX_BODY_BYTES": "2048",
+                                 "TIENGMO_HTTP_KEEP_ALIVE_S": "2.5"}, data_dir=str(tmp_path))
+    assert (s.http_max_body_bytes, s.http_keep_alive_s) == (2048, 2.5)
+    opts = server_options(s)
+    assert opts["timeout_keep_alive"] == 3 and opts["limit_concurrency"] == 500
+    assert opts["h11_max_incomplete_event_size"] == 16_384
+    for key in ("http_max_body_bytes", "http_body_timeout_s", "http_header_timeout_s",
+                "http_max_connections"):
+        with pytest.raises(SettingsError, match=key):
+            load_settings(None, env={}, data_dir=str(tmp_path), **{key: 0})
