@@ -206,8 +206,13 @@ def test_a_slow_body_gets_408_and_a_slow_head_is_dropped(served: Served) -> None
         finally:
             s.close()
 
+    # A head still incomplete past http_max_header_bytes (16 KiB) is refused, not buffered.
+    with socket.create_connection(("127.0.0.1", served.port), 10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"y" * 20_000)
+        s.settimeout(5)
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
     # Positive control: a prompt request on the same server is answered.
-    assert request(served.port, "GET", "/healthz", {})[0] in (200, 503)
+    assert request(served.port, "GET", "/healthz", {"X-Big": "y" * 8_000})[0] in (200, 503)
 
 
 def test_the_limits_are_settings(tmp_path: Path) -> None:
