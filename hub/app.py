@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import api
+from .api import limits
 from .integrations import start_integrations
 from .runtime import Hub
 
@@ -62,6 +63,9 @@ def create_app(hub: Hub, *, static_dir: Path | None = None, ping_s: float = 15.0
         if request.url.path.startswith("/api/"):
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    # Outermost, so every route (and anything mounted later) reads bounded bodies only.
+    limits.install(app, hub.settings)
 
     if index is not None:
         page = index

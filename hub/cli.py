@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
     from .serving import WaitingApp, serve_http
 
     app = WaitingApp("starting")
-    server = serve_http(app, *http) if http is not None else None
+    server = serve_http(app, *http, settings) if http is not None else None
     try:
         return _run_hub(args, settings, app, stop)
     finally:

@@ -22,6 +22,7 @@ from typing import Any
 from protocol.timing import backoff_s
 
 from . import preflight
+from .settings import HubSettings
 
 log = logging.getLogger("tiengmo.hub")
 
@@ -58,14 +59,20 @@ class WaitingApp:
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
-def serve_http(app: Any, host: str, port: int) -> Any:
+def serve_http(app: Any, host: str, port: int, settings: HubSettings | None = None,
+               *, name: str = "hub-http") -> Any:
     """uvicorn on a thread of its own, so the main thread owns the signals and can
-    publish the hub's death before the process ends."""
+    publish the hub's death before the process ends; with `settings`, bounded by its
+    HTTP limits (hub.api.limits: header timeout, keep-alive, header size, connections)."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    from .api.limits import server_options
+
+    extra = server_options(settings) if settings is not None else {}
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                            **extra)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="hub-http", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     for _ in range(100):
         if server.started:

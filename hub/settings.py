@@ -142,6 +142,13 @@ class HubSettings(BaseSettings):
     # HTTP
     http_host: str = DEFAULT_HTTP_HOST
     http_port: int = Field(DEFAULT_HTTP_PORT, ge=1, le=65535)
+    # Bounds at the HTTP edge (hub/api/limits.py, docs/hub-config.md)
+    http_max_body_bytes: int = Field(1_048_576, ge=1)   # larger request bodies get 413, unread
+    http_body_timeout_s: float = _pos(default=30.0)    # a request body must have arrived (408)
+    http_header_timeout_s: float = _pos(default=10.0)  # headers likewise (else the socket closes)
+    http_keep_alive_s: float = _pos(default=5.0)       # an idle kept-alive connection closes
+    http_max_header_bytes: int = Field(16_384, ge=1)   # request line + headers
+    http_max_connections: int = Field(500, ge=1)       # connections + requests at once, then 503
     # Timers of PROTOCOL.md rule 9 and the hub's own
     keepalive_s: float = _pos(default=15.0)
     heartbeat_s: float = _pos(default=10.0)

@@ -1,8 +1,8 @@
 """The production Mosquitto config, run for real: logins, PROTOCOL.md rule 8, queueing.
 
 deploy/mosquitto/mosquitto.conf runs unchanged except for ports, paths and
-TLS (plain TCP on loopback here); the ACL is what tiengmo.acl renders for a
-registry; the password file is made by `mosquitto_passwd -b`. Each "cannot"
+TLS (plain TCP on loopback here); logins and access are the dynamic-security
+store tiengmo.dynsec_config renders for a registry. Each "cannot"
 check has a positive control on the same subscriber, so silence means the
 broker refused, not that the test listened in the wrong place.
 """
@@ -18,8 +18,7 @@ import pytest
 from protocol import Topics, parse_registry
 from tests.support.client_pool import closing_clients
 from tests.support.paho_client import Client
-from tests.support.prod_mosquitto import ProductionMosquitto
-from tiengmo.acl import render_acl
+from tests.support.prod_mosquitto import ProductionMosquitto, dynsec_store
 
 T = Topics()
 A, B, HUB = "na-sang-01", "pho-chinh-01", "hub-1"
@@ -30,7 +29,8 @@ BURST = 5000
 
 
 def start_broker(workdir: Path, drop: tuple[str, ...] = ()) -> ProductionMosquitto:
-    return ProductionMosquitto(workdir, USERS, render_acl(REGISTRY, [HUB]), drop=drop).start()
+    return ProductionMosquitto(workdir, USERS, dynsec_store(REGISTRY, [HUB], USERS),
+                               drop=drop).start()
 
 
 @pytest.fixture
@@ -192,3 +192,23 @@ def test_a_burst_queued_for_an_absent_subscriber_arrives_whole(tmp_path: Path) -
     assert fixed == BURST
     # Why the production line exists: without it, most of the burst is gone.
     assert default < BURST // 2
+
+
+def test_production_access_is_the_plugin_alone(tmp_path: Path) -> None:
+    """No password or ACL file to fall through to (docs/security.md: the ACL file grants
+    a node's $share subscription); the old files only where a caller asks for them."""
+    from tiengmo.mosquitto_conf import PRODUCTION_CONF, ConfRenderError, render_conf
+
+    text = PRODUCTION_CONF.read_text(encoding="utf-8")
+    keys = [line.split()[0] for line in text.splitlines() if line and not line.startswith("#")]
+    assert "password_file" not in keys and "acl_file" not in keys
+    assert keys.count("plugin") == 1 and keys.count("plugin_opt_config_file") == 1
+    common: dict[str, Any] = {"ports": {8883: 1, 1883: 2}, "persistence_location": tmp_path}
+    with pytest.raises(ConfRenderError, match="dynsec_file"):
+        render_conf(text, **common)
+    dynsec = render_conf(text, dynsec_file=tmp_path / "s.json", dynsec_plugin=tmp_path / "p.so",
+                         **common)
+    assert f"plugin {tmp_path / 'p.so'}" in dynsec.splitlines()
+    old = render_conf(text, password_file=tmp_path / "pw", acl_file=tmp_path / "acl", **common)
+    old_keys = [ln.split()[0] for ln in old.splitlines() if ln and not ln.startswith("#")]
+    assert "plugin" not in old_keys and {"password_file", "acl_file"} <= set(old_keys)

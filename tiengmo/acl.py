@@ -1,5 +1,10 @@
 """The Mosquitto ACL file for a deployment, from its registry (PROTOCOL.md rule 8).
 
+Not what production runs: Mosquitto 2.0.11's ACL file grants every SUBSCRIBE, so a node
+could join the hub replicas' `$share/<group>/...` subscription and take alarms from them
+(docs/security.md). Production uses the dynamic-security store of tiengmo.dynsec_config;
+this file remains for `tiengmo_broker_auth: acl_file` (one hub, no replicas) and tests.
+
 Mosquitto's `pattern` lines (with %u = username) cover what every node may do
 with its own topics; what it may read of *area* topics depends on where it
 sits, which no pattern can express, so each node also gets a `user` block

@@ -250,20 +250,15 @@ class Demo:
             return asked
 
     def _serve_http(self, host: str, port: int) -> Any:
-        import uvicorn
-
         from hub.app import create_app
+        from hub.serving import serve_http
         from tiengmo import simpanel
         from tiengmo.cli import dashboard_static_dir
 
         app = create_app(self.hub, static_dir=dashboard_static_dir())
         simpanel.mount(app, self)   # the dashboard's simulator panel calls these routes
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                               lifespan="off"))
-        threading.Thread(target=server.run, name="demo-http", daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The same bounded server as `tiengmo hub` (hub.serving, hub.api.limits).
+        server = serve_http(app, host, port, self.hub.settings, name="demo-http")
         return server if server.started else None
 
     def press_random(self) -> None:

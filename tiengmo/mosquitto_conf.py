@@ -6,6 +6,13 @@ on a test machine (ports, file paths, the TLS certificates, the user to run
 as) and keeps every other line as it is. `drop` removes named options, which
 is how a test shows what a production line is for (e.g. without
 `max_queued_messages` a burst is lost).
+
+Access: production loads the dynamic-security plugin (`plugin`,
+`plugin_opt_config_file`) and nothing else; pass `dynsec_file` (and the
+plugin's path on this machine) for that. Passing `password_file` and
+`acl_file` instead swaps those two lines for the old ACL-file security, which
+tests still use where a shared subscription cannot matter and which
+tests/security/test_dynsec_roles.py shows to be unsafe with hub replicas.
 """
 
 from __future__ import annotations
@@ -30,8 +37,10 @@ def render_conf(
     *,
     ports: Mapping[int, int],
     persistence_location: Path,
-    password_file: Path,
-    acl_file: Path,
+    password_file: Path | None = None,
+    acl_file: Path | None = None,
+    dynsec_file: Path | None = None,
+    dynsec_plugin: Path | None = None,
     tls: bool = False,
     user: str | None = None,
     drop: Iterable[str] = (),
@@ -45,11 +54,22 @@ def render_conf(
     `mosquitto` user, who could not read the test's files).
     """
     dropped = set(drop)
-    replace = {
-        "persistence_location": f"{persistence_location}/",
-        "password_file": str(password_file),
-        "acl_file": str(acl_file),
-    }
+    replace = {"persistence_location": f"{persistence_location}/"}
+    swap: dict[str, str] = {}
+    if dynsec_file is not None:
+        if dynsec_plugin is None or password_file is not None or acl_file is not None:
+            raise ConfRenderError("dynsec_file needs dynsec_plugin, and no password/acl file")
+        replace["plugin"] = str(dynsec_plugin)
+        replace["plugin_opt_config_file"] = str(dynsec_file)
+    elif password_file is not None and acl_file is not None:
+        # The ACL-file security in place of the plugin's two lines (or of the old
+        # config's own password_file/acl_file lines).
+        swap = {"plugin": f"password_file {password_file}",
+                "plugin_opt_config_file": f"acl_file {acl_file}",
+                "password_file": f"password_file {password_file}",
+                "acl_file": f"acl_file {acl_file}"}
+    else:
+        raise ConfRenderError("give dynsec_file (production) or password_file and acl_file")
     if user is not None:
         replace["user"] = user
     seen: set[str] = set()
@@ -72,8 +92,15 @@ def render_conf(
             out.append(f"{key} {replace[key]}")
             seen.add(key)
             continue
+        if key in swap:
+            out.append(swap[key])
+            seen.add(swap[key].split()[0])
+            continue
         out.append(line)
-    missing = [k for k in ("listener", *replace) if k not in seen and k not in dropped]
+    needed = ["listener", *replace]
+    if dynsec_file is None:
+        needed += ["password_file", "acl_file"]
+    missing = [k for k in needed if k not in seen and k not in dropped]
     if missing:
         raise ConfRenderError(f"config has no {missing[0]!r} line to rewrite")
     return "\n".join(out) + "\n"

@@ -6,7 +6,8 @@ must change nothing. The tests then look at what the roles left in the root,
 run the installed agent's --check inside it, and run the installed Mosquitto
 with the installed config against real MQTT clients. The broker is also
 bridged up (tiengmo_broker_bridge) to a second, provincial Mosquitto that
-runs with the password file and ACL the role made for its bridge clients.
+runs with the dynamic-security store the role made (its bridge clients' logins
+and roles).
 """
 
 from __future__ import annotations
@@ -205,16 +206,17 @@ def test_agent_was_installed_offline_from_the_wheelhouse(applied: Applied) -> No
 @pytest.fixture(scope="module")
 def province(applied: Applied) -> Iterator[Mosquitto]:
     """The provincial broker: a real Mosquitto on this machine, TLS on the port the
-    role's bridge points at, with the role's password file and ACL (which let the
+    role's bridge points at, with the role's dynamic-security store (which lets the
     bridge login in). Started before the local one so the bridge connects at once."""
+    from tests.support.prod_mosquitto import dynsec_plugin
+
     d = applied.work / "province"
     d.mkdir()
     pki = applied.work / "credentials" / "pki"
-    for name in ("passwd", "acl"):
-        shutil.copy(applied.root / "etc/mosquitto" / name, d / name)
+    shutil.copy(applied.root / "var/lib/mosquitto/dynamic-security.json", d / "store.json")
     extra = "\n".join([
         "user root", "allow_anonymous false",
-        f"password_file {d / 'passwd'}", f"acl_file {d / 'acl'}",
+        f"plugin {dynsec_plugin()}", f"plugin_opt_config_file {d / 'store.json'}",
         f"listener {applied.ports['province']} 127.0.0.1",
         f"cafile {pki / 'ca.crt'}", f"certfile {pki / 'broker-test.crt'}",
         f"keyfile {pki / 'broker-test.key'}", "tls_version tlsv1.2",

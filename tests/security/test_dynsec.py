@@ -1,9 +1,9 @@
 """Disabling a node in the hub makes the real broker refuse it, with no file edited by hand.
 
-Mosquitto 2.0.11 runs the production config plus the dynamic-security plugin on a store
-made by `mosquitto_ctrl dynsec init` (what Ansible's broker role does); nodes and the hub
-log in from the password file, topics come from tiengmo.acl's ACL file. The hub holds
-the plugin's admin login (`dynsec_username`/`dynsec_password_file`) and nothing else.
+Mosquitto 2.0.11 runs the production config: the dynamic-security plugin alone, on the
+store tiengmo.dynsec_config generates from the registry (what Ansible's broker role
+installs): every node, the hub and the plugin's admin are clients there with roles. The
+hub holds the admin login (`dynsec_username`/`dynsec_password_file`) and nothing else.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from protocol import Topics, load_registry
 from tests.support.client_pool import closing_clients
 from tests.support.hub_harness import QUIET, running_hub, wait_until, write_registry
 from tests.support.paho_client import Client
+from tests.support.prod_mosquitto import dynsec_store
 from tests.support.secure_broker import SecureMosquitto
 
 T = Topics()
@@ -35,9 +36,8 @@ ADMIN_PASSWORD = "dynsec-admin-pass-93ef"
 @pytest.fixture
 def mosq(tmp_path: Path) -> Iterator[SecureMosquitto]:
     reg = load_registry(write_registry(tmp_path))
-    from tiengmo.acl import render_acl
-    m = SecureMosquitto(tmp_path / "broker", USERS, render_acl(reg, [HUB]),
-                        dynsec_admin=(ADMIN, ADMIN_PASSWORD))
+    store = dynsec_store(reg, [HUB], {**USERS, ADMIN: ADMIN_PASSWORD}, admin=ADMIN)
+    m = SecureMosquitto(tmp_path / "broker", USERS, store)
     m.start()
     yield m
     m.stop()
@@ -113,9 +113,10 @@ def test_disabling_a_node_in_the_hub_makes_the_broker_refuse_it(
         hub.services().enable_node(A, "admin")
         back = wait_until(lambda: attempt(mosq, made, A), 60, "the enabled node let in again")
         print(f"enable_node -> connection accepted again after {time.monotonic() - t0:.2f} s")
-        # Known to the plugin now, the node still gets only what the ACL file allows:
-        # `dynsec init` defaults publishClientReceive to allow, the hub set it to deny.
-        back.subscribe(f"{T.prefix}/#")
+        # Enabled again, the node still gets only what its role allows, and the hub's
+        # sync (every default ACL answer "deny") took nothing it needs away.
+        back.subscribe(T.node_cmd(OTHER))
+        back.subscribe(T.node_cmd(A))
         hub.link.publish_raw(T.node_cmd(OTHER), b"for other", 1)  # type: ignore[union-attr]
         hub.link.publish_raw(T.node_cmd(A), b"for a", 1)  # type: ignore[union-attr]
         got = [(m.topic, m.payload) for m in back.quiet(1.0) if "/nodes/" in m.topic]

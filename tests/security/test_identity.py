@@ -27,9 +27,9 @@ from tests.support.hub_harness import (
     write_registry,
 )
 from tests.support.paho_client import Client
+from tests.support.prod_mosquitto import dynsec_store
 from tests.support.secure_broker import SecureMosquitto
 from tests.support.wire import Wire
-from tiengmo.acl import render_acl
 
 T = Topics()
 HUB, A, B = "hub-1", "na-sang-01", "na-cha-01"
@@ -38,7 +38,7 @@ USERS = {HUB: "hub-id-pass-c3d2", A: "a-id-pass-9e1f", B: "b-id-pass-4a6b"}
 
 def test_the_broker_keeps_a_node_off_another_nodes_topic(tmp_path: Path) -> None:
     reg = load_registry(write_registry(tmp_path))
-    m = SecureMosquitto(tmp_path / "broker", USERS, render_acl(reg, [HUB])).start()
+    m = SecureMosquitto(tmp_path / "broker", USERS, dynsec_store(reg, [HUB], USERS)).start()
     (tmp_path / "hub.pass").write_text(USERS[HUB] + "\n")
     settings = load_settings(None, env={}, **{
         **QUIET, "hub_id": HUB, "broker_url": f"mqtt://127.0.0.1:{m.port}",

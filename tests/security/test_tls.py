@@ -1,8 +1,8 @@
 """MQTT over TLS end to end: a real node agent and the real hub on the production config.
 
 The broker is deploy/mosquitto/mosquitto.conf with its TLS listener kept (only ports and
-certificate paths moved), one password per node and per hub, and the ACL from
-tiengmo.acl. A press on the node's mock pin must come back as a `received` ack over
+certificate paths moved), one login per node and per hub and their roles from
+tiengmo.dynsec_config. A press on the node's mock pin must come back as a `received` ack over
 TLS; a client trusting another CA, and a client speaking plain MQTT to the TLS port,
 never get a connection.
 """
@@ -26,8 +26,8 @@ from hub.settings import load_settings
 from protocol import load_registry
 from tests.support.hub_harness import HAMLET, QUIET, running_hub, wait_until, write_registry
 from tests.support.nodes import FAST_BUTTONS, FAST_TIMERS
+from tests.support.prod_mosquitto import dynsec_store
 from tests.support.secure_broker import Pki, SecureMosquitto, make_pki
-from tiengmo.acl import render_acl
 
 HUB, NODE = "hub-1", "na-sang-01"
 USERS = {HUB: "hub-tls-pass-7f3a", NODE: "node-tls-pass-91c2", "na-sang-02": "n2-pass-55d1"}
@@ -41,7 +41,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 @pytest.fixture
 def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[SecureMosquitto]:
     reg = load_registry(write_registry(tmp_path))
-    m = SecureMosquitto(tmp_path / "broker", USERS, render_acl(reg, [HUB]), pki=pki)
+    m = SecureMosquitto(tmp_path / "broker", USERS, dynsec_store(reg, [HUB], USERS), pki=pki)
     m.start()
     yield m
     m.stop()

@@ -4,9 +4,10 @@
 certificate and a second, unrelated CA (to show a wrong CA is refused), with the
 `openssl` command (.ci/setup installs it). `SecureMosquitto` is
 tests.support.prod_mosquitto.ProductionMosquitto with the production config rendered
-*with* its TLS lines (certificate paths moved to the test's folder) and, optionally, the
-plugin loaded on a store made by `mosquitto_ctrl dynsec init`, as Ansible's broker role
-does.
+*with* its TLS lines (certificate paths moved to the test's folder). Access is
+production's dynamic-security store when `acl` is one (tiengmo.dynsec_config); with an
+ACL text it is the old ACL-file security, and `dynsec_admin` then adds the plugin on a
+store made by `mosquitto_ctrl dynsec init` (the old hybrid set-up).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.support.prod_mosquitto import ProductionMosquitto
+from tests.support.prod_mosquitto import ProductionMosquitto, dynsec_plugin
 from tiengmo.mosquitto_conf import render_production_conf
 
 
@@ -67,39 +69,31 @@ def make_pki(folder: Path, client_name: str = "na-sang-01") -> Pki:
     return Pki(ca[0], server[0], server[1], client[0], client[1], other[0])
 
 
-def dynsec_plugin() -> Path:
-    """Where Debian's mosquitto package puts the plugin (as the Ansible role finds it)."""
-    out = subprocess.run(["dpkg-query", "-L", "mosquitto"], capture_output=True, text=True,
-                         check=True, timeout=30).stdout
-    for line in out.splitlines():
-        if line.endswith("/mosquitto_dynamic_security.so"):
-            return Path(line)
-    raise RuntimeError("the mosquitto package has no mosquitto_dynamic_security.so")
-
-
 class SecureMosquitto(ProductionMosquitto):
     """`port` speaks TLS when `pki` is given (production's 8883); `local_port` is plain."""
 
-    def __init__(self, workdir: Path, users: Mapping[str, str], acl: str, *,
+    def __init__(self, workdir: Path, users: Mapping[str, str], acl: str | Mapping[str, Any], *,
                  pki: Pki | None = None, dynsec_admin: tuple[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(workdir, users, acl)
         text = render_production_conf(
             ports={8883: self.port, 1883: self.local_port},
-            persistence_location=workdir / "data", password_file=workdir / "passwd",
-            acl_file=workdir / "acl", user=self.conf_user(), tls=pki is not None)
+            persistence_location=workdir / "data", **self.auth,
+            user=self.conf_user(), tls=pki is not None)
         if pki is not None:
             text = (text.replace("/etc/mosquitto/certs/ca.crt", str(pki.ca))
                     .replace("/etc/mosquitto/certs/server.crt", str(pki.server_crt))
                     .replace("/etc/mosquitto/certs/server.key", str(pki.server_key)))
         self.dynsec_file: Path | None = None
-        if dynsec_admin is not None:
+        if not isinstance(acl, str):
+            self.dynsec_file = workdir / "dynamic-security.json"
+        elif dynsec_admin is not None:
             self.dynsec_file = workdir / "dynamic-security.json"
             self.dynsec_file.unlink(missing_ok=True)
             exe = shutil.which("mosquitto_ctrl") or "/usr/bin/mosquitto_ctrl"
             subprocess.run([exe, "dynsec", "init", str(self.dynsec_file), *dynsec_admin],
                            check=True, capture_output=True, timeout=30)
-            # What ansible/roles/tiengmo_broker/templates/mosquitto.conf.j2 appends.
+            # The old hybrid: the plugin only for the hub's admin, on top of the files.
             text += (f"\nplugin {dynsec_plugin()}\n"
                      f"plugin_opt_config_file {self.dynsec_file}\n")
         self.conf.write_text(text, encoding="utf-8")
