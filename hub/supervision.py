@@ -301,7 +301,14 @@ class Supervisor:
                     events.append(TroubleCleared(node_key(n.node_id), area, n.node_id,
                                                  folded=True))
             return events
+        # Most of the area is lost but not yet long enough (a power cut's Wills arrive
+        # over a keepalive or two): a node already due waits for its neighbours, up to
+        # midway between the debounce and the report deadline, so a real power cut is ONE
+        # area trouble while a node lost beside a passing blip is still reported in time.
+        hold_ms = (debounce_ms + int(t.report_within_s * 1000)) // 2
         for n, s, since in due:
+            if area_lost and since is not None and now_ms - since < hold_ms:
+                continue
             if not n.reported and since is not None:
                 n.reported = True
                 events.append(TroubleRaised(node_key(n.node_id), area, n.node_id,

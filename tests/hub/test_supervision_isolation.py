@@ -26,7 +26,7 @@ LIVE = ("na-sang-01", "na-sang-02", "na-sang-03")   # na-sang-04, na-cha-01: nev
 
 def lost(hub: Hub) -> list[str]:
     """Every node or area trouble ever opened (cleared ones too)."""
-    return sorted(t.subject for t in hub.store.troubles(open_only=False)
+    return sorted(t.subject for t in hub.store.troubles.find(open_only=False)
                   if t.kind in ("node_offline", "node_missing", "area_loss"))
 
 
@@ -58,7 +58,7 @@ def test_nothing_is_lost_before_the_hub_first_reaches_its_broker(
         try:
             # The yardsticks: registered nodes that never speak are reported, and not
             # before their grace counted from the hub's connect.
-            found = wait_until(lambda: [t for t in hub.store.troubles()
+            found = wait_until(lambda: [t for t in hub.store.troubles.find()
                                         if t.subject == "na-cha-01"], GRACE_S + 8,
                                "the silent node reported after the connect")
             assert found[0].opened_ms / 1000 - connected_at >= GRACE_S - 0.5

@@ -228,3 +228,36 @@ def test_a_fresh_loss_of_most_of_an_area_beside_one_old_loss_waits_for_its_debou
     assert raised(sup.tick(t0 + 23 * S)) == []          # 3 of 4 lost, 2 of them just now
     area = raised(sup.tick(t0 + 42 * S))
     assert [e.key for e in area] == [area_key(HAMLET)]
+
+
+def test_a_power_cut_whose_wills_arrive_over_seconds_is_still_one_area_trouble() -> None:
+    # Each Will comes when the broker's keepalive for that node runs out: spread over
+    # many seconds. The first node due must wait for its neighbours, not be reported alone.
+    t0 = 1_000_000
+    sup = make(nodes=4, t0=t0)
+    for i, n in enumerate(("na-sang-01", "na-sang-02", "na-sang-03")):
+        sup.death(n, 1, t0 + (1 + 6 * i) * S)
+    events = []
+    for sec in range(2, 45):
+        keep_alive(sup, t0 + sec * S, skip={"na-sang-01", "na-sang-02", "na-sang-03"})
+        events += sup.tick(t0 + sec * S)
+    assert [e.key for e in raised(events)] == [area_key(HAMLET)]
+
+
+def test_a_node_lost_beside_a_passing_blip_is_still_reported_in_time() -> None:
+    t0 = 1_000_000
+    sup = make(nodes=4, t0=t0)
+    sup.death("na-sang-01", 1, t0 + 1 * S)
+    for n in ("na-sang-02", "na-sang-03"):
+        sup.death(n, 1, t0 + 15 * S)
+    events = []
+    for sec in range(2, 61):
+        if sec == 30:           # the two come back before their own debounce
+            for n in ("na-sang-02", "na-sang-03"):
+                sup.birth(n, 2, t0 + sec * S)
+        keep_alive(sup, t0 + sec * S, skip={"na-sang-01"} | (
+            {"na-sang-02", "na-sang-03"} if sec < 30 else set()))
+        got = raised(sup.tick(t0 + sec * S))
+        events += [(sec, e) for e in got]
+    assert [(e.key) for _, e in events] == [node_key("na-sang-01")]
+    assert events[0][0] <= 60

@@ -193,13 +193,13 @@ def replicas_keep(tmp_path: Path, production: bool) -> dict[str, int]:
             sender.publish(T.alarm(SENDER), encode(a))
         acked = acks(sender, ALARMS, 8.0 if production else 4.0)
         store = hubs[0].store
-        stored = [a for a in sent if store.alarm(a.alarm_id) is not None]
+        stored = [a for a in sent if store.alarms.get(a.alarm_id) is not None]
         for a in stored:
             sender.publish(T.cancel(SENDER), encode(Cancel(alarm_id=a.alarm_id,
                                                            ts_ms=time.time_ns() // 10**6)))
 
         def cancelled() -> int:
-            return sum(1 for a in stored if (info := store.alarm(a.alarm_id)) and info.cancelled)
+            return sum(1 for a in stored if (info := store.alarms.get(a.alarm_id)) and info.cancelled)
         if production:
             wait_until(lambda: cancelled() == len(stored), 10, "every cancel stored")
         else:

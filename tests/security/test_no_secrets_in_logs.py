@@ -94,7 +94,11 @@ def test_a_full_demo_run_at_debug_logs_no_secret(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(30)
-    secrets["node MQTT password"] = (data / "node-password").read_text().strip()
+    # One MQTT password per node and one for the hub (tiengmo/demo.py), each in its file.
+    pw_files = sorted((data / "passwords").iterdir())
+    assert len(pw_files) > 1, pw_files
+    for pw in pw_files:
+        secrets[f"MQTT password of {pw.name}"] = pw.read_text().strip()
     secrets["hub secret"] = (data / "hub" / "secret").read_text().strip()
     db = sqlite3.connect(data / "hub" / "hub.db")
     try:
