@@ -199,7 +199,8 @@ def replicas_keep(tmp_path: Path, production: bool) -> dict[str, int]:
                                                            ts_ms=time.time_ns() // 10**6)))
 
         def cancelled() -> int:
-            return sum(1 for a in stored if (info := store.alarms.get(a.alarm_id)) and info.cancelled)
+            return sum(1 for a in stored
+                       if (info := store.alarms.get(a.alarm_id)) and info.cancelled)
         if production:
             wait_until(lambda: cancelled() == len(stored), 10, "every cancel stored")
         else:
