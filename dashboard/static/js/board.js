@@ -98,6 +98,8 @@ function render() {
   const keep = new Set(active.map((i) => i.id));
   for (const [id, c] of cards) {
     if (!keep.has(id)) {
+      // Closed (here or elsewhere, whichever news came first): the focus moves on, not to <body>.
+      if (c.node.contains(document.activeElement)) focusNext(id);
       c.node.remove();
       cards.delete(id);
     }
