@@ -45,7 +45,7 @@ export function mountBoard(section) {
     (snoozeHint = el("p.muted.snooze-hint", { id: "snooze-hint", "data-i18n": "snooze_hint" }, t("snooze_hint"))),
     (empty = el("p.empty", { id: "board-empty" },
       el("span", { "data-i18n": "board_empty" }, t("board_empty")))),
-    (list = el("div.incident-list", { id: "incident-list", role: "list" })),
+    (list = el("div.incident-list", { id: "incident-list" })),
   );
   list.addEventListener("pointerenter", () => (hovered = true));
   list.addEventListener("pointerleave", () => {
@@ -111,7 +111,6 @@ function render() {
     const fresh = !c;
     if (fresh) {
       c = build(inc, handlers());
-      c.node.setAttribute("role", "listitem");
       cards.set(inc.id, c);
       loadDetail(inc.id);
     }
