@@ -16,7 +16,10 @@ SPIES = """
   window.__strikes = 0;
   window.__vibrations = [];
   const start = OscillatorNode.prototype.start;
-  OscillatorNode.prototype.start = function (...a) { window.__strikes += 1; return start.apply(this, a); };
+  OscillatorNode.prototype.start = function (...a) {
+    window.__strikes += 1;
+    return start.apply(this, a);
+  };
   Object.defineProperty(Navigator.prototype, 'vibrate', {
     configurable: true, value: function (p) { window.__vibrations.push(p); return true; } });
 })();

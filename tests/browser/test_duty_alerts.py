@@ -68,7 +68,8 @@ def test_muting_the_reminder_never_silences_a_new_incident(page: Any, stack: Sta
     p.wait_for_function(f"window.__strikes > {before}", timeout=4000)
 
     p.click("#btn-snooze")
-    assert re.search(r"Tiếng nhắc đang tắt: còn (5:00|4:5\d)", p.locator("#btn-snooze").inner_text())
+    countdown = p.locator("#btn-snooze").inner_text()
+    assert re.search(r"Tiếng nhắc đang tắt: còn (5:00|4:5\d)", countdown), countdown
     assert "đang tạm tắt" in p.locator("#incident-list .incident .snoozed").inner_text()
     p.wait_for_timeout(1600)  # a reminder already scheduled may still be ringing out
     muted = strikes(p)
