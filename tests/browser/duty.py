@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ARTIFACTS = Path(__file__).parent / "artifacts"
 
 # Counts every oscillator the page starts (each gong strike starts several): the
 # boundary where the page asks the browser to make a sound. Also records vibrations.
@@ -42,8 +45,13 @@ def strikes(page: Any) -> int:
 
 
 def save(page: Any, name: str) -> Path:
-    """A small PNG (the viewport only) for docs/screenshots/."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
+    """A small PNG (the viewport only) in the artifacts; with TIENGMO_UPDATE_SCREENSHOTS=1
+    also in docs/screenshots/ (the committed ones docs/operator.md shows), so an ordinary
+    test run leaves the working tree clean."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=False)
+    if os.environ.get("TIENGMO_UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / name)
     return path

@@ -86,6 +86,8 @@ def test_village_outage_is_on_the_board_in_words_within_10_s(page: Any, stack: S
     page.view("board")
     p.set_viewport_size({"width": 1000, "height": 640})
     save(p, "board-outage.png")
+    p.set_viewport_size({"width": 360, "height": 740})
+    save(p, "phone-outage.png")
     # The same in English.
     p.click("#btn-lang")
     assert p.locator("#conn-pill").inner_text() == "System degraded"
