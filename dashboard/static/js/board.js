@@ -8,7 +8,7 @@
 
 import { get, post } from "./api.js";
 import { t } from "./i18n.js";
-import { state, on, emit, isActive } from "./state.js";
+import { state, on, emit, isActive, putCommand } from "./state.js";
 import { el, clear, elapsed } from "./util.js";
 import { gong } from "./sound.js";
 import { applyIncident, markSeen } from "./alerts.js";
@@ -149,7 +149,7 @@ async function loadDetail(id) {
   detailAsked.add(id);
   try {
     const d = await get(`/incidents/${encodeURIComponent(id)}`);
-    for (const c of (d && d.commands) || []) state.commands.set(c.id, c);
+    for (const c of (d && d.commands) || []) putCommand(c);
     emit("commands");
   } catch {
     detailAsked.delete(id); // asked again with the next card render
@@ -219,7 +219,7 @@ async function act(id, action, btn, r) {
   try {
     const out = await post(`/incidents/${encodeURIComponent(id)}/${action}`);
     if (action === "silence" && out && out.id) {
-      state.commands.set(out.id, out);
+      putCommand(out);
       emit("commands");
     } else if (out && out.id) applyIncident(out);
     if (action === "acknowledge") markSeen(id);

@@ -6,7 +6,7 @@
 
 import { get, post, del, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { t, initI18n, applyI18n, getLang, setLang, roleLabel } from "./i18n.js";
-import { state, emit, on, can } from "./state.js";
+import { state, emit, on, can, putCommand } from "./state.js";
 import { setServerTime } from "./util.js";
 import { LiveStream } from "./stream.js";
 import { initSound, onSoundState, enableSound, soundBlocked } from "./sound.js";
@@ -245,7 +245,7 @@ function apply(type, body) {
     }
   } else if (type === "command") {
     if (body.incident_id && !body.deleted) {
-      state.commands.set(body.id, body);
+      putCommand(body);
       emit("commands");
     }
   } else if (type === "trouble") {

@@ -66,3 +66,10 @@ export function nodesUnder(targetKind, target) {
   }
   return out;
 }
+
+/** Keep the newest view of a command: a detail fetched before a result came in must
+ * not overwrite the stream's later copy (results only ever grow). */
+export function putCommand(c) {
+  const had = state.commands.get(c.id);
+  if (!had || (c.results || []).length >= (had.results || []).length) state.commands.set(c.id, c);
+}
