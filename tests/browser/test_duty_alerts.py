@@ -168,12 +168,28 @@ def test_keyboard_only_from_alert_to_resolve(page: Any, stack: Stack) -> None:
     assert page.errors == []
 
 
-def test_a_conflict_is_said_in_words_and_the_note_is_kept(page: Any, stack: Stack) -> None:
+def test_a_conflict_is_said_in_words_and_the_note_is_kept(page_factory: Any,
+                                                          stack: Stack) -> None:
+    page = page_factory(width=360, height=600)  # a phone: the cards fill the screen
     page.login("operator")
     p = page.page
     stack.village["na-sang-03"].press("fire")  # type: ignore[index]
     card = p.locator("#incident-list .incident").first
     card.wait_for()
+    # "Silence gongs" leaves its trace on the card, and its toast covers no card's button.
+    card.locator(".btn-silence").click()
+    card.locator(".silenced").wait_for(state="visible")
+    assert card.locator(".silenced").inner_text().startswith("Đã tắt mõ lúc ")
+    assert "(operator)" in card.locator(".silenced").inner_text()
+    toast = p.locator("#toast").bounding_box()
+    assert toast is not None
+    for box in p.evaluate("""() => [...document.querySelectorAll('.incident .btn')]
+        .map((b) => { const r = b.getBoundingClientRect();
+                      return {x: r.x, y: r.y, width: r.width, height: r.height}; })"""):
+        apart = (toast["y"] + toast["height"] <= box["y"] or box["y"] + box["height"] <= toast["y"]
+                 or toast["x"] + toast["width"] <= box["x"]
+                 or box["x"] + box["width"] <= toast["x"])
+        assert apart, ("the toast covers a card's button", toast, box)
     # Another officer closed it a moment before this one submits: the hub answers 409.
     body = ('{"error": {"code": "conflict", "message": "incident already resolved",'
             ' "message_vi": "Vụ việc đã được kết thúc"}}')

@@ -46,10 +46,12 @@ export function stopSystem() {
 
 function pollSoon() {
   if (!timer || soon) return;
+  // At most about once a second: a hamlet's nodes change together, and every open
+  // browser asks (the hub counts all its nodes for each answer).
   soon = setTimeout(() => {
     soon = null;
     poll();
-  }, 300);
+  }, 1000);
 }
 
 async function poll() {
