@@ -23,6 +23,7 @@ def test_new_alarm_reaches_a_phone_on_another_view(page_factory: Any, stack: Sta
     # The header leaves room for the cards, and its buttons are finger-sized.
     header = p.locator(".topbar").bounding_box()
     assert header is not None and header["height"] <= 56, header
+    print(f"\n360-px header: {header['height']:.0f} px tall")
     for sel in ("#btn-lang", "#btn-logout", ".tab >> nth=0"):
         box = p.locator(sel).bounding_box()
         assert box is not None and box["height"] >= 44 and box["width"] >= 44, (sel, box)
