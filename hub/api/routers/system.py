@@ -37,6 +37,7 @@ class NodeCounts(BaseModel):
 class SystemPublic(BaseModel):
     hub_id: str
     status: str                 # "ok" | "degraded" (the same rule as /healthz)
+    reason: str | None          # why degraded, in plain words (as /healthz says it)
     started: bool
     broker_connected: bool
     database: str               # the SQLAlchemy dialect: "sqlite" | "postgresql"
@@ -61,17 +62,18 @@ def system_get(_who: Viewer, ctx: Ctx) -> SystemPublic:
     ok = bool(health["started"] and health["broker_connected"] and not store_error)
     counts = {"online": 0, "offline": 0, "missing": 0, "unknown": 0}
     expected = 0
-    for node in ctx.store.nodes():
+    for node in ctx.store.nodes.find():
         if not (node.registered and node.enabled):
             continue
         expected += 1
         status = str(getattr(node.status, "value", node.status))
         counts[status if status in counts else "unknown"] += 1
-    troubles = ctx.store.troubles(True, limit=OPEN_LIMIT)
+    troubles = ctx.store.troubles.find(True, limit=OPEN_LIMIT)
     failed = sum(1 for t in troubles if t.kind == FAILED_TO_SOUND)
     areas = sorted({t.subject for t in troubles if t.kind == AREA_LOSS})
     return SystemPublic(
         hub_id=str(health.get("hub_id", "")), status="ok" if ok else "degraded",
+        reason=health.get("reason"),
         started=bool(health["started"]), broker_connected=bool(health["broker_connected"]),
         database=ctx.store.engine.dialect.name, database_ok=not store_error,
         database_error=str(store_error) if store_error else None,
