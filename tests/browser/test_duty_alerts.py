@@ -145,7 +145,7 @@ def test_keyboard_only_from_alert_to_resolve(page: Any, stack: Stack) -> None:
     p.keyboard.press("Enter")
     p.keyboard.press("Enter")
     p.wait_for_timeout(500)
-    assert len(stack.hub.store.open_incidents()) == 2  # type: ignore[union-attr]
+    assert len(stack.hub.store.incidents.active()) == 2  # type: ignore[union-attr]
     card = p.locator(f'.incident[data-id="{resolve_of}"]')
     assert card.locator(".btn-resolve-submit").is_disabled()
     p.keyboard.type("Kẻ gian đã bỏ chạy")
@@ -163,7 +163,7 @@ def test_keyboard_only_from_alert_to_resolve(page: Any, stack: Stack) -> None:
     # The card went: the focus is on the other card, not on <body>.
     assert focused(p) != "BODY"
     assert p.evaluate("document.activeElement.closest('.incident')?.dataset.id") != resolve_of
-    inc = stack.hub.store.incident(resolve_of)  # type: ignore[union-attr,arg-type]
+    inc = stack.hub.store.incidents.get(resolve_of)  # type: ignore[union-attr,arg-type]
     assert inc is not None and (inc.outcome, inc.note) == ("false_alarm",
                                                            "Kẻ gian đã bỏ chạy")
     assert page.errors == []
