@@ -19,6 +19,7 @@ from .routers import (
     nodes,
     session,
     stream,
+    system,
     tokens,
     troubles,
     users,
@@ -27,7 +28,7 @@ from .serialize import Presenter
 
 PREFIX = "/api/v1"
 ROUTERS = (session, areas, nodes, incidents, alarms, commands, troubles, audit, users, tokens,
-           stream)
+           stream, system)
 
 
 def _meta() -> APIRouter:

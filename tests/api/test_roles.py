@@ -37,6 +37,7 @@ EXPECTED: dict[str, str] = {
     "commands_list": "viewer", "commands_get": "viewer",
     "broadcasts_create": "operator", "drills_start": "operator", "drills_stop": "operator",
     "troubles_list": "viewer",
+    "system_get": "viewer",
     "audit_list": "admin",
     "users_list": "admin", "users_create": "admin", "users_get": "admin",
     "users_update": "admin", "users_delete": "admin",

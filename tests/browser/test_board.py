@@ -72,11 +72,13 @@ def test_press_appears_within_a_second_then_ack_lights_the_node(page: Any, stack
     page.page.wait_for_selector('.sim-node[data-node="na-sang-02"] .led[data-led="acknowledged"]')
     page.shot("sim-acknowledged", keep=True)
 
-    # Resolve in two clicks: "Resolved..." then the outcome.
+    # Resolve: "Resolved...", a note, an explicit outcome, then the submit.
     page.view("board")
     card.locator(".btn-resolve").click()
-    card.locator("input").fill("Cháy rơm, đã dập")
-    card.locator('.btn-outcome[data-outcome="real"]').click()
+    card.locator("textarea").fill("Cháy rơm, đã dập")
+    assert card.locator(".btn-resolve-submit").is_disabled()
+    card.locator('input[type=radio][value="real"]').check()
+    card.locator(".btn-resolve-submit").click()
     page.page.wait_for_selector("#board-empty:not([hidden])")
     inc = stack.hub.store.incidents.find(state="resolved")  # type: ignore[union-attr]
     assert [(i.outcome, i.note) for i in inc] == [("real", "Cháy rơm, đã dập")]

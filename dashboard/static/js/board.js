@@ -1,21 +1,33 @@
-// The incident board: open and acknowledged incidents, newest first, with the
-// time since the press ticking, and acknowledge / silence / resolve in one or
-// two clicks. Cards are updated in place, so a half-typed note or the focus of
-// a keyboard user survives the live updates around it.
+// The incident board, in order of urgency: not yet taken before taken, then
+// the most escalated, then the oldest first; drills last. Cards are updated in
+// place and never move while the pointer is over the list or the focus is in
+// it (the re-order waits), so a half-typed note, the focus of a keyboard user
+// and the button under a finger survive the live updates around them.
+// After every action the focus goes somewhere sensible: to the next card
+// still waiting, or to the list's heading.
 
-import { post } from "./api.js";
-import { t, kindLabel, stateLabel } from "./i18n.js";
-import { state, on, can, areaName, isActive } from "./state.js";
-import { el, data, clear, elapsed, clockTime } from "./util.js";
+import { get, post } from "./api.js";
+import { t } from "./i18n.js";
+import { state, on, emit, isActive, putCommand } from "./state.js";
+import { el, clear, elapsed } from "./util.js";
 import { gong } from "./sound.js";
-import { applyIncident } from "./alerts.js";
-import { toast, showError } from "./ui.js";
+import { applyIncident, markSeen } from "./alerts.js";
+import { snooze, unsnooze, snoozeLeft } from "./snooze.js";
+import { toast, errorText } from "./ui.js";
+import { build, fill } from "./card.js";
 
-const OUTCOMES = ["real", "false_alarm", "prank", "test"];
 let root;
 let list;
 let empty;
-const cards = new Map(); // incident id -> {node, refs}
+let heading;
+let snoozeBtn;
+let snoozeHint;
+let hovered = false; // pointer over the list: do not re-order
+let focused = false; // focus in the list: do not re-order
+const isHeld = () => hovered || focused;
+let reorderDue = false;
+const cards = new Map(); // incident id -> {node, r}
+const detailAsked = new Set();
 
 export function mountBoard(section) {
   root = section;
@@ -24,54 +36,96 @@ export function mountBoard(section) {
   testBtn.addEventListener("click", () => {
     if (!gong()) toast(t("sound_blocked_short"));
   });
+  snoozeBtn = el("button.btn.btn-ghost", { type: "button", id: "btn-snooze", "aria-describedby": "snooze-hint" });
+  snoozeBtn.addEventListener("click", toggleSnooze);
   root.append(
     el("div.view-head", {},
-      el("h1", { "data-i18n": "board_title" }, t("board_title")),
-      testBtn),
+      (heading = el("h1", { "data-i18n": "board_title", tabindex: "-1", id: "board-heading" }, t("board_title"))),
+      el("div.head-buttons", {}, snoozeBtn, testBtn)),
+    (snoozeHint = el("p.muted.snooze-hint", { id: "snooze-hint", "data-i18n": "snooze_hint" }, t("snooze_hint"))),
     (empty = el("p.empty", { id: "board-empty" },
       el("span", { "data-i18n": "board_empty" }, t("board_empty")))),
     (list = el("div.incident-list", { id: "incident-list" })),
   );
+  list.addEventListener("pointerenter", () => (hovered = true));
+  list.addEventListener("pointerleave", () => {
+    hovered = false;
+    release();
+  });
+  list.addEventListener("focusin", () => (focused = true));
+  list.addEventListener("focusout", (ev) => {
+    if (ev.relatedTarget && list.contains(ev.relatedTarget)) return;
+    focused = false;
+    release();
+  });
   on("incidents", render);
   on("areas", render);
+  on("nodes", refill);
+  on("commands", refill);
+  on("troubles", refill);
   on("lang", () => {
-    for (const [id, c] of cards) fill(c, state.incidents.get(id));
+    refill();
+    paintSnooze();
   });
   setInterval(tick, 1000);
   render();
 }
 
-function sortKey(inc) {
-  // Open ones first (they need someone), then acknowledged; newest first within each.
-  return [inc.state === "open" ? 0 : 1, -(inc.first_press_ms || inc.opened_ms || 0)];
+function release() {
+  // Let a click land first: the re-order after the pointer leaves is not urgent.
+  if (reorderDue) setTimeout(() => !isHeld() && render(), 150);
+}
+
+/** Urgency: [drill, taken, -escalation, age] (smaller first). */
+function urgency(inc) {
+  return [inc.drill ? 1 : 0, inc.state === "open" ? 0 : 1, -(inc.escalation_level || 0), inc.first_press_ms || inc.opened_ms || 0];
+}
+
+export function compare(a, b) {
+  const ka = urgency(a);
+  const kb = urgency(b);
+  for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i] - kb[i];
+  return a.id < b.id ? -1 : 1;
+}
+
+function handlers() {
+  return { onAct: act, onResolve: resolve };
 }
 
 function render() {
   if (!list) return;
-  const active = [...state.incidents.values()].filter(isActive);
-  active.sort((a, b) => {
-    const ka = sortKey(a);
-    const kb = sortKey(b);
-    return ka[0] - kb[0] || ka[1] - kb[1];
-  });
+  const active = [...state.incidents.values()].filter(isActive).sort(compare);
   const keep = new Set(active.map((i) => i.id));
   for (const [id, c] of cards) {
     if (!keep.has(id)) {
+      // Closed (here or elsewhere, whichever news came first): the focus moves on, not to <body>.
+      if (c.node.contains(document.activeElement)) focusNext(id);
       c.node.remove();
       cards.delete(id);
     }
   }
+  reorderDue = false;
   let prev = null;
   for (const inc of active) {
     let c = cards.get(inc.id);
-    if (!c) {
-      c = build(inc);
+    const fresh = !c;
+    if (fresh) {
+      c = build(inc, handlers());
       cards.set(inc.id, c);
+      loadDetail(inc.id);
     }
     fill(c, inc);
-    // Move only when out of place: moving a focused node would drop keyboard focus.
-    const want = prev ? prev.nextSibling : list.firstChild;
-    if (want !== c.node) list.insertBefore(c.node, want);
+    if (isHeld()) {
+      // Nothing moves under the pointer or the focus: a new card goes at the end
+      // (the alarm banner points at it), the order is fixed when the list is let go.
+      if (fresh) list.append(c.node);
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== c.node) reorderDue = true;
+    } else {
+      // Move only when out of place: moving a focused node would drop keyboard focus.
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== c.node) list.insertBefore(c.node, want);
+    }
     prev = c.node;
   }
   empty.hidden = active.length > 0;
@@ -82,94 +136,23 @@ function render() {
     badge.textContent = String(active.length);
     badge.classList.toggle("count-alert", openCount > 0);
   }
+  paintSnooze();
 }
 
-function build(inc) {
-  const r = {};
-  const node = el("article.incident", { "data-id": inc.id, "aria-labelledby": `inc-title-${inc.id}` },
-    el("div.incident-head", {},
-      (r.kind = el("h2.kind", { id: `inc-title-${inc.id}` })),
-      (r.drill = el("span.badge.badge-drill", {})),
-      (r.state = el("span.badge.state", {})),
-      (r.esc = el("span.badge.badge-esc", {}))),
-    el("div.incident-where", {},
-      (r.area = data("", "strong")),
-      el("span.sep", { "aria-hidden": "true" }, " · "),
-      (r.nodeLabel = el("span.muted", {})),
-      " ",
-      (r.origin = data(""))),
-    el("div.incident-time", {},
-      (r.elapsed = el("span.elapsed", { "data-from": "" })),
-      " ",
-      (r.pressed = el("span.muted", {})),
-      " ",
-      (r.count = el("span.muted", {}))),
-    (r.ackBy = el("p.ack-by", {})),
-  );
-  if (can("operator")) {
-    r.ackBtn = el("button.btn.btn-primary.btn-ack", { type: "button" });
-    r.ackBtn.addEventListener("click", () => act(inc.id, "acknowledge", r.ackBtn));
-    r.silenceBtn = el("button.btn.btn-ghost.btn-silence", { type: "button" });
-    r.silenceBtn.addEventListener("click", () => act(inc.id, "silence", r.silenceBtn));
-    r.resolveBtn = el("button.btn.btn-ghost.btn-resolve", { type: "button", "aria-expanded": "false" });
-    r.resolveBox = el("div.resolve-box", { hidden: true, role: "group" });
-    r.resolveBtn.addEventListener("click", () => {
-      const open = r.resolveBox.hidden;
-      r.resolveBox.hidden = !open;
-      r.resolveBtn.setAttribute("aria-expanded", String(open));
-      if (open) r.outcomeBtns[0].focus();
-    });
-    r.noteLabel = el("label", { for: `note-${inc.id}` });
-    r.note = el("input", { id: `note-${inc.id}`, type: "text", maxlength: "500", autocomplete: "off" });
-    r.outcomeLegend = el("p.muted", {});
-    r.outcomeBtns = OUTCOMES.map((o) => {
-      const b = el("button.btn.btn-outcome", { type: "button", "data-outcome": o });
-      b.addEventListener("click", () => resolve(inc.id, o, r));
-      return b;
-    });
-    r.resolveBox.append(r.noteLabel, r.note, r.outcomeLegend, el("div.outcomes", {}, r.outcomeBtns));
-    node.append(el("div.actions", {}, r.ackBtn, r.silenceBtn, r.resolveBtn), r.resolveBox);
-  }
-  return { node, r };
+function refill() {
+  for (const [id, c] of cards) fill(c, state.incidents.get(id));
 }
 
-function fill(c, inc) {
-  if (!inc) return;
-  const { node, r } = c;
-  node.classList.toggle("is-open", inc.state === "open");
-  node.classList.toggle("is-drill", !!inc.drill);
-  node.dataset.kind = inc.kind || "";
-  node.dataset.state = inc.state;
-  r.kind.textContent = kindLabel(inc.kind);
-  r.drill.textContent = t("drill");
-  r.drill.hidden = !inc.drill;
-  r.state.textContent = stateLabel(inc.state);
-  r.state.dataset.state = inc.state;
-  r.esc.hidden = !inc.escalation_level;
-  r.esc.textContent = t("escalated", { n: inc.escalation_level || 0 });
-  r.area.textContent = inc.area_name || areaName(inc.area);
-  r.nodeLabel.textContent = t("origin_node");
-  r.origin.textContent = inc.origin_node || "–";
-  const from = inc.first_press_ms || inc.opened_ms;
-  r.elapsed.dataset.from = String(from || "");
-  r.elapsed.textContent = elapsed(from);
-  r.elapsed.setAttribute("title", t("elapsed_title"));
-  r.pressed.textContent = t("pressed_at", { time: clockTime(from) });
-  r.count.textContent = inc.alarm_count > 1 ? t("press_count", { n: inc.alarm_count }) : "";
-  if (inc.state === "acknowledged") {
-    r.ackBy.hidden = false;
-    r.ackBy.textContent = t("acked_by", { who: inc.acknowledged_by || "?", time: clockTime(inc.acknowledged_ms) });
-  } else {
-    r.ackBy.hidden = true;
-  }
-  if (r.ackBtn) {
-    r.ackBtn.textContent = t("acknowledge");
-    r.ackBtn.hidden = inc.state !== "open";
-    r.silenceBtn.textContent = t("silence");
-    r.resolveBtn.textContent = t("resolve");
-    r.noteLabel.textContent = t("resolve_note");
-    r.outcomeLegend.textContent = t("resolve_pick");
-    r.outcomeBtns.forEach((b) => (b.textContent = t(`outcome_${b.dataset.outcome}`)));
+/** The commands sent for an incident (its gongs and their answers), once per card. */
+async function loadDetail(id) {
+  if (detailAsked.has(id)) return;
+  detailAsked.add(id);
+  try {
+    const d = await get(`/incidents/${encodeURIComponent(id)}`);
+    for (const c of (d && d.commands) || []) putCommand(c);
+    emit("commands");
+  } catch {
+    detailAsked.delete(id); // asked again with the next card render
   }
 }
 
@@ -178,31 +161,92 @@ function tick() {
     const from = Number(span.dataset.from);
     if (from) span.textContent = elapsed(from);
   }
+  paintSnooze();
 }
 
-async function act(id, action, btn) {
-  btn.disabled = true;
+function toggleSnooze() {
+  if (snoozeLeft() > 0) unsnooze();
+  else snooze([...state.incidents.values()].filter((i) => i.state === "open").map((i) => i.id));
+  paintSnooze();
+  refill();
+}
+
+function mmss(ms) {
+  const s = Math.ceil(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+let snoozeWas = false;
+function paintSnooze() {
+  if (!snoozeBtn) return;
+  const left = snoozeLeft();
+  // Offered only when a reminder is ringing (or already muted): not a standing "mute" switch.
+  const ringing = [...state.incidents.values()].some((i) => i.state === "open" && !i.drill);
+  snoozeBtn.hidden = !(ringing || left > 0);
+  snoozeHint.hidden = snoozeBtn.hidden;
+  snoozeBtn.classList.toggle("is-on", left > 0);
+  snoozeBtn.setAttribute("aria-pressed", String(left > 0));
+  snoozeBtn.textContent = left > 0 ? `${t("snooze_on", { left: mmss(left) })} · ${t("snooze_off")}` : t("snooze");
+  if (snoozeWas && left <= 0) refill(); // the snooze ran out: cards stop saying so
+  snoozeWas = left > 0;
+}
+
+/** Focus the next card still waiting (other than `skipId`), or the list's heading. */
+function focusNext(skipId, own) {
+  const order = [...list.children];
+  const from = Math.max(0, order.findIndex((n) => n.dataset.id === skipId));
+  const after = [...order.slice(from + 1), ...order.slice(0, from)];
+  const next = after.find((n) => n.dataset.id !== skipId && n.dataset.state === "open" && n.isConnected) ||
+    after.find((n) => n.dataset.id !== skipId && n.isConnected);
+  const waiting = next && next.dataset.state === "open" ? next.querySelector(".btn-ack:not([hidden])") : null;
+  // Nothing else waits: after taking an incident its own "resolve" is the next step.
+  const target = waiting || (own && own.resolveBtn) || (next && next.querySelector(".btn-ack:not([hidden]), .btn-resolve"));
+  (target || heading).focus();
+}
+
+function showCardError(r, err) {
+  const conflict = err && err.status === 409;
+  const own = err && typeof err.localized === "function" ? err.localized() : "";
+  r.error.textContent = conflict ? `${t("err_conflict")}${own ? `: ${own}` : "."}` : errorText(err);
+  r.error.hidden = false;
+}
+
+async function act(id, action, btn, r) {
+  // Busy, not disabled: a disabled button would drop the keyboard focus to <body>.
+  if (btn.getAttribute("aria-disabled") === "true") return;
+  btn.setAttribute("aria-disabled", "true");
+  r.error.hidden = true;
   try {
-    const inc = await post(`/incidents/${encodeURIComponent(id)}/${action}`);
-    if (inc && inc.id) applyIncident(inc);
+    const out = await post(`/incidents/${encodeURIComponent(id)}/${action}`);
+    if (action === "silence" && out && out.id) {
+      putCommand(out);
+      emit("commands");
+    } else if (out && out.id) applyIncident(out);
+    if (action === "acknowledge") markSeen(id);
     toast(t(`done_${action}`));
+    if (action === "acknowledge") focusNext(id, r);
   } catch (err) {
-    showError(err);
+    showCardError(r, err);
   } finally {
-    btn.disabled = false;
+    btn.removeAttribute("aria-disabled");
   }
 }
 
-async function resolve(id, outcome, r) {
-  r.outcomeBtns.forEach((b) => (b.disabled = true));
+async function resolve(id, outcome, note, r) {
+  if (r.submit.getAttribute("aria-disabled") === "true") return;
+  r.submit.setAttribute("aria-disabled", "true");
+  r.error.hidden = true;
   try {
-    const note = r.note.value.trim();
     const inc = await post(`/incidents/${encodeURIComponent(id)}/resolve`, note ? { outcome, note } : { outcome });
+    focusNext(id); // before the card goes, so the focus never falls to <body>
     if (inc && inc.id) applyIncident(inc);
+    markSeen(id);
     toast(t("done_resolve"));
   } catch (err) {
-    showError(err);
+    showCardError(r, err); // the typed note stays in its box
   } finally {
-    r.outcomeBtns.forEach((b) => (b.disabled = false));
+    r.submit.removeAttribute("aria-disabled");
   }
 }
+
+

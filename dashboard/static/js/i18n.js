@@ -4,6 +4,7 @@
 // ids, notes) is not translated: it is marked lang="vi" where it is shown.
 
 import { nowMs } from "./util.js";
+import { DUTY } from "./strings-duty.js";
 
 const STRINGS = {
   vi: {
@@ -471,6 +472,8 @@ const STRINGS = {
     err_unknown: "Something went wrong. Please try again.",
   },
 };
+Object.assign(STRINGS.vi, DUTY.vi);
+Object.assign(STRINGS.en, DUTY.en);
 
 const STORAGE_KEY = "tiengmo.lang";
 let lang = "vi";

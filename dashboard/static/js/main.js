@@ -6,11 +6,12 @@
 
 import { get, post, del, setCsrf, setUnauthorizedHandler } from "./api.js";
 import { t, initI18n, applyI18n, getLang, setLang, roleLabel } from "./i18n.js";
-import { state, emit, can } from "./state.js";
+import { state, emit, on, can, putCommand } from "./state.js";
 import { setServerTime } from "./util.js";
 import { LiveStream } from "./stream.js";
 import { initSound, onSoundState, enableSound, soundBlocked } from "./sound.js";
-import { applyIncident, startAlerts, updateTitle } from "./alerts.js";
+import { applyIncident, startAlerts, updateTitle, markSeen, paintBanner, unseenIds } from "./alerts.js";
+import { mountSystem, startSystem, stopSystem, healthy, faults } from "./system.js";
 import { mountBoard } from "./board.js";
 import { mountMap, showMap } from "./map.js";
 import { mountTroubles } from "./troubles.js";
@@ -48,6 +49,11 @@ function boot() {
     emit("lang");
   });
   $("btn-logout").addEventListener("click", logout);
+  $("btn-alarm-seen").addEventListener("click", seeAlarm);
+  mountSystem($("system-strip"));
+  on("system", () => paintConn(stream ? stream.state : "connecting"));
+  on("incidents", paintBanner);
+  on("lang", paintBanner);
   $("login-form").addEventListener("submit", login);
   for (const b of document.querySelectorAll(".tab")) {
     b.addEventListener("click", () => {
@@ -136,10 +142,12 @@ function enter(session) {
   }
   $("banner-sound").hidden = !soundBlocked();
   startStream();
+  startSystem();
   simAvailable().then((yes) => {
     state.demo = yes;
     document.querySelector('.tab[data-view="sim"]').hidden = !yes;
-    if (yes && currentView() === "sim") startSim();
+    // A reload on #/sim lands here before the panel answered: route again now.
+    route();
   });
   route();
 }
@@ -235,6 +243,11 @@ function apply(type, body) {
         emit("nodes");
       });
     }
+  } else if (type === "command") {
+    if (body.incident_id && !body.deleted) {
+      putCommand(body);
+      emit("commands");
+    }
   } else if (type === "trouble") {
     state.troubles.set(body.id, body);
     emit("troubles");
@@ -279,15 +292,40 @@ async function loadSnapshot() {
   return run;
 }
 
+// "Live" only when the stream is up AND the system is healthy; otherwise the
+// pill says in words what is wrong (the strip below it says how much).
 function paintConn(s) {
   const pill = $("conn-pill");
   const lost = s === "lost" && !!state.user;
   $("banner-conn").hidden = !lost;
   document.body.classList.toggle("is-stale", lost);
-  const key = s === "up" ? "conn_up" : s === "lost" ? "conn_lost_short" : "conn_connecting";
+  let key = s === "up" ? "conn_up" : s === "lost" ? "conn_lost_short" : "conn_connecting";
+  let cls = s === "up" ? "pill-ok" : s === "lost" ? "pill-danger" : "pill-muted";
+  if (s === "up" && !healthy()) {
+    key = faults().length ? "conn_degraded" : "conn_connecting";
+    cls = faults().length ? "pill-warn" : "pill-muted";
+  }
   pill.textContent = t(key);
   pill.dataset.i18n = key;
-  pill.className = `pill ${s === "up" ? "pill-ok" : s === "lost" ? "pill-danger" : "pill-muted"}`;
+  pill.className = `pill ${cls}`;
+  const why = faults().join(", ");
+  if (why) pill.title = why;
+  else pill.removeAttribute("title");
+}
+
+/** The alarm banner's button: show the board with the newest unseen alarm's card. */
+function seeAlarm() {
+  const ids = unseenIds();
+  markSeen();
+  if (currentView() !== "board") location.hash = "#/board";
+  route();
+  const card = ids.length && document.querySelector(`#incident-list .incident[data-id="${CSS.escape(ids[0])}"]`);
+  const target = card && (card.querySelector(".btn-ack:not([hidden])") || card);
+  if (target) {
+    if (target === card) card.tabIndex = -1;
+    target.scrollIntoView({ block: "center" });
+    target.focus();
+  } else $("main").focus();
 }
 
 // -- leaving -------------------------------------------------------------------
@@ -296,6 +334,7 @@ function teardown() {
   if (stream) stream.stop();
   stream = null;
   stopSim();
+  stopSystem();
   setCsrf(null);
   state.incidents = new Map();
   emit("incidents");

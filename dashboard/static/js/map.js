@@ -166,6 +166,37 @@ function placeLabel(h, fs, taken, u, all) {
 
 /** Where everything goes, in drawing units, and `u`: drawing units per screen pixel,
  * so dots and labels have the same size on screen on a phone and on a wall display. */
+/** Push overlapping hamlet circles apart (a schematic, not a survey): hamlets a few
+ * hundred metres apart would otherwise be drawn on top of each other on a phone. */
+function separate(hamlets, gap) {
+  for (let round = 0; round < 80; round++) {
+    let moved = false;
+    for (let i = 0; i < hamlets.length; i++) {
+      for (let j = i + 1; j < hamlets.length; j++) {
+        const a = hamlets[i];
+        const b = hamlets[j];
+        let vx = b.x + b.dx - (a.x + a.dx);
+        let vy = b.y + b.dy - (a.y + a.dy);
+        let d = Math.hypot(vx, vy);
+        const need = a.r + b.r + gap;
+        if (d >= need) continue;
+        if (d < 1e-6) {
+          vx = 1;
+          vy = 0;
+          d = 1;
+        }
+        const push = (need - d) / 2 + 1e-6;
+        a.dx -= (vx / d) * push;
+        a.dy -= (vy / d) * push;
+        b.dx += (vx / d) * push;
+        b.dy += (vy / d) * push;
+        moved = true;
+      }
+    }
+    if (!moved) return;
+  }
+}
+
 function layout(placed, screenPx, screenH) {
   // Equirectangular around the middle latitude: at a commune's scale the error is
   // nothing, and no tiles (or internet) are needed. The larger spread = SPAN units.
@@ -186,6 +217,7 @@ function layout(placed, screenPx, screenH) {
   let out = null;
   // Twice: the first pass guesses the drawing's width, the second uses what it found.
   for (let pass = 0; pass < 2; pass++) {
+    const drawn = new Map(); // node id -> where it is drawn (its hamlet moved apart)
     const box = { x0: Infinity, y0: Infinity, x1: -Infinity, y1: -Infinity };
     const grow = (a, b, c, d) => {
       box.x0 = Math.min(box.x0, a);
@@ -199,16 +231,24 @@ function layout(placed, screenPx, screenH) {
       const x = pts.reduce((s, p) => s + p[0], 0) / pts.length;
       const y = pts.reduce((s, p) => s + p[1], 0) / pts.length;
       const r = Math.max(u * HAMLET_MIN_PX, ...pts.map((p) => Math.hypot(p[0] - x, p[1] - y) + u * (DOT_PX + 8)));
-      const name = areaName(area);
-      const half = name.length * u * LABEL_PX * 0.32;
-      grow(x - r, y - r - u * (LABEL_PX + 8), x + r, y + r);
-      grow(x - half, y - r, x + half, y);
-      hamlets.push({ area, name, members, x, y, r });
+      hamlets.push({ area, name: areaName(area), members, x, y, r, dx: 0, dy: 0 });
+    }
+    separate(hamlets, u * 8);
+    for (const h of hamlets) {
+      h.x += h.dx;
+      h.y += h.dy;
+      for (const n of h.members) {
+        const p = pos.get(n.id);
+        drawn.set(n.id, [p[0] + h.dx, p[1] + h.dy]);
+      }
+      const half = h.name.length * u * LABEL_PX * 0.32;
+      grow(h.x - h.r, h.y - h.r - u * (LABEL_PX + 8), h.x + h.r, h.y + h.r);
+      grow(h.x - half, h.y - h.r, h.x + half, h.y);
     }
     const m = u * 10;
     const w = box.x1 - box.x0 + 2 * m;
     const h = box.y1 - box.y0 + 2 * m;
-    out = { u, pos, hamlets, viewBox: [box.x0 - m, box.y0 - m, w, h].map((v) => v.toFixed(1)).join(" ") };
+    out = { u, pos: drawn, hamlets, viewBox: [box.x0 - m, box.y0 - m, w, h].map((v) => v.toFixed(1)).join(" ") };
     u = Math.max(w / screenPx, h / screenH); // the .map-svg is at most 70vh tall
 
   }

@@ -3,7 +3,7 @@
 
 import { get, post } from "./api.js";
 import { t, kindLabel, ledLabel } from "./i18n.js";
-import { areaName, on } from "./state.js";
+import { areaName, nodeName, on } from "./state.js";
 import { el, data, clear } from "./util.js";
 import { showError, toast } from "./ui.js";
 
@@ -31,9 +31,15 @@ export function mountSim(section) {
     el("p.muted", { "data-i18n": "sim_hint" }, t("sim_hint")),
     (gridBox = el("div.sim-grid", { id: "sim-grid" })),
   );
-  on("lang", () => {
+  // Names come from the snapshot, which may land after the panel's first answer.
+  const redraw = () => {
     cards = new Map();
     render();
+  };
+  on("lang", redraw);
+  on("areas", redraw);
+  on("nodes", () => {
+    for (const [id, c] of cards) c.name.textContent = nodeName(id);
   });
 }
 
@@ -85,7 +91,7 @@ function render() {
 function build(n) {
   const c = {};
   c.node = el("div.sim-node", { "data-node": n.id },
-    el("div.sim-node-head", {}, data(n.id, "strong"),
+    el("div.sim-node-head", {}, (c.name = data(nodeName(n.id), "strong")),
       (c.gong = el("span.gong-lamp", { role: "img" })),
       (c.led = el("span.led", { role: "img" }))),
     (c.ledText = el("p.muted.led-text", {})),
@@ -115,7 +121,7 @@ async function press(id, number, btn) {
   btn.disabled = true;
   try {
     await post(`/sim/nodes/${encodeURIComponent(id)}/press`, { button: number });
-    toast(t("done_press", { id }));
+    toast(t("done_press", { id: nodeName(id) }));
   } catch (err) {
     showError(err);
   } finally {

@@ -9,6 +9,7 @@ export const state = {
   incidents: new Map(), // id -> incident (open and acknowledged ones, plus recent others)
   troubles: new Map(), // id -> trouble
   drills: new Map(), // incident id -> drill incident started from this screen
+  commands: new Map(), // command id -> command sent for an incident (sound, silence)
 };
 
 const subs = new Map();
@@ -48,4 +49,27 @@ export function needsAck(inc) {
 
 export function isActive(inc) {
   return inc.state === "open" || inc.state === "acknowledged";
+}
+
+/** A node's name from the registry, else its id. */
+export function nodeName(id) {
+  const n = state.nodes.get(id);
+  return (n && n.name) || id || "";
+}
+
+/** The registered, enabled nodes a command to `target` (an area path or a node id) reaches. */
+export function nodesUnder(targetKind, target) {
+  const out = [];
+  for (const n of state.nodes.values()) {
+    if (!n.registered || !n.enabled) continue;
+    if (targetKind === "node" ? n.id === target : n.area === target || (n.area || "").startsWith(target + "/")) out.push(n);
+  }
+  return out;
+}
+
+/** Keep the newest view of a command: a detail fetched before a result came in must
+ * not overwrite the stream's later copy (results only ever grow). */
+export function putCommand(c) {
+  const had = state.commands.get(c.id);
+  if (!had || (c.results || []).length >= (had.results || []).length) state.commands.set(c.id, c);
 }

@@ -1,9 +1,10 @@
-// Troubles: what is wrong with the equipment (node offline or missing, a gong
-// that did not sound, low battery...). Open ones first; cleared ones on request.
+// Troubles in words: what happened, where (area and node NAMES), since when
+// (local time), what to do; grouped by area, the area with most troubles
+// first. Never a raw id, path or millisecond count on screen.
 
 import { get } from "./api.js";
-import { t, troubleLabel, ago } from "./i18n.js";
-import { state, on, emit, areaName } from "./state.js";
+import { t, troubleLabel, kindLabel, ago } from "./i18n.js";
+import { state, on, emit, areaName, nodeName } from "./state.js";
 import { el, data, clear, dateTime } from "./util.js";
 import { showError } from "./ui.js";
 
@@ -26,6 +27,8 @@ export function mountTroubles(section) {
     (listBox = el("div", { id: "trouble-list" })),
   );
   on("troubles", render);
+  on("nodes", render);
+  on("areas", render);
   on("lang", render);
   render();
 }
@@ -40,15 +43,44 @@ async function loadCleared() {
   }
 }
 
-function subjectText(tr) {
-  // A subject is a node id or an area path; show a place's name when it is one.
-  return state.areas.has(tr.subject) ? areaName(tr.subject) : tr.subject;
+/** The area a trouble belongs to: its subject when that is an area, else its node's area. */
+function areaOf(tr) {
+  if (state.areas.has(tr.subject)) return tr.subject;
+  const n = state.nodes.get(tr.subject);
+  return (n && n.area) || (tr.detail && tr.detail.area) || "";
 }
 
-function detailText(detail) {
-  if (detail === null || detail === undefined || detail === "") return "";
-  if (typeof detail !== "object") return String(detail);
-  return Object.entries(detail).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ");
+/** [what, where] in words (where is data: names, kept in their own language). */
+function describe(tr) {
+  const d = tr.detail || {};
+  let what = troubleLabel(tr.kind);
+  let where;
+  if (state.areas.has(tr.subject)) {
+    where = areaName(tr.subject);
+    if (tr.kind === "area_loss" && Array.isArray(d.nodes)) {
+      what = t("tr_what_area", { n: d.nodes.length, names: "" }).replace(/[:：]\s*$/, "");
+      where = `${where}: ${d.nodes.map(nodeName).join(", ")}`;
+    }
+  } else {
+    const area = areaOf(tr);
+    where = area ? t("tr_where_node", { node: nodeName(tr.subject), area: areaName(area) }) : nodeName(tr.subject);
+    if (tr.kind === "failed_to_sound") {
+      const inc = d.incident_id ? state.incidents.get(d.incident_id) : null;
+      what = t("tr_what_failed", { kind: inc ? kindLabel(inc.kind) : kindLabel(null) });
+    }
+  }
+  return [what, where];
+}
+
+function since(tr) {
+  // A lost node's trouble says when it was last heard, not when the hub noticed.
+  const d = tr.detail || {};
+  return typeof d.since_ms === "number" ? d.since_ms : tr.opened_ms;
+}
+
+function todo(kind) {
+  const key = `todo_${kind}`;
+  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker"].includes(kind) ? key : "todo_other");
 }
 
 function render() {
@@ -60,22 +92,34 @@ function render() {
     badge.hidden = open.length === 0;
     badge.textContent = String(open.length);
   }
-  const rows = [...state.troubles.values()]
-    .filter((tr) => !tr.cleared_ms || (showCleared && showCleared.checked))
-    .sort((a, b) => (a.cleared_ms ? 1 : 0) - (b.cleared_ms ? 1 : 0) || b.opened_ms - a.opened_ms);
+  const rows = [...state.troubles.values()].filter((tr) => !tr.cleared_ms || (showCleared && showCleared.checked));
   if (!rows.length) {
     listBox.append(el("p.empty", {}, t("troubles_none")));
     return;
   }
-  const body = el("tbody", {});
+  const groups = new Map();
   for (const tr of rows) {
-    body.append(el("tr", { class: tr.cleared_ms ? "cleared" : "open", "data-trouble": tr.id },
-      el("th", { scope: "row", "data-label": t("col_trouble") }, troubleLabel(tr.kind)),
-      el("td", { "data-label": t("col_subject") }, data(subjectText(tr))),
-      el("td", { "data-label": t("col_since") }, el("span", { title: dateTime(tr.opened_ms) }, ago(tr.opened_ms))),
-      el("td", { "data-label": t("col_cleared") }, tr.cleared_ms ? dateTime(tr.cleared_ms) : t("still_open")),
-      el("td", { "data-label": t("col_detail") }, data(detailText(tr.detail)))));
+    const a = areaOf(tr);
+    if (!groups.has(a)) groups.set(a, []);
+    groups.get(a).push(tr);
   }
-  const head = el("tr", {}, ["col_trouble", "col_subject", "col_since", "col_cleared", "col_detail"].map((c) => el("th", { scope: "col" }, t(c))));
-  listBox.append(el("div.table-wrap", {}, el("table.table.table-cards", {}, el("thead", {}, head), body)));
+  const ordered = [...groups].sort((x, y) => y[1].filter((tr) => !tr.cleared_ms).length - x[1].filter((tr) => !tr.cleared_ms).length || areaName(x[0]).localeCompare(areaName(y[0])));
+  for (const [area, items] of ordered) {
+    items.sort((a, b) => (a.cleared_ms ? 1 : 0) - (b.cleared_ms ? 1 : 0) || since(a) - since(b));
+    const openN = items.filter((tr) => !tr.cleared_ms).length;
+    const section = el("section.trouble-area", { "data-area": area },
+      el("h2", {}, area ? data(areaName(area)) : t("tr_group_other"), " ", el("span.count" + (openN ? ".count-alert" : ""), {}, String(openN))));
+    const ul = el("ul.trouble-items", {});
+    for (const tr of items) {
+      const [what, where] = describe(tr);
+      ul.append(el("li.trouble", { class: tr.cleared_ms ? "trouble cleared" : "trouble open", "data-trouble": tr.id, "data-kind": tr.kind },
+        el("p.trouble-what", {}, el("strong", {}, what)),
+        el("p.trouble-where", {}, data(where)),
+        el("p.trouble-when.muted", {}, `${t("tr_since", { time: dateTime(since(tr)) })} (${ago(since(tr))})`,
+          tr.cleared_ms ? ` · ${t("col_cleared")}: ${dateTime(tr.cleared_ms)}` : ""),
+        tr.cleared_ms ? null : el("p.trouble-todo", {}, t("tr_todo", { todo: todo(tr.kind) }))));
+    }
+    section.append(ul);
+    listBox.append(section);
+  }
 }

@@ -21,6 +21,10 @@ export function errorText(err) {
   if (err.status === 0) return t("err_network");
   if (err.status === 401) return t("err_session");
   if (err.status === 403) return t("err_forbidden");
+  if (err.status === 409) {
+    const why = typeof err.localized === "function" ? err.localized() : "";
+    return why ? `${t("err_conflict")}: ${why}` : `${t("err_conflict")}.`;
+  }
   if (err.status === 429) return t("err_throttled", { s: err.retryAfter || 60 });
   const own = typeof err.localized === "function" ? err.localized() : "";
   return own ? `${t("err_hub")}: ${own}` : t("err_unknown");
