@@ -115,7 +115,7 @@ class Database:
         # Called after the schema was found gone and migrated again (the database was
         # dropped and created again): Store.heal_with puts the registry back and says so.
         self.on_recreated: Callable[[], None] | None = None
-        self._heal_lock = threading.Lock()
+        self._heal_lock = threading.RLock()   # on_recreated writes, and may land here again
 
     @property
     def engine(self) -> Engine:
