@@ -116,6 +116,10 @@ class Database:
         # dropped and created again): Store.heal_with puts the registry back and says so.
         self.on_recreated: Callable[[], None] | None = None
         self._heal_lock = threading.RLock()   # on_recreated writes, and may land here again
+        # The thread migrating the database again: until it has put the registry back,
+        # other writers fail fast (an alarm stored meanwhile would be from an "unknown
+        # node", and not sound); the nodes re-send.
+        self._healer: int | None = None
 
     @property
     def engine(self) -> Engine:
@@ -142,6 +146,9 @@ class Database:
         Its outcome is the store's health: a failure saying the database is unavailable
         is kept (and makes writes fail fast for a moment, see StoreHealth) until a
         write commits again."""
+        healer = self._healer
+        if healer is not None and healer != threading.get_ident():
+            raise StoreError("database unavailable: being created again (schema, registry)")
         reason = self.health.fail_fast()
         if reason is not None:
             raise StoreError(f"database unavailable: {reason}")
@@ -224,24 +231,31 @@ class Database:
         lock, so replicas migrate once) and call `on_recreated`. True if the schema is
         at head afterwards. Everything the database held is gone: users, history."""
         with self._heal_lock:
+            outer, self._healer = self._healer, threading.get_ident()
             try:
-                if current_revision(self._engine) == head_revision():
-                    return True   # healed meanwhile (another thread or replica)
-                log.critical("NGUY CẤP / CRITICAL: the database has no tables (dropped and "
-                             "created again?): migrating it again; its users and history "
-                             "are gone")
-                upgrade(self._engine)
-            except Exception as exc:   # the database is still not there: later
-                log.error("cannot migrate the database again yet: %s", describe(exc))
-                return False
-            self.node_rows.clear()
-            self.health.retry_now()
-            if self.on_recreated is not None:
-                try:
-                    self.on_recreated()
-                except Exception:
-                    log.exception("after migrating the database again")
-            return True
+                return self._heal_schema()
+            finally:
+                self._healer = outer
+
+    def _heal_schema(self) -> bool:
+        try:
+            if current_revision(self._engine) == head_revision():
+                return True   # healed meanwhile (another thread or replica)
+            log.critical("NGUY CẤP / CRITICAL: the database has no tables (dropped and "
+                         "created again?): migrating it again; its users and history "
+                         "are gone")
+            upgrade(self._engine)
+        except Exception as exc:   # the database is still not there: later
+            log.error("cannot migrate the database again yet: %s", describe(exc))
+            return False
+        self.node_rows.clear()
+        self.health.retry_now()
+        if self.on_recreated is not None:
+            try:
+                self.on_recreated()
+            except Exception:
+                log.exception("after migrating the database again")
+        return True
 
 
 class Unit:
