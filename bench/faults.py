@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.faults import scenarios
+from tests.faults import pg_scenarios, scenarios
 from tests.faults.node_kill import node_killed
 from tests.faults.rig import Figures
 
@@ -44,6 +44,11 @@ FULL: dict[str, Callable[[Path], Figures]] = {
                                                            nodes=50),
     "disk_full": lambda d: scenarios.disk_full(d, full_s=15.0, alarms=300, nodes=50,
                                                size="8M"),
+    # PostgreSQL (issue 12.6): the hub heals itself, never restarted.
+    "pg_locked": lambda d: pg_scenarios.pg_locked(d, lock_s=20.0, alarms=300, nodes=50),
+    "pg_connections_killed": lambda d: pg_scenarios.pg_connections_killed(
+        d, kills=8, alarms=300, nodes=50),
+    "pg_recreated": lambda d: pg_scenarios.pg_recreated(d, gone_s=10.0, alarms=300, nodes=50),
 }
 
 

@@ -139,7 +139,10 @@ class Hub:
         # The registry first: a bad file is refused before anything is opened.
         reg = protocol.load_registry(s.registry_file) if s.registry_file is not None else None
         if self._store is None:
-            self._store = Store.open(s.db_url, clock=self.clock_ms)
+            self._store = Store.open(s.db_url, clock=self.clock_ms,
+                                     lock_timeout_s=s.db_lock_timeout_s,
+                                     statement_timeout_s=s.db_statement_timeout_s)
+        self._store.heal_with(reg)   # the database dropped and created again (store.py)
         if reg is not None:
             self._store.nodes.sync_registry(reg)
             log.info("registry %s: %d areas, %d nodes", s.registry_file, len(reg.areas),
@@ -446,11 +449,14 @@ class Hub:
         ing = self.ingest
         link = self.link
         connected = bool(link and link.connected.is_set())
+        # Any write's failure (hub/store/health.py), not only an alarm's: healed, it clears.
+        store_error = (self._store.db.health.error if self._store is not None else None) or (
+            ing.store_error if ing is not None else None)
         reason = None
         if not self.started:
             reason = "the hub is not started"
-        elif ing is not None and ing.store_error:
-            reason = f"the database cannot be written: {ing.store_error}"
+        elif store_error:
+            reason = f"the database cannot be written: {store_error}"
         elif not connected:
             reason = (f"broker {self.settings.broker_url} not reached yet"
                       if link is None or link.connect_count == 0
@@ -466,7 +472,7 @@ class Hub:
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
-            "store_error": ing.store_error if ing else None,
+            "store_error": store_error,
         }
 
 

@@ -110,6 +110,11 @@ class HubSettings(BaseSettings):
     environment: Literal["development", "production"] = "development"
     data_dir: Path = Path("/var/lib/tiengmo")  # default: see defaults.default_data_dir()
     db_url: str = ""                       # default: sqlite:///<data_dir>/hub.db
+    # PostgreSQL, on every connection: no transaction (an alarm's least of all) waits behind
+    # another session's lock, or on one statement, longer than these (0: no limit); it
+    # fails, /healthz says degraded, the node's re-send tries again (docs/faults.md).
+    db_lock_timeout_s: float = Field(2.0, ge=0)
+    db_statement_timeout_s: float = Field(15.0, ge=0)
     registry_file: Path | None = None
     secret: str = Field("", repr=False)    # default: kept in <data_dir>/secret
     # MQTT

@@ -27,6 +27,11 @@ deploy/mosquitto/README.md reports each one as an upstream bug.
   Will never goes out. MQTT 3.1.1 [MQTT-3.1.2-24]: the server must disconnect.
 - OWN_RETAINED: on CONNECT amqtt sends the client the retained messages
   matching *every* client's subscriptions; here only its own.
+- STOP_HANGS: amqtt's handler stop cancels its reader once and waits for it
+  forever; a cancel swallowed by Python 3.11's `wait_for` (it happens when a
+  frozen process resumes: timeout, disconnect and data at once) hangs the
+  client's loop with the Will sent and the socket open: a client connected to a
+  session that routes nothing. Here the cancel is repeated, then the socket closed.
 - QUEUED_NOT_RETAINED: amqtt delivers the messages it queued for an offline
   persistent session with retain=1; a receiver would take a queued command or
   ack for old retained state. Mosquitto sends them with retain=0.
@@ -35,6 +40,7 @@ deploy/mosquitto/README.md reports each one as an upstream bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 from collections.abc import Iterable
@@ -57,8 +63,12 @@ TAKEOVER = "takeover"
 KEEPALIVE = "keepalive"
 OWN_RETAINED = "own-retained"
 QUEUED_NOT_RETAINED = "queued-not-retained"
+STOP_HANGS = "stop-hangs"
 ALL_FIXES = frozenset({NO_ANONYMOUS, LOGIN_FIRST, CLIENT_ID_IS_USERNAME, TAKEOVER, KEEPALIVE,
-                       OWN_RETAINED, QUEUED_NOT_RETAINED})
+                       OWN_RETAINED, QUEUED_NOT_RETAINED, STOP_HANGS})
+# STOP_HANGS: how often, and how long each time, to wait for a reader to end.
+STOP_CANCEL_TRIES = 10
+STOP_CANCEL_WAIT_S = 0.1
 _CONNECT_FIXES = frozenset({LOGIN_FIRST, CLIENT_ID_IS_USERNAME, TAKEOVER})
 
 # Set while amqtt drains a reconnecting session's offline queue (QUEUED_NOT_RETAINED):
@@ -94,9 +104,11 @@ class _ReplayReader(ReaderAdapter):  # type: ignore[misc]  # amqtt ships no type
 class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
     """amqtt's broker protocol handler with the KEEPALIVE and QUEUED_NOT_RETAINED fixes."""
 
-    def __init__(self, plugins_manager: Any, *, drop_silent: bool) -> None:
+    def __init__(self, plugins_manager: Any, *, drop_silent: bool,
+                 fixes: frozenset[str] = frozenset()) -> None:
         super().__init__(plugins_manager)
         self._drop_silent = drop_silent
+        self._fixes = fixes
         self._closing: asyncio.Future[None] | None = None
 
     def handle_read_timeout(self) -> None:
@@ -105,6 +117,39 @@ class _Handler(BrokerProtocolHandler):  # type: ignore[misc]
         # that closed.
         if self._drop_silent and self._closing is None:
             self._closing = asyncio.ensure_future(self.handle_connection_closed())
+
+    async def stop(self) -> None:
+        # STOP_HANGS: amqtt's stop() cancels the reader task once and then waits for it
+        # to finish, forever. Python 3.11's asyncio.wait_for swallows a cancel that lands
+        # while the read it guards completes (gh-86296): after the process was frozen
+        # (SIGSTOP, a suspended VM) the keepalive timeout, the disconnect and a client's
+        # next packet all come at once, the reader reads on, and the broker's loop for
+        # that client hangs in the disconnect: it has sent the Will (the hub "offline")
+        # but never closes the socket, and the reader still answers PINGREQ. The client
+        # stays "connected" to a session that routes nothing, for good (all 24 demo
+        # nodes at `no_hub` until restarted). Cancel until the reader ends, then close
+        # the socket if it still has not; amqtt's stop() then finds it done.
+        if STOP_HANGS in self._fixes:
+            await self._end_reader()
+        await super().stop()
+
+    async def _end_reader(self) -> None:
+        task = self._reader_task
+        if task is None or task is asyncio.current_task():
+            return
+        for attempt in range(STOP_CANCEL_TRIES):
+            if task.done():
+                return
+            if attempt:
+                log.warning("amqtt: the reader of %s ignored a cancel; cancelling again",
+                            getattr(self.session, "client_id", "?"))
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_CANCEL_WAIT_S)
+        if not task.done() and self.writer is not None:
+            # Last resort: the socket closed under the reader ends its read with EOF.
+            with contextlib.suppress(Exception):
+                await self.writer.close()
+            await asyncio.wait({task}, timeout=STOP_CANCEL_WAIT_S)
 
     async def mqtt_publish(self, topic: str, data: bytes | bytearray, qos: int | None,
                            retain: bool, ack_timeout: int | None = None) -> Any:
@@ -139,7 +184,8 @@ class SaferBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         _amqtts, session = await super()._initialize_client_session(
             reader, writer, remote_address, remote_port)
         # amqtt's handler is new and not yet attached to anything: use ours instead.
-        return _Handler(self.plugins_manager, drop_silent=KEEPALIVE in self.fixes), session
+        return _Handler(self.plugins_manager, drop_silent=KEEPALIVE in self.fixes,
+                        fixes=self.fixes), session
 
     async def _read_connect(self, reader: ReaderAdapter, writer: WriterAdapter,
                             remote_address: str) -> ConnectPacket:

@@ -47,6 +47,10 @@ def current_revision(engine: Engine) -> str | None:
 def _locked(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
+            # The hub's lock and statement timeouts (hub/db/engine.py) bound alarms, not
+            # this: waiting for another replica's migration, or a long one, is fine.
+            conn.execute(text("SET lock_timeout = 0"))
+            conn.execute(text("SET statement_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
             conn.commit()
             try:
@@ -54,6 +58,8 @@ def _locked(engine: Engine) -> Iterator[Connection]:
                     yield conn
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+                conn.execute(text("RESET lock_timeout"))
+                conn.execute(text("RESET statement_timeout"))
                 conn.commit()
         else:
             with conn.begin():   # BEGIN IMMEDIATE (see engine.py): the write lock, held

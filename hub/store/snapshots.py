@@ -50,6 +50,7 @@ class TroubleKind(StrEnum):
     ON_BATTERY = "on_battery"
     OUTBOX_BACKLOG = "outbox_backlog"
     NO_BROKER = "no_broker"
+    DATABASE_RECREATED = "database_recreated"   # the database came back empty (critical)
 
 
 # Kind of an incident opened by an operator's drill (never a wire alarm kind).

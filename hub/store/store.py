@@ -20,11 +20,14 @@ unit of work, whose repositories share one transaction:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Engine
+
+import protocol
 
 from ..db import make_engine, upgrade
 from .alarms import Alarms
@@ -34,6 +37,9 @@ from .history import History
 from .incidents import Incidents
 from .nodes import Nodes
 from .records import Audit, Commands, Troubles
+from .snapshots import TroubleKind
+
+log = logging.getLogger("tiengmo.hub.store")
 
 T = TypeVar("T")
 
@@ -66,11 +72,14 @@ class Store(Repositories):
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True,
-             clock: Callable[[], int] | None = None) -> Store:
+             clock: Callable[[], int] | None = None, lock_timeout_s: float | None = None,
+             statement_timeout_s: float | None = None) -> Store:
         """Connect to `url` (sqlite:///rel, sqlite:////abs, postgresql://...), bring the
         schema to head (under a lock, so replicas starting together migrate once) and
-        return a Store. `clock` gives the hub's time in ms for audit rows and defaults."""
-        engine = make_engine(url)
+        return a Store. `clock` gives the hub's time in ms for audit rows and defaults;
+        the timeouts bound every PostgreSQL transaction's lock waits and statements."""
+        engine = make_engine(url, lock_timeout_s=lock_timeout_s,
+                             statement_timeout_s=statement_timeout_s)
         if migrate:
             try:
                 upgrade(engine)
@@ -82,6 +91,25 @@ class Store(Repositories):
     @property
     def engine(self) -> Engine:
         return self.db.engine
+
+    def heal_with(self, registry: protocol.Registry | None) -> None:
+        """What to do when the database comes back empty (dropped and created again; the
+        schema is migrated again by Database.heal_schema): put the registry's areas and
+        nodes back, so alarms are correlated and sounded as before, and open a
+        `database_recreated` trouble: the users, incidents and history are gone and
+        someone must know (the log says so at CRITICAL too)."""
+        def recreated() -> None:
+            if registry is not None:
+                self.nodes.sync_registry(registry)
+            self.troubles.open(TroubleKind.DATABASE_RECREATED.value, "database", {
+                "vi": "Cơ sở dữ liệu bị xoá và tạo lại: mất tài khoản và lịch sử",
+                "en": "the database was dropped and created again: users and history "
+                      "are gone"})
+            log.critical("NGUY CẤP / CRITICAL: database re-created; registry synced again "
+                         "(%d nodes); users and history are gone",
+                         len(registry.nodes) if registry is not None else 0)
+
+        self.db.on_recreated = recreated
 
     @contextmanager
     def unit(self, *, urgent: bool = False) -> Iterator[Repositories]:

@@ -3,7 +3,8 @@
 Everything here is what the fault scenarios (tests/faults/scenarios.py) share:
 
 - `HubProcess`: `python -m tiengmo.cli hub run --config hub.toml` as a subprocess on
-  SQLite, so it can be killed with SIGKILL, stopped with SIGSTOP, or starved of disk;
+  SQLite (or on PostgreSQL: give a `postgresql://` URL for the database), so it can
+  be killed with SIGKILL, stopped with SIGSTOP, or starved of disk;
 - `Nodes`: the real node agent (firmware_sim's HeadlessNode, or VirtualNode on
   gpiozero mock pins) with short timers; every press is timed when the button
   callback fires, so each local gong can be checked against it;
@@ -29,6 +30,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from firmware_sim.headless import HeadlessNode
 from firmware_sim.village import node_config
@@ -88,10 +91,22 @@ def _toml_value(v: Any) -> str:
 
 # ---- the hub as a process ---------------------------------------------------------------
 
+# The hub's database as the rig reads it: a SQLite file, or a PostgreSQL URL.
+DbRef = Path | str
+
+
+def _is_pg(db: DbRef) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def _db_url(db: DbRef) -> str:
+    return str(db) if _is_pg(db) else f"sqlite:///{db}"
+
+
 class HubProcess:
     """One hub process; start/kill/restart on the same database and port."""
 
-    def __init__(self, workdir: Path, broker_url: str, registry: Path, db_path: Path,
+    def __init__(self, workdir: Path, broker_url: str, registry: Path, db_path: DbRef,
                  **settings: Any) -> None:
         self.workdir = workdir
         self.db_path = db_path
@@ -99,7 +114,7 @@ class HubProcess:
         self.config = workdir / "hub.toml"
         self.log = workdir / "hub.log"
         values = {"hub_id": "hub-faults", "broker_url": broker_url,
-                  "db_url": f"sqlite:///{db_path}", "data_dir": str(workdir / "hub-data"),
+                  "db_url": _db_url(db_path), "data_dir": str(workdir / "hub-data"),
                   "registry_file": str(registry), **HUB_SETTINGS, **settings}
         self.config.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items()))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -298,8 +313,19 @@ class Nodes:
 
 # ---- the database, read directly ---------------------------------------------------------
 
-def db_alarm_ids(db_path: Path) -> set[str]:
-    """Every alarm id stored in the hub's SQLite database (read-only use)."""
+def _pg_rows(url: str, sql: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def db_alarm_ids(db_path: DbRef) -> set[str]:
+    """Every alarm id stored in the hub's database (read-only use)."""
+    if _is_pg(db_path):
+        try:
+            return {r[0] for r in _pg_rows(str(db_path), "SELECT alarm_id FROM alarms")}
+        except psycopg.Error:   # dropped, not migrated yet, or not reachable
+            return set()
+    assert isinstance(db_path, Path)
     if not db_path.exists():
         return set()
     conn = sqlite3.connect(str(db_path), timeout=30)
@@ -311,12 +337,14 @@ def db_alarm_ids(db_path: Path) -> set[str]:
         conn.close()
 
 
-def duplicate_incidents(db_path: Path) -> int:
+def duplicate_incidents(db_path: DbRef) -> int:
     """Incidents beyond the first per kind and hamlet (a scenario runs inside one window)."""
+    sql = "SELECT kind, area, count(*) FROM incidents WHERE NOT drill GROUP BY kind, area"
+    if _is_pg(db_path):
+        return sum(n - 1 for _, _, n in _pg_rows(str(db_path), sql))
     conn = sqlite3.connect(str(db_path), timeout=30)
     try:
-        rows = conn.execute("SELECT kind, area, count(*) FROM incidents WHERE drill = 0 "
-                            "GROUP BY kind, area").fetchall()
+        rows = conn.execute(sql).fetchall()
     finally:
         conn.close()
     return sum(n - 1 for _, _, n in rows)
@@ -352,7 +380,7 @@ class AckAudit:
     """Samples "acked but not stored" on a thread: acks read first, then the database,
     so any ack without a stored row is a broken promise (PROTOCOL.md rule 2)."""
 
-    def __init__(self, nodes: Nodes, db_path: Path, every_s: float = 0.5) -> None:
+    def __init__(self, nodes: Nodes, db_path: DbRef, every_s: float = 0.5) -> None:
         self.nodes, self.db_path, self.every_s = nodes, db_path, every_s
         self.violations: set[str] = set()
         self._stop = threading.Event()
@@ -368,7 +396,7 @@ class AckAudit:
         while not self._stop.wait(self.every_s):
             try:
                 self.check()
-            except sqlite3.Error:   # a locked or full database: try again next time
+            except (sqlite3.Error, psycopg.Error):   # locked, full or gone: next time
                 continue
 
     def stop(self) -> int:
@@ -378,7 +406,7 @@ class AckAudit:
         return len(self.violations)
 
 
-def wait_all_home(nodes: Nodes, db_path: Path, timeout: float) -> float:
+def wait_all_home(nodes: Nodes, db_path: DbRef, timeout: float) -> float:
     """Wait until every pressed alarm is stored AND acked; the monotonic time it happened."""
     deadline = time.monotonic() + timeout
     while True:
@@ -393,7 +421,7 @@ def wait_all_home(nodes: Nodes, db_path: Path, timeout: float) -> float:
         time.sleep(0.1)
 
 
-def count_figures(fig: Figures, nodes: Nodes, db_path: Path, audit: AckAudit) -> Figures:
+def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit) -> Figures:
     held, _ = nodes.outbox_ids()
     stored = held & db_alarm_ids(db_path)
     fig.pressed = len(nodes.presses)

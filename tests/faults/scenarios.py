@@ -24,6 +24,7 @@ from typing import Any
 
 from tests.faults.rig import (
     AckAudit,
+    DbRef,
     Figures,
     HubProcess,
     Nodes,
@@ -46,7 +47,7 @@ class Rig:
     audit: AckAudit
 
     @property
-    def db(self) -> Path:
+    def db(self) -> DbRef:
         return self.hub.db_path
 
     def finish(self, fig: Figures, t_cleared: float) -> Figures:
@@ -60,13 +61,14 @@ class Rig:
 
 @contextlib.contextmanager
 def rig(workdir: Path, nodes: int, hamlets: int, *, broker_extra: str = "",
-        db_dir: Path | None = None, headless: bool = True, **hub_settings: Any) -> Iterator[Rig]:
+        db_dir: Path | None = None, headless: bool = True, db: DbRef | None = None,
+        **hub_settings: Any) -> Iterator[Rig]:
     workdir.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(workdir, extra=broker_extra).start()
     registry = workdir / "registry.toml"
     registry.write_text(registry_text(nodes, hamlets), encoding="utf-8")
-    hub = HubProcess(workdir, broker.url, registry, (db_dir or workdir) / "hub.db",
-                     **hub_settings)
+    hub = HubProcess(workdir, broker.url, registry,
+                     db if db is not None else (db_dir or workdir) / "hub.db", **hub_settings)
     ns = Nodes(broker.url, workdir / "nodes", nodes, hamlets, headless=headless)
     audit: AckAudit | None = None
     try:

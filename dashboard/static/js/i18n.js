@@ -145,6 +145,7 @@ const STRINGS = {
     trouble_on_battery: "Mất điện, đang chạy pin",
     trouble_outbox_backlog: "Tin chờ gửi bị dồn",
     trouble_no_broker: "Trung tâm mất kết nối máy chủ tin",
+    trouble_database_recreated: "Cơ sở dữ liệu bị xoá và tạo lại: mất tài khoản và lịch sử",
     trouble_other: "Sự cố khác",
 
     history_title: "Lịch sử vụ việc",
@@ -377,6 +378,7 @@ const STRINGS = {
     trouble_on_battery: "Power cut, on battery",
     trouble_outbox_backlog: "Messages piling up in the outbox",
     trouble_no_broker: "Hub lost its message broker",
+    trouble_database_recreated: "Database dropped and created again: users and history lost",
     trouble_other: "Other trouble",
 
     history_title: "Incident history",
