@@ -29,6 +29,7 @@ TIERS: dict[str, str] = {
     "protocol": "quick",
     "node": "quick",
     "test_self_contained.py": "quick",
+    "test_ci_command.py": "quick",
     "fuzz/test_config_errors.py": "quick",
     "fuzz/test_ingest_fuzz.py": "quick",
     "hub/test_settings.py": "quick",
