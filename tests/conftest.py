@@ -75,6 +75,9 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.bind(config)   # long fixtures say how far they are, past the capture
 
 
+# tryfirst: xdist's own hook turns the xdist_group marks into scheduling groups, so
+# they must be on the items before it runs.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _check_tiers()
     for item in items:
