@@ -30,6 +30,7 @@ TIERS: dict[str, str] = {
     "node": "quick",
     "test_self_contained.py": "quick",
     "test_ci_command.py": "quick",
+    "test_tiers.py": "quick",
     "fuzz/test_config_errors.py": "quick",
     "fuzz/test_ingest_fuzz.py": "quick",
     "hub/test_settings.py": "quick",
