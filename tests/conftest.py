@@ -4,7 +4,7 @@ suite's tiers.
 Tiers (budgets on the CI machine, 2 cores; README.md gives the figures):
   quick          `pytest -m quick`       protocol, node unit, hub logic: < 3 min
   default        `pytest -m "not long"`  everything but the long rigs:   <= 12 min
-  long           `pytest -m long`        the real Ansible apply, fault table, scale rigs
+  long           `pytest -m long`        the real Ansible apply, the fault table
 The README's command (`pytest -n auto`) runs all three. A test gets its tier from
 TIERS below, by its file or folder (the longest entry that matches wins), unless it
 carries `@pytest.mark.quick` or `@pytest.mark.long` itself; anything not listed is
@@ -42,7 +42,7 @@ TIERS: dict[str, str] = {
     "hub/test_flood.py": "quick",
     "ansible/test_apply.py": "long",
     "faults": "long",
-    "scale": "long",
+    # tests/scale (replicas, leadership, federation) takes about 25 s: default tier.
 }
 TIER_MARKS = ("quick", "long")
 

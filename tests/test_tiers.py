@@ -17,7 +17,7 @@ from tests.conftest import TESTS, TIERS, tier_of
     ("ansible/test_apply.py", "long"),
     ("ansible/test_lint.py", None),
     ("faults/test_hub_killed.py", "long"),
-    ("scale/test_replicas.py", "long"),
+    ("scale/test_replicas.py", None),
 ])
 def test_a_file_gets_the_tier_of_its_longest_entry(path: str, tier: str | None) -> None:
     assert tier_of(TESTS / path) == tier
