@@ -31,6 +31,7 @@ TIERS: dict[str, str] = {
     "test_self_contained.py": "quick",
     "test_ci_command.py": "quick",
     "test_tiers.py": "quick",
+    "test_broker_support.py": "quick",
     "fuzz/test_config_errors.py": "quick",
     "fuzz/test_ingest_fuzz.py": "quick",
     "hub/test_settings.py": "quick",
