@@ -39,5 +39,9 @@ def test_a_chosen_port_taken_meanwhile_moves_to_another(
 
 def test_a_fixed_port_already_taken_is_an_error_not_a_broker(tmp_path: Path,
                                                                taken_port: int) -> None:
-    with pytest.raises(RuntimeError, match="Address already in use"):
-        Mosquitto(tmp_path, port=taken_port).start()
+    b = Mosquitto(tmp_path, port=taken_port)
+    try:
+        with pytest.raises(RuntimeError, match="Address already in use"):
+            b.start()
+    finally:
+        b.stop()            # had it been taken for started, no Mosquitto is left behind
