@@ -3,6 +3,12 @@
 The private Mosquitto for fleet-sized runs, the machine's load average, the
 results JSON, a connected bare paho client, a server child process that says
 "ready" and runs until its stdin closes, and a bare subscriber's wait/close.
+
+Every results JSON says which code made it and how busy the machine was: `commit`
+(git rev-parse HEAD, "-dirty" when the tree differs from it outside bench/results/)
+and `loadavg` (1/5/15-min load averages when the bench started, i.e. imported this
+module, and when it wrote the file). Write results through `write_result`, `save`
+or `write_json` so none goes without them.
 """
 
 from __future__ import annotations
@@ -36,12 +42,43 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def git_commit(root: Path = ROOT) -> str:
+    """HEAD's commit, with "-dirty" if tracked or new files differ from it (results
+    written by earlier runs, bench/results/, do not count); "unknown" outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                              text=True, timeout=30, check=True).stdout.strip()
+    try:
+        head = git("rev-parse", "HEAD")
+        changes = git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("-dirty" if changes else "")
+
+
+# Taken when a bench starts (it imports this module first): the code it runs and the
+# load it starts under.
+COMMIT = git_commit()
+LOAD_BEFORE = load()
+
+
+def provenance() -> dict[str, Any]:
+    """What every results file carries: the commit, the load before and after, the machine."""
+    return {"commit": COMMIT, "loadavg": {"before": LOAD_BEFORE, "after": load()},
+            "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def write_json(path: Path, result: dict[str, Any]) -> Path:
+    """Write `result` plus its provenance() as JSON at `path` (replacing it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**result, **provenance()}, indent=2, ensure_ascii=False)
+                    + "\n", encoding="utf-8")
+    return path
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Write `result` as bench/results/<name>.json (replacing it); return the path."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return path
+    return write_json(RESULTS / f"{name}.json", result)
 
 
 def save(name: str, key: str, result: dict[str, Any]) -> Path:
@@ -49,8 +86,7 @@ def save(name: str, key: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     old = json.loads(path.read_text()) if path.exists() else {}
-    old[key] = {**result, "machine": f"{os.cpu_count()} cores",
-                "when": time.strftime("%Y-%m-%d %H:%M:%S")}
+    old[key] = {**result, "machine": f"{os.cpu_count()} cores", **provenance()}
     path.write_text(json.dumps(old, indent=2, ensure_ascii=False) + "\n")
     return path
 

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import write_json
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.browser.stack import USERS, Stack
 from tests.support.broker import Mosquitto
@@ -212,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--presses must be 1 or more")
     logging.basicConfig(level=logging.ERROR)  # the node agents log every ALARM as a warning
     result = run(args.presses)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+    write_json(args.out, result)   # with the commit and the load average
     print()
     for name in ("press_to_dom_ms", "press_to_frame_ms", "hub_recv_to_dom_ms",
                  "press_to_hub_recv_ms"):

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.common import write_json
 from tests.faults import pg_scenarios, scenarios
 from tests.faults.node_kill import node_killed
 from tests.faults.rig import Figures
@@ -77,7 +78,7 @@ def run_fuzz(cases: int, workdir: Path) -> dict[str, Any] | None:
         from bench.fuzz_ingest import fuzz
 
         out = fuzz(cases, workdir / "fuzz")
-        (RESULTS / "fuzz_ingest.json").write_text(json.dumps(out, indent=2) + "\n")
+        write_json(RESULTS / "fuzz_ingest.json", out)
         return out
     saved = RESULTS / "fuzz_ingest.json"
     if saved.exists():
@@ -132,7 +133,7 @@ def main() -> int:
     print()
     print(table(rows, fuzz))
     out = {"faults": rows, "fuzz": fuzz, "load_after": round(os.getloadavg()[0], 2)}
-    (RESULTS / "faults.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_json(RESULTS / "faults.json", out)   # with the commit and the load average
     return 0 if all(r.get("survived") for r in rows) else 1
 
 

@@ -12,7 +12,6 @@ writes bench/results/fuzz_ingest.json. Exit status 1 on the first failing case.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 
+from bench.common import write_json
 from tests.fuzz.cases import Case, cases, valid_alarm
 from tests.fuzz.target import ingest_target
 
@@ -56,8 +56,7 @@ def main() -> int:
           f"rejected {out['rejected']:,}  in {out['seconds']} s")
     for reason, n in sorted(out["rejects_by_reason"].items(), key=lambda kv: -kv[1]):
         print(f"  {reason:<22} {n:>8,}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fuzz_ingest.json").write_text(json.dumps(out, indent=2) + "\n")
+    write_json(RESULTS / "fuzz_ingest.json", out)   # with the commit and the load average
     return 0
 
 

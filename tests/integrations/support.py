@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,8 +14,6 @@ from hub.app import create_app
 from hub.integrations.runner import Integrations
 from hub.runtime import Hub
 from tests.e2e.harness import E2E
-
-SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "CAP-v1.2.xsd"
 
 
 class Stack:

@@ -2,9 +2,10 @@
 
 Import the fixtures into a test module (`from tests.support.hubdb import db_url, pg_database`).
 `db_url` is parametrized over both databases, each test starting from an empty
-schema. PostgreSQL: one uniquely named database per test session, dropped at the
-end; its address comes from $TIENGMO_TEST_PG_ADMIN (default: trust auth as
-`postgres` on 127.0.0.1:5432).
+schema. PostgreSQL: one uniquely named database per test session (per xdist worker:
+the name carries the worker, the process and a random tail), dropped at the end; its
+address comes from $TIENGMO_TEST_PG_ADMIN (default: trust auth as `postgres` on
+127.0.0.1:5432).
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ PG_ADMIN = os.environ.get("TIENGMO_TEST_PG_ADMIN",
                           "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+def worker() -> str:
+    """This xdist worker's id ("gw0", ...), "main" without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 def _with_db(admin_url: str, name: str) -> str:
     base = admin_url.rsplit("/", 1)[0]
     return f"{base}/{name}"
@@ -29,8 +35,10 @@ def _with_db(admin_url: str, name: str) -> str:
 
 @contextmanager
 def fresh_pg_database(prefix: str) -> Iterator[str]:
-    """URL of a new, empty PostgreSQL database named `prefix` + a random tail; dropped after."""
-    name = f"{prefix}{secrets.token_hex(4)}"
+    """URL of a new, empty PostgreSQL database named `prefix` + this worker + a random
+    tail (unique across xdist workers and concurrent runs); dropped after."""
+    name = f"{prefix}{worker()}_{os.getpid()}_{secrets.token_hex(4)}"
+    assert len(name) <= 63, name    # PostgreSQL would cut a longer name silently
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -43,7 +51,7 @@ def fresh_pg_database(prefix: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this test session (dropped afterwards)."""
-    with fresh_pg_database(f"tiengmo_test_{os.getpid()}_") as url:
+    with fresh_pg_database("tiengmo_test_") as url:
         yield url
 
 
