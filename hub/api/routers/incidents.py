@@ -13,6 +13,7 @@ from ..deps import Ctx, Operator, Viewer
 from ..errors import not_found
 from ..schemas import (
     INT64_MAX,
+    AcknowledgeCreate,
     CommandPublic,
     IncidentDetail,
     IncidentPublic,
@@ -89,10 +90,13 @@ def incidents_get(incident_id: str, _who: Viewer, ctx: Ctx) -> IncidentDetail:
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentPublic,
              operation_id="incidents_acknowledge", responses={404: {}, 409: {}})
-def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx) -> IncidentPublic:
-    """Take the incident (tiếp nhận): the nodes of its alarms show it; idempotent."""
+def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx,
+                          body: AcknowledgeCreate | None = None) -> IncidentPublic:
+    """Take the incident (tiếp nhận): the nodes of its alarms show it. Sending it again is
+    a retry (200); if someone else took or closed it first: 409 saying who and when."""
     _public(ctx, incident_id)
-    ctx.services.acknowledge(incident_id, who.actor)
+    ctx.services.acknowledge(incident_id, who.actor,
+                             expected_state=body.expected_state if body else None)
     return _public(ctx, incident_id)
 
 
@@ -101,9 +105,11 @@ def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx) -> Incident
 def incidents_resolve(incident_id: str, body: ResolveCreate, who: Operator,
                       ctx: Ctx) -> IncidentPublic:
     """Close the incident with what it was (real, false_alarm, prank, test) and a note;
-    its sound is silenced."""
+    its sound is silenced. Closed already: 409 (who, when, which outcome), unless it is the
+    same officer's retry with the same outcome (200)."""
     _public(ctx, incident_id)
-    ctx.services.resolve(incident_id, who.actor, body.outcome, body.note or None)
+    ctx.services.resolve(incident_id, who.actor, body.outcome, body.note or None,
+                         expected_state=body.expected_state)
     return _public(ctx, incident_id)
 
 
