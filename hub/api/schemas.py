@@ -210,6 +210,9 @@ class IncidentPublic(BaseModel):
     sounded_area: str | None
     alarm_count: int
     origin_node: str | None
+    # When the incident takes its next escalation step if nobody acknowledges it (the
+    # board's countdown); null once acknowledged or closed, for drills, and after the last.
+    next_escalation_ms: int | None = None
 
 
 class IncidentDetail(IncidentPublic):

@@ -28,6 +28,7 @@ def _under(col: Any, area: str) -> ColumnElement[bool]:
     return or_(col == area, col.startswith(area + "/", autoescape=True))
 
 
+ESCALATION_EVENT = "escalation"
 STATE_VI = {"open": "đang mở", "acknowledged": "đã được tiếp nhận",
             "resolved": "đã kết thúc", "cancelled": "đã bị hủy"}
 OUTCOME_VI = {"real": "thật", "false_alarm": "báo nhầm", "prank": "báo đùa", "test": "thử"}
@@ -209,12 +210,18 @@ class Incidents:
             return [convert.incident(r) for r in s.scalars(q.order_by(I.opened_ms))]
 
     def mark_escalated(self, incident_id: str, level: int, area: str, now_ms: int) -> bool:
+        """Compare-and-set the escalation step; the winner also logs an `escalation` event
+        (subject: the incident) in the same transaction, for the integrations' SMS and
+        webhooks and the board."""
         def tx(s: Session) -> bool:
             done = s.execute(update(I).where(
                 I.incident_id == incident_id, I.escalation_level == level - 1,
                 I.state == IncidentState.OPEN.value).values(
                 escalation_level=level, escalated_ms=now_ms, sounded_area=area))
-            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+            won = bool(done.rowcount == 1)  # type: ignore[attr-defined]
+            if won:
+                s.add(m.EventRow(ts_ms=now_ms, type=ESCALATION_EVENT, subject=incident_id))
+            return won
 
         return self._work.write(tx)
 

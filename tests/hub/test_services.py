@@ -135,10 +135,11 @@ def test_escalation_widens_once_per_interval_and_stops_when_acknowledged(parts: 
     inc = fire(store, "n1", NOW)
     svc.sound_incident(inc)
     assert svc.escalate_due(NOW + 119_000) == []
-    [cmd] = svc.escalate_due(NOW + 120_000)
-    assert rec.area_cmds[-1] == (COMMUNE, cmd)
+    assert svc.escalate_due(NOW + 120_000) == []             # step 1 tells people, no gong
     assert store.incidents.get(inc).escalation_level == 1  # type: ignore[union-attr]
     assert svc.escalate_due(NOW + 121_000) == []             # not again right away
+    [cmd] = svc.escalate_due(NOW + 240_000)                  # step 2 widens
+    assert rec.area_cmds[-1] == (COMMUNE, cmd)
     svc.acknowledge(inc, "officer")
     assert svc.escalate_due(NOW + 400_000) == []
 

@@ -47,7 +47,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 @router.get("/incidents", response_model=list[IncidentPublic], operation_id="incidents_list")
 def incidents_list(_who: Viewer, ctx: Ctx, f: Filter, limit: Limit = 100) -> list[IncidentPublic]:
     """Incidents, newest first; page with `before` = the last one's opened_ms."""
-    return Presenter(ctx.history).incidents(ctx.history.incidents(f, limit))
+    return Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
 
 
 CSV_HEADER = ["incident_id", "opened_at", "kind", "area", "area_name", "state", "drill",
@@ -61,7 +61,7 @@ CSV_HEADER = ["incident_id", "opened_at", "kind", "area", "area_name", "state", 
 def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
                   limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT) -> Response:
     """The same filters as the list, as CSV (UTF-8 with BOM, for Excel)."""
-    items = Presenter(ctx.history).incidents(ctx.history.incidents(f, limit))
+    items = Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
     rows = ([i.id, iso(i.opened_ms), i.kind, i.area, i.area_name, i.state, i.drill, i.flagged,
              i.origin_node, i.alarm_count, iso(i.first_press_ms), iso(i.acknowledged_ms),
              i.acknowledged_by, iso(i.resolved_ms), i.resolved_by, i.outcome, i.note,
@@ -73,7 +73,7 @@ def _public(ctx: Ctx, incident_id: str) -> IncidentPublic:
     inc = ctx.store.incidents.get(incident_id)
     if inc is None:
         raise not_found(f"incident {incident_id!r}", f"vụ việc {incident_id!r}")
-    return Presenter(ctx.history).incidents([inc])[0]
+    return Presenter(ctx.history, ctx.settings).incidents([inc])[0]
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail,
