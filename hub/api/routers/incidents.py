@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ...store.history import AlarmFilter, IncidentFilter
-from ..csv_export import csv_response, iso
+from ..csv_export import Lang, LocalTime, csv_response, header
 from ..deps import Ctx, Operator, Viewer
 from ..errors import not_found
 from ..schemas import (
@@ -54,19 +54,31 @@ CSV_HEADER = ["incident_id", "opened_at", "kind", "area", "area_name", "state", 
               "flagged", "origin_node", "alarm_count", "first_press_at", "acknowledged_at",
               "acknowledged_by", "resolved_at", "resolved_by", "outcome", "note",
               "escalation_level", "sounded_area", "opened_ms"]
+CSV_HEADER_VI = {
+    "incident_id": "mã vụ việc", "opened_at": "thời gian mở", "kind": "loại",
+    "area": "khu vực", "area_name": "tên khu vực", "state": "trạng thái",
+    "drill": "diễn tập", "flagged": "nút lạ/bị tắt", "origin_node": "nút báo",
+    "alarm_count": "số báo động", "first_press_at": "lần bấm đầu",
+    "acknowledged_at": "thời gian tiếp nhận", "acknowledged_by": "người tiếp nhận",
+    "resolved_at": "thời gian kết thúc", "resolved_by": "người kết thúc",
+    "outcome": "kết quả", "note": "ghi chú", "escalation_level": "bậc nâng cấp",
+    "sounded_area": "khu vực đã báo", "opened_ms": "mở (ms)"}
 
 
 @router.get("/incidents.csv", operation_id="incidents_csv",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
-                  limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT) -> Response:
-    """The same filters as the list, as CSV (UTF-8 with BOM, for Excel)."""
+                  limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
+                  lang: Lang = "en") -> Response:
+    """The same filters as the list, as CSV (UTF-8 with BOM, for Excel), times in the
+    hub's `tz`; `lang=vi` names the columns in Vietnamese."""
+    iso = LocalTime(ctx.settings.tz)
     items = Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
     rows = ([i.id, iso(i.opened_ms), i.kind, i.area, i.area_name, i.state, i.drill, i.flagged,
              i.origin_node, i.alarm_count, iso(i.first_press_ms), iso(i.acknowledged_ms),
              i.acknowledged_by, iso(i.resolved_ms), i.resolved_by, i.outcome, i.note,
              i.escalation_level, i.sounded_area, i.opened_ms] for i in items)
-    return csv_response("tiengmo-incidents.csv", CSV_HEADER, rows)
+    return csv_response("tiengmo-incidents.csv", header(CSV_HEADER, lang, CSV_HEADER_VI), rows)
 
 
 def _public(ctx: Ctx, incident_id: str) -> IncidentPublic:
