@@ -29,3 +29,21 @@ class NotFound(HubError):
 
 class InvalidAction(HubError):
     """An operator action that does not apply to the thing's current state."""
+
+
+class Conflict(InvalidAction):
+    """Someone acted first: the thing is no longer in the state the caller acted on.
+
+    Carries what it is now (`current`), who made it so (`by`) and when (`at_ms`), so the
+    loser of a race is told who did what instead of silently overwriting it (API: 409).
+    """
+
+    def __init__(self, message: str, message_vi: str, *, current: str, by: str | None,
+                 at_ms: int | None, **extra: object) -> None:
+        super().__init__(message)
+        self.message_vi = message_vi
+        self.current, self.by, self.at_ms = current, by, at_ms
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def detail(self) -> dict[str, object]:
+        return {"current": self.current, "by": self.by, "at_ms": self.at_ms, **self.extra}

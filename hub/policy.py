@@ -11,6 +11,7 @@ Loaded from the hub settings' `[policy]` table:
 
     [policy.kinds.fire]
     level = "commune"          # hamlet | commune | district
+    max_level = "district"     # the widest escalation may sound (default: see below)
     pattern = "fire"           # a pattern name (default: the kind itself)
     duration_s = 180
     priority = 5
@@ -52,12 +53,24 @@ class Sound(NamedTuple):
     priority: int
 
 
+# By default escalation never sounds wider than the commune: one unacknowledged press
+# (a prank at night) must not wake the whole district. A kind may name a wider ceiling.
+DEFAULT_MAX_LEVEL = "commune"
+
+
 @dataclass(frozen=True, slots=True)
 class KindPolicy:
     level: str = "hamlet"
     pattern: str | None = None        # None: the pattern named like the kind
     duration_s: int = DEFAULT_ALARM_DURATION_S
     priority: int = protocol.PRIORITY_ALARM
+    max_level: str | None = None      # None: DEFAULT_MAX_LEVEL, never below `level`
+
+    @property
+    def ceiling(self) -> str:
+        """The widest level escalation may sound this kind at."""
+        widest = self.max_level or DEFAULT_MAX_LEVEL
+        return widest if LEVELS[widest] >= LEVELS[self.level] else self.level
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +88,9 @@ class Policy:
     drill_duration_s: int = DEFAULT_DRILL_DURATION_S
     all_clear_duration_s: int = 30
     warning_duration_s: int = 60
-    max_escalation: int = 2           # widen at most this many levels above the first sound
+    # Escalation steps at most: the first notifies people, later ones widen the gongs up
+    # to the kind's ceiling (hub/escalation.py).
+    max_escalation: int = 2
 
     def kind_policy(self, kind: str) -> KindPolicy:
         return self.kinds.get(str(kind), KindPolicy())
@@ -111,6 +126,18 @@ class Policy:
         """One area level wider (escalation), or None at the top."""
         return protocol.area_parent(area)
 
+    def ceiling_area(self, kind: str, origin_area: str) -> str:
+        """The widest area escalation may sound an incident of `kind` from `origin_area`."""
+        return up(origin_area, LEVELS[self.kind_policy(kind).ceiling])
+
+    def widen_within(self, kind: str, origin_area: str, area: str) -> str:
+        """One level wider than `area`, but never past the kind's ceiling (then `area`)."""
+        ceiling = self.ceiling_area(kind, origin_area)
+        wider = self.widen(area)
+        if wider is None or not protocol.area_contains(ceiling, wider):
+            return area
+        return wider
+
     def drill(self, area: str, duration_s: int | None = None) -> Sound:
         return Sound(area, self.pattern_for(DRILL, area), duration_s or self.drill_duration_s,
                      protocol.PRIORITY_DRILL)
@@ -139,7 +166,7 @@ def up(area: str, steps: int) -> str:
 
 _TOP_KEYS = {"kinds", "patterns", "drill_duration_s", "all_clear_duration_s",
              "warning_duration_s", "max_escalation"}
-_KIND_KEYS = {"level", "pattern", "duration_s", "priority"}
+_KIND_KEYS = {"level", "pattern", "duration_s", "priority", "max_level"}
 _PATTERN_KEYS = {"area", "name", "steps"}
 
 
@@ -169,12 +196,17 @@ def _parse(t: Table) -> Policy:
         kt = kinds_t.sub(kind)
         assert kt is not None
         kt.only(_KIND_KEYS)
-        kinds[kind] = KindPolicy(
+        kp = KindPolicy(
             level=kt.string("level", "hamlet", choices=LEVELS),
             pattern=kt.string("pattern"),
             duration_s=_duration(kt, "duration_s", DEFAULT_ALARM_DURATION_S),
             priority=int(kt.integer("priority", protocol.PRIORITY_ALARM, lo=0,
-                                    hi=protocol.messages.MAX_PRIORITY)))
+                                    hi=protocol.messages.MAX_PRIORITY)),
+            max_level=kt.string("max_level", choices=LEVELS))
+        if kp.max_level is not None and LEVELS[kp.max_level] < LEVELS[kp.level]:
+            raise kt.fail("max_level", f"{kp.max_level!r} is narrower than level "
+                                       f"{kp.level!r}, where the kind first sounds")
+        kinds[kind] = kp
     overrides: list[PatternOverride] = []
     for pt in t.tables("patterns"):
         pt.only(_PATTERN_KEYS)

@@ -27,7 +27,7 @@ from .escalation import Escalator
 from .fanout import FanOut, Publisher, sound_in_area
 from .policy import Policy, Sound
 from .settings import HubSettings
-from .store import IncidentInfo, NodeInfo, Outcome, Store
+from .store import IncidentInfo, IncidentState, NodeInfo, Outcome, Store
 
 __all__ = ["HUB_ACTOR", "Publisher", "Services"]
 
@@ -130,10 +130,13 @@ class Services:
 
     # --- incidents -----------------------------------------------------------------------------
 
-    def acknowledge(self, incident_id: str, actor: str) -> IncidentInfo:
+    def acknowledge(self, incident_id: str, actor: str, *,
+                    expected_state: str | None = None) -> IncidentInfo:
         """An operator took the incident: `acknowledged` acks to every node whose alarm is in
-        it. Idempotent. Raises NotFound, InvalidAction (resolved/cancelled)."""
-        inc, changed = self.store.incidents.acknowledge(incident_id, actor, self.clock())
+        it. The same officer again is a retry (no error). Raises NotFound, Conflict (someone
+        else took or closed it first: who and when)."""
+        inc, changed = self.store.incidents.acknowledge(incident_id, actor, self.clock(),
+                                                        expected=expected_state)
         if changed:
             self._audit(actor, "acknowledge", incident_id)
             if not self.settings.observer:
@@ -141,14 +144,17 @@ class Services:
         return inc
 
     def resolve(self, incident_id: str, actor: str, outcome: Outcome | str,
-                note: str | None = None) -> IncidentInfo:
-        """Close the incident with what it was: `resolved` acks, and a silence for its sound."""
+                note: str | None = None, *, expected_state: str | None = None) -> IncidentInfo:
+        """Close the incident with what it was: `resolved` acks, and a silence for its sound.
+        A closed incident is never overwritten (Conflict), except that the same officer
+        sending the same outcome again gets it back unchanged."""
         try:
             result = Outcome(outcome)
         except ValueError:
             raise InvalidAction(f"outcome {outcome!r} is not one of "
                                 f"{', '.join(o.value for o in Outcome)}") from None
-        inc, changed = self.store.incidents.resolve(incident_id, actor, result, note, self.clock())
+        inc, changed = self.store.incidents.resolve(incident_id, actor, result, note, self.clock(),
+                                                    expected=expected_state)
         if changed:
             self._audit(actor, "resolve", incident_id, outcome=result.value, note=note)
             if not self.settings.observer:
@@ -226,13 +232,14 @@ class Services:
         return inc, cmd
 
     def stop_drill(self, incident_id: str, actor: str) -> Command:
-        """Silence a drill and close its incident (outcome `test`)."""
+        """Silence a drill and close its incident (outcome `test`); a drill someone else
+        stopped already is a Conflict (the silence still goes out: stopping is safe)."""
         inc = self._incident(incident_id)
         if not inc.drill:
             raise InvalidAction(f"incident {incident_id} is not a drill")
         cmd = self._silence_incident(inc, actor)
         self.store.incidents.resolve(incident_id, actor, Outcome.TEST, "drill stopped",
-                                     self.clock())
+                                     self.clock(), expected=IncidentState.OPEN.value)
         self._audit(actor, "stop_drill", incident_id, cmd_id=cmd.cmd_id, drill=True)
         return cmd
 
@@ -270,24 +277,28 @@ class Services:
         self._audit(actor, "register_node", node_id, area=area, name=name, enabled=enabled)
         return node
 
-    def enable_node(self, node_id: str, actor: str) -> NodeInfo:
-        node = self.store.nodes.set_enabled(node_id, True)
+    def enable_node(self, node_id: str, actor: str, *,
+                    expected: bool | None = None) -> NodeInfo:
+        node = self.store.nodes.set_enabled(node_id, True, expected=expected)
         self._audit(actor, "enable_node", node_id)
         if self.broker_access is not None:
             self.broker_access.request_sync()
         return node
 
-    def disable_node(self, node_id: str, actor: str) -> NodeInfo:
-        node = self.store.nodes.set_enabled(node_id, False)
+    def disable_node(self, node_id: str, actor: str, *,
+                     expected: bool | None = None) -> NodeInfo:
+        node = self.store.nodes.set_enabled(node_id, False, expected=expected)
         self._audit(actor, "disable_node", node_id)
         if self.broker_access is not None:
             self.broker_access.request_sync()
         return node
 
-    def move_node(self, node_id: str, area: str, actor: str) -> NodeInfo:
+    def move_node(self, node_id: str, area: str, actor: str, *,
+                  expected: str | None = None) -> NodeInfo:
+        """Move a node; with `expected` (the area the admin saw) a compare-and-set."""
         before = self._node(node_id)
         try:
-            node = self.store.nodes.move(node_id, area)
+            node = self.store.nodes.move(node_id, area, expected=expected)
         except ValueError as exc:
             raise InvalidAction(str(exc)) from None
         self._audit(actor, "move_node", node_id, area=area, previous_area=before.area)

@@ -69,7 +69,12 @@ def serve_http(app: Any, host: str, port: int, settings: HubSettings | None = No
     from .api.limits import server_options
 
     extra = server_options(settings) if settings is not None else {}
+    # X-Forwarded-For/-Proto only from the proxies named in `trusted_proxies` (none by
+    # default). uvicorn's own default trusts 127.0.0.1, which let anything on the hub's
+    # machine spoof the client address that login throttling and the audit log use.
+    proxies = list(settings.trusted_proxies) if settings is not None else []
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                            proxy_headers=bool(proxies), forwarded_allow_ips=proxies or [],
                             **extra)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)

@@ -14,6 +14,7 @@ loading may create `data_dir` and its `secret` file (mode 0600).
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, PlainValidator, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -188,8 +190,22 @@ class HubSettings(BaseSettings):
     # request or `session_max_s` after login; logins are throttled per user and per address.
     session_idle_s: float = _pos(default=8 * 3600.0)
     session_max_s: float = _pos(default=24 * 3600.0)
-    login_max_failures: int = Field(5, ge=1)        # per user name, then a doubling lockout
-    login_ip_max_failures: int = Field(20, ge=1)    # per client address (one NAT, one office)
+    # Wrong passwords count per user AND client (the address, or a known device): this many
+    # lock that user out at that client only, for a doubling lockout.
+    login_max_failures: int = Field(5, ge=1)
+    # This many wrong passwords from one address (any names) slow its logins down by
+    # `login_slowdown_s`; never a refusal (one NAT, one office: docs/api.md).
+    login_ip_max_failures: int = Field(20, ge=1)
+    # Guessing one user's password from many addresses: after this many failures (all
+    # clients) each login as that user waits `login_slowdown_s` first, except from a
+    # browser that has logged in as that user before (the signed known-device cookie).
+    login_slowdown_after: int = Field(10, ge=1)
+    login_slowdown_s: float = Field(3.0, ge=0, le=60)
+    known_device_days: float = _pos(default=365.0)
+    # Proxies (addresses or networks) whose X-Forwarded-For/-Proto are believed; none by
+    # default, so the peer's own address is the client (login throttling, the audit log).
+    trusted_proxies: list[str] = Field(default_factory=list, json_schema_extra={
+        "allowed": "a list of IP addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]"})
     login_lockout_s: float = _pos(default=30.0)
     login_lockout_max_s: float = _pos(default=3600.0)
     event_retention_s: float = _pos(default=7 * 86400.0)   # the live stream's replay log
@@ -199,6 +215,9 @@ class HubSettings(BaseSettings):
     # audit_retention_days: the append-only audit log (only this prunes it).
     retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
     audit_retention_days: float = Field(0.0, ge=0, json_schema_extra={"allowed": _DAYS})
+    # Local time of the CSV exports (an IANA zone name).
+    tz: str = Field("Asia/Ho_Chi_Minh", json_schema_extra={
+        "allowed": "an IANA time zone name, e.g. Asia/Ho_Chi_Minh or UTC"})
     policy: Annotated[Policy, PlainValidator(_to_policy)] = Field(default_factory=Policy)
     # The [integrations] table (metrics, CAP, webhooks, SMS, Home Assistant): see
     # hub/integrations/config.py and docs/integrations.md.
@@ -244,6 +263,27 @@ class HubSettings(BaseSettings):
     def _broker_url(cls, url: str) -> str:
         check_broker_url(url)
         return url
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, proxies: list[str]) -> list[str]:
+        for p in proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise _rule(f"key 'trusted_proxies': {p!r} is not an IP address or network "
+                            "(e.g. 127.0.0.1 or 10.0.0.0/8)") from None
+        return proxies
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise _rule(f"key 'tz' = {tz!r} is not a known time zone (e.g. "
+                        "Asia/Ho_Chi_Minh or UTC)") from None
+        return tz
 
     @field_validator("db_url")
     @classmethod

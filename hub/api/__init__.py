@@ -48,7 +48,7 @@ def install(app: FastAPI, hub: Hub, *, ping_s: float = 15.0, gap_wait_s: float =
     if hub.link is None:
         raise RuntimeError("start the hub before building its API")
     history = hub.store.history
-    feed = EventFeed(history, Presenter(history).render, poll_s=settings.stream_poll_s,
+    feed = EventFeed(history, Presenter(history, settings).render, poll_s=settings.stream_poll_s,
                      gap_wait_s=gap_wait_s, retention_s=settings.event_retention_s,
                      alive=lambda: hub.started).start()
     ctx = ApiContext(hub=hub, settings=settings, services=hub.services(),

@@ -1,6 +1,7 @@
 """CSV exports of history: UTF-8 with a byte-order mark (so Excel shows Vietnamese
 right), every field quoted as needed by the csv module, and text that a spreadsheet
-would run as a formula (=, +, -, @) defused with a leading apostrophe."""
+would run as a formula (=, +, -, @) defused with a leading apostrophe. Times are in the
+hub's `tz` (default Asia/Ho_Chi_Minh); `?lang=vi` gives Vietnamese column names."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi.responses import Response
 
@@ -16,11 +18,30 @@ BOM = "\ufeff"
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def iso(ms: int | None) -> str:
-    """Local time with its offset, to the second (what a person reads in Excel)."""
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000).astimezone().isoformat(timespec="seconds")
+Lang = Literal["en", "vi"]
+
+
+class LocalTime:
+    """Milliseconds -> local time in `tz` with its offset, to the second (what a person
+    reads in Excel). A time no calendar can show (a node's clock far in the future, say
+    year 60000) is left empty rather than failing the whole export: the `_ms` columns
+    keep the number."""
+
+    def __init__(self, tz: str) -> None:
+        self.zone = ZoneInfo(tz)
+
+    def __call__(self, ms: int | None) -> str:
+        if ms is None:
+            return ""
+        try:
+            return datetime.fromtimestamp(ms / 1000, self.zone).isoformat(timespec="seconds")
+        except (OverflowError, ValueError, OSError):
+            return ""
+
+
+def header(names: Sequence[str], lang: Lang, vi: dict[str, str]) -> list[str]:
+    """The column names, in Vietnamese for `lang` "vi"."""
+    return [vi.get(n, n) for n in names] if lang == "vi" else list(names)
 
 
 def cell(value: Any) -> Any:

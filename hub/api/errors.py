@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import InvalidAction, NotFound, StoreError
+from ..errors import Conflict, InvalidAction, NotFound, StoreError
 
 
 class ApiError(Exception):
@@ -71,6 +71,14 @@ def install(app: FastAPI) -> None:
     async def hub_not_found(_r: Request, exc: NotFound) -> JSONResponse:
         return JSONResponse(_body("not_found", str(exc), "Không tìm thấy: " + str(exc)),
                             status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_r: Request, exc: Conflict) -> JSONResponse:
+        # `current`, `by`, `at_ms` (and e.g. `outcome`) beside the messages, so a client can
+        # say in its own words who did what and when (docs/api.md, "Conflicts").
+        body = _body("conflict", str(exc), exc.message_vi)
+        body["error"].update(exc.detail())
+        return JSONResponse(body, status_code=409)
 
     @app.exception_handler(InvalidAction)
     async def invalid_action(_r: Request, exc: InvalidAction) -> JSONResponse:

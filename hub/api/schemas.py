@@ -132,6 +132,9 @@ class NodeCreate(In):
 class NodeUpdate(In):
     enabled: bool | None = None
     area: str | None = Field(default=None, pattern=AREA)
+    # What the admin saw: another (changed meanwhile by someone else) is 409 saying who.
+    expected_enabled: bool | None = None
+    expected_area: str | None = Field(default=None, pattern=AREA)
 
 
 class NodeTestCreate(In):
@@ -207,6 +210,9 @@ class IncidentPublic(BaseModel):
     sounded_area: str | None
     alarm_count: int
     origin_node: str | None
+    # When the incident takes its next escalation step if nobody acknowledges it (the
+    # board's countdown); null once acknowledged or closed, for drills, and after the last.
+    next_escalation_ms: int | None = None
 
 
 class IncidentDetail(IncidentPublic):
@@ -214,9 +220,16 @@ class IncidentDetail(IncidentPublic):
     commands: list[CommandPublic]
 
 
+class AcknowledgeCreate(In):
+    expected_state: Literal["open"] | None = Field(
+        default=None, description="the state the client saw; another is 409")
+
+
 class ResolveCreate(In):
     outcome: OutcomeName
     note: str | None = Field(default=None, max_length=2000)
+    expected_state: Literal["open", "acknowledged", "cancelled"] | None = Field(
+        default=None, description="the state the client saw; another is 409 (who, when)")
 
 
 class AllClearCreate(In):

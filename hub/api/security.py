@@ -71,5 +71,45 @@ def csrf_ok(secret: str, session_token: str, presented: str | None) -> bool:
     return hmac.compare_digest(csrf_token(secret, session_token), presented)
 
 
+# --- known devices ---------------------------------------------------------------------------
+# A browser that has logged in as a user carries a signed note of it (the `tiengmo_device`
+# cookie: up to DEVICE_USERS entries "user:issued_ms:mac" joined by "~"). Guessing at that
+# user from elsewhere never slows down or locks out this browser (docs/api.md).
+DEVICE_USERS = 5
+
+
+def _device_mac(secret: str, username: str, issued_ms: int) -> str:
+    msg = f"device:{username}:{issued_ms}".encode()
+    return hmac.new(secret.encode("utf-8"), msg, hashlib.sha256).hexdigest()[:32]
+
+
+def _device_entries(cookie: str | None) -> list[tuple[str, int, str]]:
+    out: list[tuple[str, int, str]] = []
+    for part in (cookie or "").split("~")[:DEVICE_USERS]:
+        bits = part.rsplit(":", 2)
+        if len(bits) == 3 and bits[0] and bits[1].isdigit() and len(bits[1]) < 16:
+            out.append((bits[0], int(bits[1]), bits[2]))
+    return out
+
+
+def known_device(secret: str, cookie: str | None, username: str, now_ms: int,
+                 max_age_ms: int) -> str | None:
+    """This browser's client key ("dev:...") if it logged in as `username` before (a valid,
+    unexpired signature under the hub's secret), else None."""
+    for user, issued, mac in _device_entries(cookie):
+        if user != username or not 0 <= now_ms - issued <= max_age_ms:
+            continue
+        if hmac.compare_digest(_device_mac(secret, user, issued), mac):
+            return "dev:" + mac[:16]
+    return None
+
+
+def device_cookie(secret: str, cookie: str | None, username: str, now_ms: int) -> str:
+    """The cookie with `username` (re)signed now, most recent first."""
+    keep = [e for e in _device_entries(cookie) if e[0] != username][:DEVICE_USERS - 1]
+    entries = [(username, now_ms, _device_mac(secret, username, now_ms)), *keep]
+    return "~".join(f"{u}:{i}:{m}" for u, i, m in entries)
+
+
 def random_password() -> str:
     return secrets.token_urlsafe(12)

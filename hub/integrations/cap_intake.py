@@ -26,6 +26,7 @@ The same (sender, identifier) again is answered with what was done the first tim
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
@@ -130,8 +131,10 @@ def _check(el: ET.Element, spec: list[tuple[str, int, int]], where: str) -> None
         if name in _ENUMS and text not in _ENUMS[name]:
             raise CapError(f"{where}/{name}: {text!r} is not one of "
                            f"{', '.join(sorted(_ENUMS[name]))}")
-        if name in _DATES and not DATE_RE.match(text):
-            raise CapError(f"{where}/{name}: {text!r} must look like 2026-11-30T14:00:00+07:00")
+        if name in _DATES:
+            _check_date(text, f"{where}/{name}")
+        if name == "circle":
+            _check_circle(text, f"{where}/{name}")
         if name in _CHILDREN:
             _check(child, _CHILDREN[name], f"{where}/{name}")
     for name, required, many in spec:
@@ -139,6 +142,42 @@ def _check(el: ET.Element, spec: list[tuple[str, int, int]], where: str) -> None
             raise CapError(f"{where}: <{name}> is required")
         if not many and counts[name] > 1:
             raise CapError(f"{where}: <{name}> may appear only once")
+
+
+# The widest circle taken in (km): a whole province is well inside it. Beyond it (or
+# infinite) a circle would sound every node of the hub: an error, not a province.
+MAX_CIRCLE_KM = 500.0
+
+
+def _check_date(text: str, where: str) -> None:
+    """The schema's form, and a date and time that exist (no month 13, no hour 25)."""
+    if not DATE_RE.match(text):
+        raise CapError(f"{where}: {text!r} must look like 2026-11-30T14:00:00+07:00")
+    try:
+        datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError) as exc:
+        raise CapError(f"{where}: {text!r} is not a real date and time ({exc})") from None
+
+
+def _circle(text: str) -> tuple[float, float, float]:
+    centre, radius = text.split()
+    lat, lon = (float(x) for x in centre.split(","))
+    return lat, lon, float(radius)
+
+
+def _check_circle(text: str, where: str) -> None:
+    """'lat,lon radius_km' with finite numbers, a centre on Earth and a bounded radius."""
+    try:
+        lat, lon, r = _circle(text)
+    except ValueError:
+        raise CapError(f"{where}: {text!r} must be 'lat,lon radius_km'") from None
+    if not all(math.isfinite(v) for v in (lat, lon, r)):
+        raise CapError(f"{where}: {text!r} must have finite numbers (no inf or nan)")
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise CapError(f"{where}: {text!r}: the centre must be latitude -90..90, "
+                       "longitude -180..180")
+    if not 0 <= r <= MAX_CIRCLE_KM:
+        raise CapError(f"{where}: {text!r}: the radius must be 0..{MAX_CIRCLE_KM:g} km")
 
 
 def parse_cap(data: bytes) -> CapMessage:
@@ -210,9 +249,7 @@ def _core(text: str) -> str:
 
 def _inside(circle: str, node: NodeInfo) -> bool:
     try:
-        centre, radius = circle.split()
-        lat, lon = (float(x) for x in centre.split(","))
-        r = float(radius)
+        lat, lon, r = _circle(circle)
     except ValueError:
         raise CapError(f"area/circle: {circle!r} must be 'lat,lon radius_km'") from None
     return (node.lat is not None and node.lon is not None

@@ -26,7 +26,8 @@ from ..errors import SettingsError
 
 AREA_RE = re.compile(r"^[a-z0-9-]+(/[a-z0-9-]+){0,3}$")
 PHONE_RE = re.compile(r"^\+?[0-9]{3,20}$")
-EVENT_TYPES = ("incident", "alarm", "node", "trouble", "command")
+# "escalation": an incident nobody acknowledged took an escalation step (hub/escalation.py)
+EVENT_TYPES = ("incident", "alarm", "node", "trouble", "command", "escalation")
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,13 @@ def _texts(ev: Event, data: dict[str, Any], names: dict[str, str]) -> tuple[str,
     def where(area: str | None) -> str:
         return ", ".join(area_chain(area, names)[:2]) if area else "?"
 
+    if ev.type == "escalation":
+        kind, level = str(data["kind"]), data.get("escalation_level")
+        place = where(data.get("sounded_area") or data.get("area"))
+        return (f"CHƯA TIẾP NHẬN: báo động {KIND_VI.get(kind, kind).lower()} tại {place}, "
+                f"nâng cấp bậc {level}",
+                f"NOT ACKNOWLEDGED: {KIND_EN.get(kind, kind).lower()} alarm at {place}, "
+                f"escalation step {level}")
     if ev.type == "incident":
         kind, state = str(data["kind"]), str(data["state"])
         place = where(data.get("sounded_area") or data.get("area"))
@@ -74,9 +81,11 @@ def render(store: IntegrationStore, hub_id: str, events: Sequence[Event]) -> dic
     for ev in events:
         by_type.setdefault(ev.type, set()).add(ev.subject)
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    if "incident" in by_type:
-        found |= {("incident", k): _plain(v)
-                  for k, v in store.incidents(by_type["incident"]).items()}
+    incident_ids = by_type.get("incident", set()) | by_type.get("escalation", set())
+    if incident_ids:
+        # An escalation event carries its incident, as it is now.
+        for k, v in store.incidents(incident_ids).items():
+            found[("incident", k)] = found[("escalation", k)] = _plain(v)
     if "alarm" in by_type:
         found |= {("alarm", k): _plain(v) for k, v in store.alarms(by_type["alarm"]).items()}
     if "node" in by_type:

@@ -24,7 +24,13 @@ from .config import SmsSettings
 from .metrics import _Seen
 from .modem import Modem, ModemError, split_sms
 from .store import Event, IntegrationStore
-from .texts import area_chain, broker_back_sms, broker_lost_sms, incident_sms
+from .texts import (
+    area_chain,
+    broker_back_sms,
+    broker_lost_sms,
+    escalation_sms,
+    incident_sms,
+)
 
 log = logging.getLogger("tiengmo.hub.integrations.sms")
 
@@ -37,7 +43,7 @@ FRESH_MS = 300_000
 class Sms:
     phone: str
     text: str
-    reason: str          # "incident" | "broker_lost" | "broker_back"
+    reason: str          # "incident" | "escalation" | "broker_lost" | "broker_back"
     subject: str | None = None
 
 
@@ -90,9 +96,16 @@ class SmsNotifier:
 
     def on_events(self, events: Sequence[Event]) -> None:
         ids = [e.subject for e in events if e.type == "incident"]
-        if not ids or not self.hub.leadership.is_leader():
+        escalated = [e.subject for e in events if e.type == "escalation"]
+        if not (ids or escalated) or not self.hub.leadership.is_leader():
             return
         store = self._sync()
+        self._new_incidents(store, ids)
+        self._escalations(store, escalated)
+
+    def _new_incidents(self, store: IntegrationStore, ids: list[str]) -> None:
+        if not ids:
+            return
         now = store.now_ms()
         names: dict[str, str] | None = None
         for inc in store.incidents(ids).values():
@@ -109,6 +122,25 @@ class SmsNotifier:
                             inc.incident_id, inc.area)
             for phone in phones:
                 self._queue.put(Sms(phone, text, "incident", inc.incident_id))
+
+    def _escalations(self, store: IntegrationStore, ids: list[str]) -> None:
+        """Nobody acknowledged in time: the responders hear of it before the gongs widen
+        (hub/escalation.py); one SMS per step."""
+        if not ids:
+            return
+        names = store.area_names()
+        for inc in store.incidents(ids).values():
+            if inc.flagged or inc.drill or inc.area is None or not inc.is_open:
+                continue
+            if not self._seen.add(f"{inc.incident_id}#esc{inc.escalation_level}"):
+                continue
+            widened = inc.escalation_level > 1 and inc.sounded_area is not None
+            text = escalation_sms(inc.kind, area_chain(inc.area, names), inc.opened_ms,
+                                  self.tz, inc.incident_id, inc.escalation_level,
+                                  area_chain(inc.sounded_area, names) if widened and
+                                  inc.sounded_area else None)
+            for phone in dict.fromkeys(r.phone for r in store.responders_for(inc.area)):
+                self._queue.put(Sms(phone, text, "escalation", inc.incident_id))
 
     # --- the broker watch and the modem (its own thread) ---------------------------------------
 

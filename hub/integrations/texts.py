@@ -57,6 +57,16 @@ def incident_sms(kind: str, where: list[str], node: str | None, ms: int, tz: str
             f"Vụ việc {incident_id[:8]}. Đề nghị công an xã, trưởng thôn xử lý ngay.")
 
 
+def escalation_sms(kind: str, where: list[str], opened_ms: int, tz: str, incident_id: str,
+                   level: int, sounding: list[str] | None) -> str:
+    """The SMS a responder gets when nobody has acknowledged an incident in time."""
+    place = ", ".join(where[:2])
+    gongs = f" Mõ đang báo rộng ra: {', '.join(sounding[:2])}." if sounding else ""
+    return (f"[Tiếng mõ] CHƯA AI TIẾP NHẬN báo động {KIND_VI.get(kind, kind).lower()} tại "
+            f"{place} từ {local_time(opened_ms, tz)} (bậc {level}).{gongs} "
+            f"Vụ việc {incident_id[:8]}. Đề nghị tiếp nhận và xử lý ngay.")
+
+
 def broker_lost_sms(hub_id: str, since_ms: int, tz: str) -> str:
     return (f"[Tiếng mõ] Máy chủ {hub_id} mất kết nối MQTT từ {local_time(since_ms, tz)}: "
             "báo động của các nút không về được. Kiểm tra mạng và broker ngay. "

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..db import models as m
 from ..errors import InvalidAction, NotFound
 from .base import Work
+from .throttle import LoginThrottles
 
 ROLES = ("viewer", "operator", "admin")
 # Writing last_seen on every request would make every page view a write; a session's
@@ -77,6 +78,7 @@ class AuthStore:
 
     def __init__(self, work: Work) -> None:
         self._work = work
+        self.throttle = LoginThrottles(work)
 
     def now_ms(self) -> int:
         return self._work.now_ms()
@@ -282,44 +284,3 @@ class AuthStore:
             return _token(row)
 
         return self._work.write_once(tx)
-
-    # --- login throttling ----------------------------------------------------------------------
-
-    def locked_for_ms(self, keys: list[str]) -> int:
-        """How long (ms) the longest lockout among `keys` still runs; 0 if none."""
-        now = self.now_ms()
-        with self._work.read() as s:
-            until = s.scalar(select(func.max(m.LoginThrottle.locked_until_ms)).where(
-                m.LoginThrottle.key.in_(keys)))
-        return max(0, int(until or 0) - now)
-
-    def login_failed(self, limits: dict[str, int], *, lockout_ms: int, max_lockout_ms: int,
-                     forget_after_ms: int) -> int:
-        """Count a failure against each key (key -> failures allowed before a lockout);
-        returns the lockout (ms) now in force, 0 if none. Each failure past the limit
-        doubles the lockout, up to `max_lockout_ms`."""
-        now = self.now_ms()
-
-        def tx(s: Session) -> int:
-            longest = 0
-            for key, allowed in limits.items():
-                row = s.get(m.LoginThrottle, key)
-                if row is None:
-                    row = m.LoginThrottle(key=key, failures=0, last_failure_ms=now)
-                    s.add(row)
-                elif now - row.last_failure_ms > forget_after_ms:
-                    row.failures, row.locked_until_ms = 0, None
-                row.failures += 1
-                row.last_failure_ms = now
-                over = row.failures - allowed
-                if over >= 0:
-                    lock = min(max_lockout_ms, lockout_ms * 2 ** min(over, 30))
-                    row.locked_until_ms = now + lock
-                    longest = max(longest, lock)
-            return longest
-
-        return self._work.write(tx)
-
-    def login_succeeded(self, key: str) -> None:
-        self._work.write_once(lambda s: s.execute(delete(m.LoginThrottle).where(
-            m.LoginThrottle.key == key)))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 import protocol
 
 from ..db import models as m
-from ..errors import InvalidAction, NotFound
+from ..errors import Conflict, InvalidAction, NotFound
 from . import convert
 from .alarms import OPEN_STATES
 from .base import Work
@@ -26,6 +26,37 @@ I = m.Incident  # noqa: E741 - short alias keeps the query lines readable
 def _under(col: Any, area: str) -> ColumnElement[bool]:
     """`col` is `area` or an area below it."""
     return or_(col == area, col.startswith(area + "/", autoescape=True))
+
+
+ESCALATION_EVENT = "escalation"
+STATE_VI = {"open": "đang mở", "acknowledged": "đã được tiếp nhận",
+            "resolved": "đã kết thúc", "cancelled": "đã bị hủy"}
+OUTCOME_VI = {"real": "thật", "false_alarm": "báo nhầm", "prank": "báo đùa", "test": "thử"}
+
+
+def conflict(row: m.Incident, action: str, action_vi: str,
+             attempted_outcome: str | None = None) -> Conflict:
+    """The loser's answer: what the incident is now, by whom and when."""
+    state = row.state
+    if state == IncidentState.ACKNOWLEDGED.value:
+        by, at = row.acknowledged_by, row.acknowledged_ms
+    elif state == IncidentState.RESOLVED.value:
+        by, at = row.resolved_by, row.resolved_ms
+    elif state == IncidentState.CANCELLED.value:
+        by, at = row.origin_node, row.last_alarm_ms
+    else:
+        by, at = None, None
+    what = state + (f" as {row.outcome!r}" if row.outcome else "")
+    what_vi = STATE_VI.get(state, state) + (
+        f" với kết quả \"{OUTCOME_VI.get(row.outcome, row.outcome)}\"" if row.outcome else "")
+    who = f" by {by}" if by else ""
+    who_vi = f" bởi {by}" if by else ""
+    return Conflict(
+        f"cannot {action} incident {row.incident_id}: it is now {what}{who}; "
+        "nothing was changed",
+        f"Không thể {action_vi} vụ việc: vụ việc {what_vi}{who_vi}; không có gì bị thay đổi.",
+        current=state, by=by, at_ms=at, outcome=row.outcome,
+        attempted_outcome=attempted_outcome, incident_id=row.incident_id)
 
 
 class Incidents:
@@ -57,39 +88,57 @@ class Incidents:
             raise NotFound(f"incident {incident_id!r} does not exist")
         return row
 
-    def acknowledge(self, incident_id: str, actor: str, now_ms: int) -> tuple[IncidentInfo, bool]:
+    def acknowledge(self, incident_id: str, actor: str, now_ms: int, *,
+                    expected: str | None = None) -> tuple[IncidentInfo, bool]:
+        """open -> acknowledged, compare-and-set. The same officer again is a retry
+        (unchanged, no error); anyone else finds it taken: Conflict saying by whom."""
+        if expected is not None and expected != IncidentState.OPEN.value:
+            raise InvalidAction(f"expected_state {expected!r}: only an open incident can "
+                                "be acknowledged")
+
         def tx(s: Session) -> tuple[IncidentInfo, bool]:
             row = self._get(s, incident_id)
-            if row.state == IncidentState.ACKNOWLEDGED.value:
-                return convert.incident(row), False
-            if row.state != IncidentState.OPEN.value:
-                raise InvalidAction(f"incident {incident_id} is {row.state}; "
-                                    "only an open incident can be acknowledged")
             done = s.execute(update(I).where(I.incident_id == incident_id,
                                              I.state == IncidentState.OPEN.value).values(
                 state=IncidentState.ACKNOWLEDGED.value, acknowledged_ms=now_ms,
                 acknowledged_by=actor))
             s.refresh(row)
-            return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                return convert.incident(row), True
+            if row.state == IncidentState.ACKNOWLEDGED.value and row.acknowledged_by == actor:
+                return convert.incident(row), False
+            raise conflict(row, "acknowledge", "tiếp nhận")
 
         return self._work.write(tx)
 
     def resolve(self, incident_id: str, actor: str, outcome: Outcome, note: str | None,
-                now_ms: int) -> tuple[IncidentInfo, bool]:
+                now_ms: int, *, expected: str | None = None) -> tuple[IncidentInfo, bool]:
+        """-> resolved with `outcome`, compare-and-set on `expected` (default: open,
+        acknowledged or cancelled; a cancelled incident may still be resolved, to record
+        what it really was). The same officer with the same outcome again is a retry
+        (unchanged); a closed incident is never overwritten: Conflict."""
         outcome = Outcome(outcome)
+        closable = [*OPEN_STATES, IncidentState.CANCELLED.value]
+        if expected is not None and expected not in closable:
+            raise InvalidAction(f"expected_state {expected!r} is not one of "
+                                f"{', '.join(closable)}")
 
         def tx(s: Session) -> tuple[IncidentInfo, bool]:
             row = self._get(s, incident_id)
-            if row.state == IncidentState.RESOLVED.value:
-                return convert.incident(row), False
-            # A cancelled incident may still be resolved, to record what it really was.
+            states = closable if expected is None else [expected]
+            if expected == IncidentState.OPEN.value and row.acknowledged_by == actor:
+                states = [*states, IncidentState.ACKNOWLEDGED.value]  # my own ack: not stale
             done = s.execute(update(I).where(
-                I.incident_id == incident_id,
-                I.state.in_([*OPEN_STATES, IncidentState.CANCELLED.value])).values(
+                I.incident_id == incident_id, I.state.in_(states)).values(
                 state=IncidentState.RESOLVED.value, resolved_ms=now_ms, resolved_by=actor,
                 outcome=outcome.value, note=note, corr_key=None))
             s.refresh(row)
-            return convert.incident(row), done.rowcount == 1  # type: ignore[attr-defined]
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                return convert.incident(row), True
+            if (row.state == IncidentState.RESOLVED.value and row.resolved_by == actor
+                    and row.outcome == outcome.value):
+                return convert.incident(row), False
+            raise conflict(row, "resolve", "kết thúc", attempted_outcome=outcome.value)
 
         return self._work.write(tx)
 
@@ -161,12 +210,18 @@ class Incidents:
             return [convert.incident(r) for r in s.scalars(q.order_by(I.opened_ms))]
 
     def mark_escalated(self, incident_id: str, level: int, area: str, now_ms: int) -> bool:
+        """Compare-and-set the escalation step; the winner also logs an `escalation` event
+        (subject: the incident) in the same transaction, for the integrations' SMS and
+        webhooks and the board."""
         def tx(s: Session) -> bool:
             done = s.execute(update(I).where(
                 I.incident_id == incident_id, I.escalation_level == level - 1,
                 I.state == IncidentState.OPEN.value).values(
                 escalation_level=level, escalated_ms=now_ms, sounded_area=area))
-            return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+            won = bool(done.rowcount == 1)  # type: ignore[attr-defined]
+            if won:
+                s.add(m.EventRow(ts_ms=now_ms, type=ESCALATION_EVENT, subject=incident_id))
+            return won
 
         return self._work.write(tx)
 

@@ -12,7 +12,7 @@ from sqlalchemy.sql.schema import Table
 import protocol
 
 from ..db import models as m
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from . import convert
 from .base import Work
 from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
@@ -146,22 +146,57 @@ class Nodes:
             raise NotFound(f"node {node_id!r} is not registered")
         return row
 
-    def set_enabled(self, node_id: str, enabled: bool) -> NodeInfo:
+    @staticmethod
+    def _stale(s: Session, row: m.Node, field: str, expected: object,
+               current: object) -> Conflict:
+        """Another admin changed `field` first: who and when, from the audit log."""
+        last = s.scalars(select(m.AuditRow).where(
+            m.AuditRow.subject == row.id,
+            m.AuditRow.action.in_(("register_node", "enable_node", "disable_node",
+                                   "move_node"))).order_by(m.AuditRow.id.desc())).first()
+        by, at = (last.actor, last.ts_ms) if last is not None else (None, None)
+        who, who_vi = (f" by {by}", f" bởi {by}") if by else ("", "")
+        return Conflict(
+            f"node {row.id}: {field} is now {current!r}{who}, not {expected!r} as "
+            "expected; nothing was changed",
+            f"Nút {row.id}: {field} hiện là {current!r}{who_vi}, không phải {expected!r} "
+            "như đã thấy; không có gì bị thay đổi.",
+            current=str(current).lower(), by=by, at_ms=at, field=field, node_id=row.id)
+
+    def set_enabled(self, node_id: str, enabled: bool, *,
+                    expected: bool | None = None) -> NodeInfo:
+        """Compare-and-set when `expected` is given: already `enabled` is no change;
+        neither is a Conflict (who changed it, when)."""
         def tx(s: Session) -> NodeInfo:
             row = self._known(s, node_id)
-            row.enabled = enabled
+            if expected is not None and row.enabled not in (expected, enabled):
+                raise self._stale(s, row, "enabled", expected, row.enabled)
+            same = [] if expected is None else [m.Node.enabled.is_(expected)]
+            done = s.execute(update(m.Node).where(m.Node.id == node_id, *same).values(
+                enabled=enabled))
+            s.refresh(row)
+            if done.rowcount != 1 and row.enabled != enabled:  # type: ignore[attr-defined]
+                raise self._stale(s, row, "enabled", expected, row.enabled)
             return convert.node(row)
 
         return self._work.write(tx)
 
-    def move(self, node_id: str, area: str) -> NodeInfo:
+    def move(self, node_id: str, area: str, *, expected: str | None = None) -> NodeInfo:
+        """Compare-and-set on the area when `expected` is given (as set_enabled)."""
         if not protocol.is_area_path(area):
             raise ValueError(f"area {area!r} is not 1-4 slugs joined by '/'")
 
         def tx(s: Session) -> NodeInfo:
             row = self._known(s, node_id)
             ensure_areas(s, area)
-            row.area = area
+            if expected is not None and row.area not in (expected, area):
+                raise self._stale(s, row, "area", expected, row.area)
+            same = [] if expected is None else [m.Node.area == expected]
+            done = s.execute(update(m.Node).where(m.Node.id == node_id, *same).values(
+                area=area))
+            s.refresh(row)
+            if done.rowcount != 1 and row.area != area:  # type: ignore[attr-defined]
+                raise self._stale(s, row, "area", expected, row.area)
             return convert.node(row)
 
         return self._work.write(tx)

@@ -3,6 +3,7 @@ tokens that work until revoked, users managed by admins only, all of it audited.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ def audit_actions(browser: Browser) -> list[str]:
 @pytest.fixture
 def hub_overrides() -> dict[str, Any]:
     return {"session_idle_s": 600.0, "session_max_s": 3600.0, "login_max_failures": 5,
-            "login_ip_max_failures": 8, "login_lockout_s": 30.0}
+            "login_ip_max_failures": 8, "login_lockout_s": 30.0, "login_slowdown_s": 0.5}
 
 
 def test_login_sets_a_strict_httponly_cookie_and_logout_ends_the_session(
@@ -115,15 +116,17 @@ def test_five_failures_lock_the_user_out_with_retry_after(
     assert client.post(LOGIN, json=good).status_code == 200
 
 
-def test_one_address_guessing_many_names_is_locked_out(app: FastAPI, hub: Hub) -> None:
+def test_one_address_guessing_many_names_is_slowed_down_not_locked_out(
+        app: FastAPI, hub: Hub) -> None:
+    # One address may be a whole office behind a NAT: its logins are slowed, never refused.
     add_user(hub, "op", "operator")
     client = TestClient(app)
     for i in range(8):
         assert client.post(LOGIN, json={"username": f"name{i}", "password": "guess-guess"}
                            ).status_code == 401
+    started = time.monotonic()
     r = client.post(LOGIN, json={"username": "op", "password": PASSWORDS["operator"]})
-    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
-    assert "login_locked" in [row.action for row in raw(hub, "select action from audit")]
+    assert r.status_code == 200 and time.monotonic() - started >= 0.5
 
 
 def test_passwords_are_stored_as_argon2_hashes_only(app: FastAPI, hub: Hub,

@@ -67,15 +67,16 @@ def test_an_unacknowledged_incident_escalates_to_the_commune(e2e: E2E) -> None:
     wait_strikes(village["na-sang-02"], 2, since=t0)
     assert not ever_sounded(neighbour), "the neighbouring hamlet sounded before escalation"
 
-    # Nobody acknowledges: the commune hears it, on a new command.
-    got = wait_strikes(neighbour, 5, since=t0, timeout=ESCALATE_AFTER_S + 10)
-    assert got[0][0] - t0 >= ESCALATE_AFTER_S - 0.5
+    # Nobody acknowledges: the responders are told first (step 1, no gong), then the
+    # commune hears it, on a new command (step 2; hub/escalation.py).
+    got = wait_strikes(neighbour, 5, since=t0, timeout=2 * ESCALATE_AFTER_S + 10)
+    assert got[0][0] - t0 >= 2 * ESCALATE_AFTER_S - 0.5
     assert_rhythm(got, on_ms=120, period_ms=300)
     sounds = [c for c in hub.store.commands.for_incident(inc.incident_id) if c.action == "sound"]
     second = sounds[1]
     assert second.cmd_id != first.cmd_id and second.target == COMMUNE
     escalated = hub.store.incidents.get(inc.incident_id)
-    assert escalated is not None and escalated.escalation_level >= 1
+    assert escalated is not None and escalated.escalation_level >= 2
     # A new cmd_id restarts the hamlet's gongs too (rule 4): they started it.
     wait_for(lambda: {r.node_id for r in hub.store.commands.results_for(second.cmd_id)
                       if r.status == "started"} >= {"na-cha-01", *HAMLET_NODES},

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import protocol
-from hub.errors import InvalidAction, NotFound
+from hub.errors import Conflict, InvalidAction, NotFound
 from hub.services import Services
 from hub.settings import load_settings
 from hub.store import IncidentState, Store
@@ -93,7 +93,11 @@ def test_acknowledge_acks_every_alarm_and_is_audited_once(parts: Parts) -> None:
     assert sorted(n for n, _ in rec.acks) == ["n1", "n2"]
     assert {a.status for _, a in rec.acks} == {protocol.AckStatus.ACKNOWLEDGED}
     assert all(a.incident_id == inc for _, a in rec.acks)
-    svc.acknowledge(inc, "officer-b")                        # idempotent
+    svc.acknowledge(inc, "officer-a")                        # a retry: no change, no error
+    with pytest.raises(Conflict) as lost:                    # someone else: told who, when
+        svc.acknowledge(inc, "officer-b")
+    assert (lost.value.current, lost.value.by, lost.value.at_ms) == (
+        "acknowledged", "officer-a", NOW + 30_000)
     assert len(rec.acks) == 2
     assert actions(store, inc) == [("officer-a", "acknowledge", NOW + 30_000)]
 
@@ -115,6 +119,15 @@ def test_resolve_acks_resolved_silences_and_records_outcome(parts: Parts) -> Non
         svc.acknowledge(inc, "late")
     with pytest.raises(InvalidAction):
         svc.resolve(inc, "x", "maybe")
+    again = svc.resolve(inc, "officer-a", "false_alarm")     # the same retry: unchanged
+    assert again.resolved_ms == NOW + 60_000 and again.note == "trẻ con bấm nhầm"
+    for actor, outcome in (("officer-a", "real"), ("officer-b", "false_alarm")):
+        with pytest.raises(Conflict) as lost:                # never a silent overwrite
+            svc.resolve(inc, actor, outcome)
+        assert lost.value.detail()["outcome"] == "false_alarm"
+        assert lost.value.by == "officer-a" and lost.value.current == "resolved"
+    assert store.incidents.get(inc).outcome == "false_alarm"  # type: ignore[union-attr]
+    assert len([e for e in store.audit.entries(subject=inc) if e.action == "resolve"]) == 1
 
 
 def test_escalation_widens_once_per_interval_and_stops_when_acknowledged(parts: Parts) -> None:
@@ -122,10 +135,11 @@ def test_escalation_widens_once_per_interval_and_stops_when_acknowledged(parts: 
     inc = fire(store, "n1", NOW)
     svc.sound_incident(inc)
     assert svc.escalate_due(NOW + 119_000) == []
-    [cmd] = svc.escalate_due(NOW + 120_000)
-    assert rec.area_cmds[-1] == (COMMUNE, cmd)
+    assert svc.escalate_due(NOW + 120_000) == []             # step 1 tells people, no gong
     assert store.incidents.get(inc).escalation_level == 1  # type: ignore[union-attr]
     assert svc.escalate_due(NOW + 121_000) == []             # not again right away
+    [cmd] = svc.escalate_due(NOW + 240_000)                  # step 2 widens
+    assert rec.area_cmds[-1] == (COMMUNE, cmd)
     svc.acknowledge(inc, "officer")
     assert svc.escalate_due(NOW + 400_000) == []
 

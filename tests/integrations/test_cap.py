@@ -205,6 +205,27 @@ BAD = {
         b"<sender>", b"<scope>Public</scope><sender>"),
     "bad date": flood_warning().replace(b"2026-11-30T14:00:00+07:00", b"2026-11-30 14:00"),
 }
+# Well-formed by the schema's pattern but impossible: once a 500, now a 422 naming it.
+IMPOSSIBLE = {
+    "month 13": (flood_warning(expires="2027-13-45T25:00:00+07:00"), "not a real date"),
+    "infinite circle": (flood_warning(area_desc="Nowhere", circle="0,0 inf"), "finite"),
+    "nan circle": (flood_warning(area_desc="Nowhere", circle="nan,0 5"), "finite"),
+    "huge circle": (flood_warning(area_desc="Nowhere", circle="22.2,105.8 20000"), "radius"),
+    "centre off Earth": (flood_warning(area_desc="Nowhere", circle="95,105.8 5"), "latitude"),
+    "not a circle": (flood_warning(area_desc="Nowhere", circle="22.2 105.8"), "lat,lon"),
+}
+
+
+def test_impossible_dates_and_circles_are_422_naming_the_problem(stack: Stack) -> None:
+    stack.start({"cap": {"token": CAP_TOKEN}})
+    assert stack.client is not None and stack.hub is not None
+    for name, (doc, words) in IMPOSSIBLE.items():
+        r = stack.client.post("/api/v1/cap", content=doc, headers=bearer(CAP_TOKEN))
+        assert r.status_code == 422, (name, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_cap" and words in err["message"], (name, err)
+        assert ("expires" if name == "month 13" else "circle") in err["message"], name
+    assert stack.hub.store.audit.entries(action="broadcast") == []
 
 
 def test_bad_documents_are_refused_with_a_clear_error(stack: Stack) -> None:

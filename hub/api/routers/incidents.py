@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ...store.history import AlarmFilter, IncidentFilter
-from ..csv_export import csv_response, iso
+from ..csv_export import Lang, LocalTime, csv_response, header
 from ..deps import Ctx, Operator, Viewer
 from ..errors import not_found
 from ..schemas import (
     INT64_MAX,
+    AcknowledgeCreate,
     CommandPublic,
     IncidentDetail,
     IncidentPublic,
@@ -46,33 +47,45 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 @router.get("/incidents", response_model=list[IncidentPublic], operation_id="incidents_list")
 def incidents_list(_who: Viewer, ctx: Ctx, f: Filter, limit: Limit = 100) -> list[IncidentPublic]:
     """Incidents, newest first; page with `before` = the last one's opened_ms."""
-    return Presenter(ctx.history).incidents(ctx.history.incidents(f, limit))
+    return Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
 
 
 CSV_HEADER = ["incident_id", "opened_at", "kind", "area", "area_name", "state", "drill",
               "flagged", "origin_node", "alarm_count", "first_press_at", "acknowledged_at",
               "acknowledged_by", "resolved_at", "resolved_by", "outcome", "note",
               "escalation_level", "sounded_area", "opened_ms"]
+CSV_HEADER_VI = {
+    "incident_id": "mã vụ việc", "opened_at": "thời gian mở", "kind": "loại",
+    "area": "khu vực", "area_name": "tên khu vực", "state": "trạng thái",
+    "drill": "diễn tập", "flagged": "nút lạ/bị tắt", "origin_node": "nút báo",
+    "alarm_count": "số báo động", "first_press_at": "lần bấm đầu",
+    "acknowledged_at": "thời gian tiếp nhận", "acknowledged_by": "người tiếp nhận",
+    "resolved_at": "thời gian kết thúc", "resolved_by": "người kết thúc",
+    "outcome": "kết quả", "note": "ghi chú", "escalation_level": "bậc nâng cấp",
+    "sounded_area": "khu vực đã báo", "opened_ms": "mở (ms)"}
 
 
 @router.get("/incidents.csv", operation_id="incidents_csv",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
-                  limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT) -> Response:
-    """The same filters as the list, as CSV (UTF-8 with BOM, for Excel)."""
-    items = Presenter(ctx.history).incidents(ctx.history.incidents(f, limit))
+                  limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
+                  lang: Lang = "en") -> Response:
+    """The same filters as the list, as CSV (UTF-8 with BOM, for Excel), times in the
+    hub's `tz`; `lang=vi` names the columns in Vietnamese."""
+    iso = LocalTime(ctx.settings.tz)
+    items = Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
     rows = ([i.id, iso(i.opened_ms), i.kind, i.area, i.area_name, i.state, i.drill, i.flagged,
              i.origin_node, i.alarm_count, iso(i.first_press_ms), iso(i.acknowledged_ms),
              i.acknowledged_by, iso(i.resolved_ms), i.resolved_by, i.outcome, i.note,
              i.escalation_level, i.sounded_area, i.opened_ms] for i in items)
-    return csv_response("tiengmo-incidents.csv", CSV_HEADER, rows)
+    return csv_response("tiengmo-incidents.csv", header(CSV_HEADER, lang, CSV_HEADER_VI), rows)
 
 
 def _public(ctx: Ctx, incident_id: str) -> IncidentPublic:
     inc = ctx.store.incidents.get(incident_id)
     if inc is None:
         raise not_found(f"incident {incident_id!r}", f"vụ việc {incident_id!r}")
-    return Presenter(ctx.history).incidents([inc])[0]
+    return Presenter(ctx.history, ctx.settings).incidents([inc])[0]
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail,
@@ -89,10 +102,13 @@ def incidents_get(incident_id: str, _who: Viewer, ctx: Ctx) -> IncidentDetail:
 
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentPublic,
              operation_id="incidents_acknowledge", responses={404: {}, 409: {}})
-def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx) -> IncidentPublic:
-    """Take the incident (tiếp nhận): the nodes of its alarms show it; idempotent."""
+def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx,
+                          body: AcknowledgeCreate | None = None) -> IncidentPublic:
+    """Take the incident (tiếp nhận): the nodes of its alarms show it. Sending it again is
+    a retry (200); if someone else took or closed it first: 409 saying who and when."""
     _public(ctx, incident_id)
-    ctx.services.acknowledge(incident_id, who.actor)
+    ctx.services.acknowledge(incident_id, who.actor,
+                             expected_state=body.expected_state if body else None)
     return _public(ctx, incident_id)
 
 
@@ -101,9 +117,11 @@ def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx) -> Incident
 def incidents_resolve(incident_id: str, body: ResolveCreate, who: Operator,
                       ctx: Ctx) -> IncidentPublic:
     """Close the incident with what it was (real, false_alarm, prank, test) and a note;
-    its sound is silenced."""
+    its sound is silenced. Closed already: 409 (who, when, which outcome), unless it is the
+    same officer's retry with the same outcome (200)."""
     _public(ctx, incident_id)
-    ctx.services.resolve(incident_id, who.actor, body.outcome, body.note or None)
+    ctx.services.resolve(incident_id, who.actor, body.outcome, body.note or None,
+                         expected_state=body.expected_state)
     return _public(ctx, incident_id)
 
 

@@ -64,11 +64,13 @@ def nodes_update(node_id: str, body: NodeUpdate, who: Admin, ctx: Ctx) -> NodePu
     node = _node(ctx, node_id)
     if not node.registered:
         raise InvalidAction(f"node {node_id!r} is not registered; register it first")
+    # Already as asked: nothing to do (another admin's identical change is no conflict).
     if body.area is not None and body.area != node.area:
-        node = ctx.services.move_node(node_id, body.area, who.actor)
+        node = ctx.services.move_node(node_id, body.area, who.actor,
+                                      expected=body.expected_area)
     if body.enabled is not None and body.enabled != node.enabled:
         node = (ctx.services.enable_node if body.enabled else ctx.services.disable_node)(
-            node_id, who.actor)
+            node_id, who.actor, expected=body.expected_enabled)
     return _one(ctx, node)
 
 

@@ -61,7 +61,7 @@ async def stream_events(request: Request, _who: Viewer, ctx: Ctx,
 
 async def _events(ctx: Ctx, after: int | None) -> AsyncIterator[str]:
     feed, history = ctx.feed, ctx.history
-    presenter = Presenter(history)
+    presenter = Presenter(history, ctx.settings)
     sub, cursor = feed.subscribe(asyncio.get_running_loop())
     try:
         yield f"retry: {RETRY_MS}\n\n"
