@@ -8,8 +8,7 @@
     broker/            Mosquitto's generated config, logins, ACL and log
 
 A re-run starts clean by default: the previous run's entries above are removed
-(its database would otherwise make the hub report every node of the earlier
-run lost before the village is up). `--resume` keeps the database and the
+(alarms, incidents and troubles of a run a user has stopped watching). `--resume` keeps the database and the
 outboxes instead and says so. Only a folder the demo made is ever cleared:
 anything else in it stays, and a non-empty folder that is not the demo's is
 refused, untouched.
@@ -89,8 +88,9 @@ def prepare(data: Path, *, resume: bool) -> str | None:
             return (f"--resume: không có lần chạy trước / no previous run in {data}: "
                     "starting fresh")
         return (f"TIẾP TỤC lần chạy trước / RESUMING the previous run in {data}: "
-                f"{previous.describe()} and the nodes' outboxes are kept; the hub reports the "
-                "nodes lost since that run stopped until they reconnect")
+                f"{previous.describe()} and the nodes' outboxes are kept; every node gets a "
+                "fresh grace from the hub's connect, so none is reported lost unless it "
+                "stays away")
     for name in OWNED:
         path = data / name
         if path.is_dir() and not path.is_symlink():
