@@ -19,7 +19,7 @@ whole: the retry sees the winner's rows and decides again, alarm by alarm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -41,6 +41,7 @@ import protocol
 from ..db import models as m
 from . import convert
 from .base import Work
+from .ids import incident_id, window_start
 from .nodes import ensure_node
 from .snapshots import AlarmInfo, AlarmOutcome, CancelOutcome, IncidentInfo, IncidentState
 
@@ -48,6 +49,9 @@ OPEN_STATES = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
 
 # One alarm as received: (node id from the topic, the decoded alarm, hub clock at receipt).
 AlarmItem = tuple[str, protocol.Alarm, int]
+# alarm_id -> (incident id, sounded): decided before it was stored (hub.correlation);
+# it is stored under that incident whatever the database holds now.
+Pinned = Mapping[str, tuple[str, bool]]
 
 _A = cast(Table, m.Alarm.__table__)
 _I = cast(Table, m.Incident.__table__)
@@ -59,7 +63,8 @@ _N = cast(Table, m.Node.__table__)
 _SEL_NODES = select(_N.c.id, _N.c.area, _N.c.registered, _N.c.enabled).where(
     _N.c.id.in_(bindparam("ids", expanding=True)))
 _SEL_ALARMS = select(_A).where(_A.c.alarm_id.in_(bindparam("ids", expanding=True)))
-_SEL_INC_KEYS = select(_I).where(_I.c.corr_key.in_(bindparam("keys", expanding=True)))
+_SEL_INC_KEYS = select(_I).where(or_(_I.c.corr_key.in_(bindparam("keys", expanding=True)),
+                                     _I.c.incident_id.in_(bindparam("ids", expanding=True))))
 _SEL_FANNED = select(_I.c.origin_node, _I.c.opened_ms).where(
     _I.c.origin_node.in_(bindparam("ids", expanding=True)), _I.c.fanned_out.is_(True),
     _I.c.drill.is_(False), _I.c.opened_ms > bindparam("since"))
@@ -97,8 +102,10 @@ class _Batch:
     """One batch's view of the rows it touches, kept in memory for the transaction."""
 
     def __init__(self, s: Session, items: Sequence[AlarmItem], hamlet_area: str | None,
-                 window_ms: int, noisy_max: int | None, noisy_ms: int) -> None:
+                 window_ms: int, noisy_max: int | None, noisy_ms: int,
+                 pinned: Pinned | None = None) -> None:
         self.s, self.conn = s, s.connection()
+        self.pinned: Pinned = pinned or {}
         self.items, self.hamlet_area = items, hamlet_area
         self.window_ms, self.noisy_max, self.noisy_ms = window_ms, noisy_max, noisy_ms
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -121,9 +128,15 @@ class _Batch:
         ids = {a.alarm_id for _, a, _ in self.items}
         for r in self.conn.execute(_SEL_ALARMS, {"ids": list(ids)}):
             self.alarms[r.alarm_id] = {**r._mapping, "_stored": True}
-        keys = {self._key(n, a)[0] for n, a, _ in self.items if a.alarm_id not in self.alarms}
+        new = [(n, a, r) for n, a, r in self.items if a.alarm_id not in self.alarms]
+        keys = {self._key(n, a)[0] for n, a, _ in new}
+        # With the open incidents of the keys, the ids a new incident would take (first
+        # generation of its bucket) and the pinned ones: all in the same one query.
+        ids = {incident_id(self._key(n, a)[0], window_start(r, self.window_ms))
+               for n, a, r in new}
+        ids.update(p[0] for a, p in self.pinned.items() if a not in self.alarms)
         if keys:
-            for r in self.conn.execute(_SEL_INC_KEYS, {"keys": list(keys)}):
+            for r in self.conn.execute(_SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
                 self._keep(dict(r._mapping))
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
@@ -140,11 +153,31 @@ class _Batch:
         hamlet = self.hamlet_area or area
         return corr_key(alarm.kind.value, hamlet, node_id, not enabled), hamlet, known, enabled
 
-    def _incident(self, incident_id: str) -> dict[str, Any]:
-        if incident_id not in self.incidents:
-            row = self.conn.execute(_SEL_INC, {"b_id": incident_id}).one()
+    def _incident(self, inc_id: str) -> dict[str, Any]:
+        if inc_id not in self.incidents:
+            row = self.conn.execute(_SEL_INC, {"b_id": inc_id}).one()
             self._keep(dict(row._mapping))
-        return self.incidents[incident_id]
+        return self.incidents[inc_id]
+
+    def _exists(self, inc_id: str) -> bool:
+        if inc_id in self.incidents:
+            return True
+        row = self.conn.execute(_SEL_INC, {"b_id": inc_id}).first()
+        if row is not None:
+            self._keep(dict(row._mapping))
+        return row is not None
+
+    def _new_id(self, key: str, received_ms: int) -> str:
+        # The bucket's first generation was loaded with the batch if it exists; a later
+        # one is looked up only when an incident of this bucket was closed early.
+        start, gen = window_start(received_ms, self.window_ms), 0
+        while self._exists(cand := incident_id(key, start, gen)):
+            gen += 1
+        return cand
+
+    def _close_window(self, inc: dict[str, Any], key: str) -> None:
+        self.conn.execute(_CLOSE_WINDOW, {"b_id": inc["incident_id"]})
+        inc["corr_key"], self.by_key[key] = None, None
 
     def _noisy(self, node_id: str, received_ms: int) -> bool:
         if self.noisy_max is None:
@@ -166,18 +199,31 @@ class _Batch:
         noisy = not flagged and self._noisy(node_id, received_ms)
         inc_id = self.by_key.get(key)
         inc = self.incidents[inc_id] if inc_id is not None else None
-        if inc is not None and received_ms - inc["opened_ms"] > self.window_ms:
+        pin = self.pinned.get(alarm.alarm_id)
+        if pin is not None:
+            # Decided (and maybe sounded) before it could be stored: its incident is the
+            # one that sounded. If that incident is new here and another holds the key,
+            # the sounded one takes the key over (the newer sound is what plays now).
+            if self._exists(pin[0]):
+                inc = self.incidents[pin[0]]
+            elif inc is not None:
+                self._close_window(inc, key)
+                inc = None
+        elif inc is not None and received_ms - inc["opened_ms"] > self.window_ms:
             # Its window is over: it stays open for operators but takes no more alarms.
-            self.conn.execute(_CLOSE_WINDOW, {"b_id": inc["incident_id"]})
-            inc["corr_key"], self.by_key[key], inc = None, None, None
+            self._close_window(inc, key)
+            inc = None
         fan_out = False
         if inc is None:
             inc = {c.name: None for c in _I.columns}
-            inc.update(incident_id=protocol.new_id(), kind=alarm.kind.value, area=hamlet,
+            sounded = pin is not None and pin[1]
+            inc.update(incident_id=pin[0] if pin is not None else self._new_id(key, received_ms),
+                       kind=alarm.kind.value, area=hamlet,
                        origin_node=node_id, state=IncidentState.OPEN.value, corr_key=key,
                        opened_ms=received_ms, last_alarm_ms=received_ms, alarm_count=1,
-                       drill=False, escalation_level=0, flagged=flagged, fanout_held=noisy,
-                       fanned_out=not flagged and not noisy)
+                       drill=False, escalation_level=0, flagged=flagged,
+                       fanout_held=noisy and not sounded,
+                       fanned_out=sounded or (not flagged and not noisy))
             self.conn.execute(_INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
             fan_out = bool(inc["fanned_out"])
@@ -266,7 +312,7 @@ class Alarms:
                      hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
                      noisy_window_s: float = 600.0,
                      decided: Callable[[list[AlarmOutcome]], None] | None = None,
-                     ) -> list[AlarmOutcome]:
+                     pinned: Pinned | None = None) -> list[AlarmOutcome]:
         """Store `items` in order in ONE transaction; one outcome per item, in order.
 
         Idempotent on alarm_id (also within the batch), correlated on each item's
@@ -277,7 +323,9 @@ class Alarms:
         runs once every alarm's incident is decided (new incidents inserted, so a race
         with another replica has surfaced), before the alarm rows are written (the hub
         publishes new incidents' sounds there); on a retried race it runs again, with
-        the retry's outcomes.
+        the retry's outcomes. `pinned` alarms (decided before they could be stored:
+        alarm_id -> (incident id, sounded)) are stored under that incident, made with
+        that id if the database does not hold it yet.
         """
         if not items:
             return []
@@ -285,7 +333,8 @@ class Alarms:
         noisy_ms = int(noisy_window_s * 1000)
 
         def tx(s: Session) -> list[AlarmOutcome]:
-            batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms)
+            batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms,
+                           pinned)
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
             if decided is not None:
