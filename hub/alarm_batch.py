@@ -58,7 +58,8 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
     # A pinned alarm keeps its first receipt: the window it was decided in.
     items = [(n, a, pins[a.alarm_id].received_ms if a.alarm_id in pins else r)
              for n, a, r in items]
-    if publish is not None and mem.db_down:
+    was_down = mem.db_down
+    if publish is not None and was_down:
         # The last write failed: sound first, as correlation would decide, then try.
         _decide_in_memory(store, mem, items, window_ms, publish)
 
@@ -73,10 +74,9 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
                 if not (out.fan_out and out.node_known and out.node_enabled
                         and out.incident.area):
                     continue
-                pin = mem.pins.get(out.alarm_id)
-                if pin is not None and pin.sound is not None \
-                        and pin.incident_id == out.incident_id:
-                    sounds[out.alarm_id] = pin.sound   # published before: never again
+                prior = mem.sound_of(out.incident_id)
+                if prior is not None:
+                    sounds[out.alarm_id] = prior   # published before: never again
                     continue
                 sounds[out.alarm_id] = sent = publish(out.incident)
                 # Pinned before the commit: a retry, or the node's re-send after a
@@ -87,7 +87,8 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
         outcomes = uow.alarms.record_batch(
             items, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
             noisy_window_s=noisy_window_s, decided=decided,
-            pinned={a: (p.incident_id, p.sound is not None) for a, p in now_pins.items()})
+            pinned={a: (p.incident_id, mem.sound_of(p.incident_id) is not None)
+                    for a, p in now_pins.items()})
         for sound, cmd in sounds.values():
             # Recorded with the alarms: a committed incident that fanned out always has
             # its sound's command row (the leader's orphan check looks for it).
@@ -103,11 +104,15 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
             result = once()
         except IntegrityError:
             result = store.transaction(unit, urgent=True)   # a race: decide again
-        except DBAPIError:
+        except DBAPIError as exc:
             mem.failed()
             if publish is not None:
                 # Not written (the database is down, full, locked): the gongs first.
                 _decide_in_memory(store, mem, items, window_ms, publish)
+            if was_down:
+                # Still down: no back-off loop holding the alarm lane (other hamlets'
+                # alarms wait behind it); the node re-sends until acked.
+                raise StoreError(f"database still unavailable: {exc.orig}") from exc
             result = store.transaction(unit, urgent=True)
     except (DBAPIError, StoreError):
         mem.failed()

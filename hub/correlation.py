@@ -69,6 +69,8 @@ class Memory:
     def __init__(self, down_s: float = 30.0) -> None:
         self._lock = threading.Lock()
         self.pins: dict[str, Pin] = {}
+        # incident -> its first sound, published before the incident was committed
+        self._sounds: dict[str, tuple[Sound, Command]] = {}
         self._open: dict[str, _Open] = {}
         self._nodes: dict[str, tuple[str | None, bool, bool]] = {}
         self._failed_at: float | None = None
@@ -78,9 +80,22 @@ class Memory:
 
     def pin(self, alarm_id: str, p: Pin) -> None:
         with self._lock:
-            if alarm_id not in self.pins and len(self.pins) >= MAX_PINS:
-                self.pins.pop(next(iter(self.pins)))
-            self.pins[alarm_id] = p
+            self._pin(alarm_id, p)
+
+    def _pin(self, alarm_id: str, p: Pin) -> None:
+        if alarm_id not in self.pins and len(self.pins) >= MAX_PINS:
+            self.pins.pop(next(iter(self.pins)))
+        self.pins[alarm_id] = p
+        if p.sound is not None:
+            if len(self._sounds) >= MAX_PINS:
+                self._sounds.pop(next(iter(self._sounds)))
+            self._sounds[p.incident_id] = p.sound
+
+    def sound_of(self, incident: str) -> tuple[Sound, Command] | None:
+        """The sound this hub published for `incident` before it was committed, if any:
+        every alarm stored into it reuses that one, none publishes another."""
+        with self._lock:
+            return self._sounds.get(incident)
 
     def pinned(self, alarm_ids: list[str]) -> dict[str, Pin]:
         with self._lock:
@@ -95,6 +110,8 @@ class Memory:
             for out in outcomes:
                 self.pins.pop(out.alarm_id, None)
                 inc = out.incident
+                # Committed, with its command row: alarms joining it now find it fanned out.
+                self._sounds.pop(inc.incident_id, None)
                 self._nodes[out.alarm.node_id] = (out.alarm.area, out.node_known,
                                                   out.node_enabled)
                 key = self._key_of(out, inc)
@@ -107,7 +124,7 @@ class Memory:
         """`out` opened an incident whose sound went out before its commit: pin the alarm,
         and let the hamlet's next alarms join it in memory if the commit fails."""
         with self._lock:
-            self.pins[out.alarm_id] = p
+            self._pin(out.alarm_id, p)
             self._open[self._key_of(out, out.incident)] = _Open(p.incident_id, p.opened_ms,
                                                                 True)
 

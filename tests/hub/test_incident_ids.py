@@ -6,13 +6,10 @@ attempts, and a database that cannot be written at all, on one and on two replic
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from pytest_mock import MockerFixture
-from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
 
 import protocol
 from hub.alarm_batch import store_alarm_batch
@@ -23,6 +20,7 @@ from hub.policy import Sound
 from hub.store import IncidentInfo, Store
 from hub.store.alarms import corr_key
 from hub.store.ids import first_sound_id, incident_id, window_start
+from tests.hub.outage import outage
 from tests.support.hubdb import db_url, pg_database  # noqa: F401 - fixtures
 
 HAMLET = "bach-thong/vi-huong/na-sang"
@@ -61,49 +59,6 @@ class Gongs:
                             cmd_id=first_sound_id(inc.incident_id))
         self.sent.append(cmd)
         return sound, cmd
-
-
-class Outage:
-    """Makes `engine` refuse to commit alarm writes (`at="commit"`) or any write at all
-    (`at="write"`), `times` times (None: until `restore`)."""
-
-    def __init__(self, engine: Engine, at: str = "commit", times: int | None = None) -> None:
-        self.engine, self.at, self.left = engine, at, times
-        self.failed = 0
-        event.listen(engine, "before_cursor_execute", self._statement)
-        event.listen(engine, "commit", self._commit)
-
-    def _fail(self) -> bool:
-        return self.left is None or self.left > 0
-
-    def _raise(self) -> None:
-        self.failed += 1
-        if self.left is not None:
-            self.left -= 1
-        raise OperationalError("COMMIT", {}, Exception("injected: disk I/O error"))
-
-    def _statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
-            if self.at == "write" and self._fail():
-                self._raise()
-            conn.info["wrote"] = True
-
-    def _commit(self, conn: Any) -> None:
-        if conn.info.pop("wrote", False) and self.at == "commit" and self._fail():
-            self._raise()
-
-    def restore(self) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine, "commit", self._commit)
-
-
-@contextmanager
-def outage(engine: Engine, **kw: Any) -> Iterator[Outage]:
-    o = Outage(engine, **kw)
-    try:
-        yield o
-    finally:
-        o.restore()
 
 
 def batch(store: Store, items: list[tuple[str, protocol.Alarm, int]], gongs: Gongs,
@@ -229,5 +184,5 @@ def test_two_replicas_deciding_during_an_outage_derive_one_incident(
         other.close()
     assert {o1[0].incident_id, o2[0].incident_id} == ids
     assert store.incidents.count(kind="fire") == 1
-    inc = store.incidents.get(ids.pop())
+    inc = store.incidents.get(o1[0].incident_id)
     assert inc is not None and inc.alarm_count == 2 and inc.fanned_out
