@@ -88,3 +88,36 @@ def test_the_hamlet_sounds_while_the_database_is_down_and_is_acked_once_stored(
         assert stored is not None and stored.incident_id == ack["incident_id"]
         beacons_later(wire, 2)
         assert len(cmds(wire)) == 1
+
+
+def test_two_replicas_sounding_one_hamlet_during_an_outage_name_one_incident(
+        broker: Mosquitto, wire: Wire, tmp_path: Path) -> None:
+    watch_all(wire)
+    # A window of an hour: the presses below fall in one bucket except in the last
+    # seconds of an hour (a split there is the documented boundary case).
+    common = {"correlation_window_s": 3600.0}
+    settings_a = hub_settings(broker, tmp_path, hub_id="hub-a", **common)
+    settings_b = hub_settings(broker, tmp_path, hub_id="hub-b", **common)  # same database
+    with running_hub(settings_a, shared_group="tiengmo") as a, \
+            running_hub(settings_b, shared_group="tiengmo") as b:
+        presses = [(f"na-sang-0{1 + i % 4}", alarm("fire")) for i in range(8)]
+        with outage(a.store.engine, at="write"), outage(b.store.engine, at="write"):
+            for node_id, al in presses:
+                send_alarm(wire, node_id, al)
+            wire.wait_for(is_area_cmd(HAMLET))
+            beacons_later(wire, 4)
+            assert not [m for m in wire.messages if "/ack" in m.topic], "acked unstored"
+        assert a.ingest is not None and b.ingest is not None
+        assert a.ingest.rejects["internal_error"] and b.ingest.rejects["internal_error"], \
+            "both replicas decided alarms during the outage"
+        sounds = [m.json() for m in cmds(wire)]
+        assert len({s["incident_id"] for s in sounds}) == 1
+        assert len({s["cmd_id"] for s in sounds}) == 1   # the same command: played once
+        # back: the nodes re-send, every alarm is stored in the incident that sounded
+        for node_id, al in presses:
+            send_alarm(wire, node_id, alarm("fire", al.alarm_id, attempt=2))
+        acks = [wire.wait_for(is_ack(node_id, al.alarm_id))[0].json()
+                for node_id, al in presses]
+        assert {k["incident_id"] for k in acks} == {sounds[0]["incident_id"]}
+        assert a.store.incidents.count(kind="fire") == 1
+        assert a.store.alarms.count(kind="fire") == len(presses)
