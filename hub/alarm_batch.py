@@ -144,7 +144,8 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         if not (known and enabled) or area is None:
             continue   # flagged alarms never sound
         key = corr_key(alarm.kind.value, area, node_id, False)
-        inc_id, opened_ms, new = mem.decide(key, received_ms, window_ms)
+        inc_id, opened_ms, new = mem.decide(key, received_ms, window_ms,
+                                            lambda i: _known_closed(store, i))
         if not new:
             mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, None))
             continue
@@ -157,3 +158,13 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, sent))
         log.warning("BÁO ĐỘNG / ALARM %s from %s sounded as incident %s before it could "
                     "be stored (database unwritable)", alarm.kind.value, node_id, inc_id)
+
+
+def _known_closed(store: Store, incident: str) -> bool:
+    """The database (if it can still be read) holds `incident`, resolved or cancelled: an
+    operator closed it before the outage, or another replica did, unknown to this hub."""
+    try:
+        inc = store.incidents.get(incident)
+    except Exception:   # unreadable too: nobody could have closed it meanwhile
+        return False
+    return inc is not None and not inc.is_open

@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -154,18 +155,25 @@ class Memory:
 
     # ---- deciding without the database ----------------------------------
 
-    def decide(self, key: str, received_ms: int, window_ms: int) -> tuple[str, int, bool]:
+    def decide(self, key: str, received_ms: int, window_ms: int,
+               closed: Callable[[str], bool] = lambda _: False) -> tuple[str, int, bool]:
         """(incident id, opened_ms, new) for an alarm of `key` received at `received_ms`,
         as correlation would decide it: the open incident of the key if its window still
-        runs, else a new one in this bucket (remembered, so the next alarm joins it)."""
+        runs, else a new one in this bucket (remembered, so the next alarm joins it).
+        `closed(id)` says an incident is known closed (a read, while reads work): one
+        that was resolved or cancelled takes no more alarms, and its bucket's next
+        generation is the new incident's id."""
         with self._lock:
             cur = self._open.get(key)
-            if cur is not None and received_ms - cur.opened_ms <= window_ms:
-                return cur.incident_id, cur.opened_ms, False
-            start = window_start(received_ms, window_ms)
-            new_id = incident_id(key, start)
+        if (cur is not None and received_ms - cur.opened_ms <= window_ms
+                and not closed(cur.incident_id)):
+            return cur.incident_id, cur.opened_ms, False
+        start, gen = window_start(received_ms, window_ms), 0
+        while closed(new_id := incident_id(key, start, gen)) and gen < 100:
+            gen += 1
+        with self._lock:
             self._open[key] = _Open(new_id, received_ms, True)
-            return new_id, received_ms, True
+        return new_id, received_ms, True
 
 
 _memories: weakref.WeakKeyDictionary[Store, Memory] = weakref.WeakKeyDictionary()

@@ -9,6 +9,12 @@ button cannot hold one incident open forever. The key is UNIQUE: of two
 replicas opening the same incident at once, one insert fails and its retry
 joins the winner's incident.
 
+Ids: a new incident's id is derived from its key and the window bucket of its
+opening alarm (hub.store.ids), so every replica and every retry names it alike.
+A pinned alarm (decided, and maybe sounded, before it could be stored:
+hub.correlation) is stored under its pinned incident whatever the rows say now:
+made with that id if missing (taking the key over), reopened if it was closed.
+
 Group commit: `Alarms.record_batch` stores a whole batch in ONE transaction (one
 fsync), with a handful of set-wise statements instead of a dozen ORM round
 trips per alarm; `Alarms.record` is the batch of one, so both follow the same
@@ -72,6 +78,8 @@ _SEL_INC = select(_I).where(_I.c.incident_id == bindparam("b_id"))
 _INS_INC = insert(_I)
 _INS_ALARM = insert(_A)
 _CLOSE_WINDOW = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(corr_key=None)
+_REOPEN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
+    state=IncidentState.OPEN.value, resolved_ms=None, resolved_by=None, outcome=None)
 _CONFIRM = update(_I).where(_I.c.incident_id == bindparam("b_id"),
                             _I.c.fanned_out.is_(False)).values(fanned_out=True)
 _JOIN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
@@ -206,6 +214,12 @@ class _Batch:
             # the sounded one takes the key over (the newer sound is what plays now).
             if self._exists(pin[0]):
                 inc = self.incidents[pin[0]]
+                if inc["state"] not in OPEN_STATES:
+                    # Closed while this alarm, which sounded as it, waited to be stored:
+                    # it is open again, so operators see the alarm (rule 3's intent).
+                    self.conn.execute(_REOPEN, {"b_id": pin[0]})
+                    inc.update(state=IncidentState.OPEN.value, resolved_ms=None,
+                               resolved_by=None, outcome=None)
             elif inc is not None:
                 self._close_window(inc, key)
                 inc = None

@@ -17,7 +17,7 @@ from hub.commands import sound_command
 from hub.correlation import Memory
 from hub.errors import StoreError
 from hub.policy import Sound
-from hub.store import IncidentInfo, Store
+from hub.store import IncidentInfo, Outcome, Store
 from hub.store.alarms import corr_key
 from hub.store.ids import first_sound_id, incident_id, window_start
 from tests.hub.outage import outage
@@ -75,14 +75,9 @@ def test_incident_and_sound_ids_are_derived_from_key_and_window(store: Store) ->
     assert outs[0].incident_id == incident_id(KEY, start)
     assert gongs.sent[0].cmd_id == first_sound_id(outs[0].incident_id)
     # closed early, the same bucket's next incident is the next generation
-    store.incidents.resolve(outs[0].incident_id, "op", protocol_outcome(), None, T0 + 1)
+    store.incidents.resolve(outs[0].incident_id, "op", Outcome.REAL, None, T0 + 1)
     again, _ = batch(store, [("na-sang-01", press(), T0 + 2)], gongs, mem)
     assert again[0].incident_id == incident_id(KEY, start, 1) and again[0].fan_out
-
-
-def protocol_outcome() -> Any:
-    from hub.store import Outcome
-    return Outcome.REAL
 
 
 @pytest.mark.parametrize("failures", [1, 2])
@@ -186,3 +181,41 @@ def test_two_replicas_deciding_during_an_outage_derive_one_incident(
     assert store.incidents.count(kind="fire") == 1
     inc = store.incidents.get(o1[0].incident_id)
     assert inc is not None and inc.alarm_count == 2 and inc.fanned_out
+
+
+def test_an_incident_resolved_before_the_outage_takes_no_alarm_decided_in_memory(
+        store: Store) -> None:
+    gongs, mem = Gongs(), Memory()
+    outs, _ = batch(store, [("na-sang-01", press(), T0)], gongs, mem)
+    store.incidents.resolve(outs[0].incident_id, "op", Outcome.REAL, None, T0 + 1000)
+    a = press()
+    with outage(store.engine, at="write"), pytest.raises(StoreError):
+        batch(store, [("na-sang-02", a, T0 + 2000)], gongs, mem)
+    # memory still thought it open; a read says resolved: a new incident, sounded
+    nxt = incident_id(KEY, window_start(T0, WINDOW_S * 1000), 1)
+    assert [c.incident_id for c in gongs.sent] == [outs[0].incident_id, nxt]
+    again, _ = batch(store, [("na-sang-02", press(alarm_id=a.alarm_id, attempt=2), T0 + 9000)],
+                     gongs, mem)
+    assert again[0].incident_id == nxt and len(gongs.sent) == 2
+
+
+def test_an_incident_closed_while_its_alarm_waited_is_reopened_by_it(
+        store: Store, db_url: str) -> None:  # noqa: F811 - fixture parameter
+    other = Store.open(db_url)
+    try:
+        gongs, mem = Gongs(), Memory()
+        a1 = press()
+        with outage(store.engine, at="write"), pytest.raises(StoreError):
+            batch(store, [("na-sang-01", a1, T0)], gongs, mem)
+        # a healthy replica stores the hamlet's other alarm in the same incident; an
+        # operator resolves it; then this hub's database is back and the node re-sends
+        outs, _ = batch(other, [("na-sang-02", press(), T0 + 1000)], Gongs(), Memory())
+        assert outs[0].incident_id == gongs.sent[0].incident_id
+        other.incidents.resolve(outs[0].incident_id, "op", Outcome.REAL, None, T0 + 2000)
+    finally:
+        other.close()
+    back, _ = batch(store, [("na-sang-01", press(alarm_id=a1.alarm_id, attempt=2), T0 + 3000)],
+                    gongs, mem)
+    assert back[0].incident_id == gongs.sent[0].incident_id and len(gongs.sent) == 1
+    inc = store.incidents.get(back[0].incident_id)
+    assert inc is not None and inc.is_open and inc.alarm_count == 2
