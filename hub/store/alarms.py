@@ -27,15 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Select,
-    Table,
-    bindparam,
     case,
     func,
-    insert,
     or_,
     select,
     update,
@@ -45,6 +42,7 @@ from sqlalchemy.orm import Session
 import protocol
 
 from ..db import models as m
+from . import alarm_sql as sql
 from . import convert
 from .base import Work
 from .ids import incident_id, window_start
@@ -58,38 +56,6 @@ AlarmItem = tuple[str, protocol.Alarm, int]
 # alarm_id -> (incident id, sounded): decided before it was stored (hub.correlation);
 # it is stored under that incident whatever the database holds now.
 Pinned = Mapping[str, tuple[str, bool]]
-
-_A = cast(Table, m.Alarm.__table__)
-_I = cast(Table, m.Incident.__table__)
-_N = cast(Table, m.Node.__table__)
-
-
-# Statements built once (building them per alarm was a good part of the alarm path's
-# CPU): the values come as parameters, lists as expanding IN parameters.
-_SEL_NODES = select(_N.c.id, _N.c.area, _N.c.registered, _N.c.enabled).where(
-    _N.c.id.in_(bindparam("ids", expanding=True)))
-_SEL_ALARMS = select(_A).where(_A.c.alarm_id.in_(bindparam("ids", expanding=True)))
-_SEL_INC_KEYS = select(_I).where(or_(_I.c.corr_key.in_(bindparam("keys", expanding=True)),
-                                     _I.c.incident_id.in_(bindparam("ids", expanding=True))))
-_SEL_FANNED = select(_I.c.origin_node, _I.c.opened_ms).where(
-    _I.c.origin_node.in_(bindparam("ids", expanding=True)), _I.c.fanned_out.is_(True),
-    _I.c.drill.is_(False), _I.c.opened_ms > bindparam("since"))
-_SEL_INC = select(_I).where(_I.c.incident_id == bindparam("b_id"))
-_INS_INC = insert(_I)
-_INS_ALARM = insert(_A)
-_CLOSE_WINDOW = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(corr_key=None)
-_REOPEN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
-    state=IncidentState.OPEN.value, resolved_ms=None, resolved_by=None, outcome=None)
-_CONFIRM = update(_I).where(_I.c.incident_id == bindparam("b_id"),
-                            _I.c.fanned_out.is_(False)).values(fanned_out=True)
-_JOIN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
-    alarm_count=_I.c.alarm_count + bindparam("b_n"),
-    last_alarm_ms=case((func.coalesce(_I.c.last_alarm_ms, 0) < bindparam("b_ms"),
-                        bindparam("b_ms")), else_=_I.c.last_alarm_ms))
-_SEEN = update(_N).where(_N.c.id == bindparam("b_id")).values(
-    last_seen_ms=case((func.coalesce(_N.c.last_seen_ms, 0) < bindparam("b_ms"),
-                       bindparam("b_ms")), else_=_N.c.last_seen_ms))
-
 
 def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool) -> str:
     # Without a hamlet (an unknown node that never said where it is) an alarm can
@@ -126,7 +92,7 @@ class _Batch:
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
-        rows = self.conn.execute(_SEL_NODES, {"ids": list(node_ids)}).all()
+        rows = self.conn.execute(sql.SEL_NODES, {"ids": list(node_ids)}).all()
         self.nodes: dict[str, tuple[str | None, bool, bool]] = {
             r.id: (r.area, bool(r.registered), bool(r.registered and r.enabled)) for r in rows}
         for node_id, _, received_ms in self.items:
@@ -134,7 +100,7 @@ class _Batch:
                 ensure_node(self.s, node_id, received_ms)
                 self.nodes[node_id] = (None, False, False)
         ids = {a.alarm_id for _, a, _ in self.items}
-        for r in self.conn.execute(_SEL_ALARMS, {"ids": list(ids)}):
+        for r in self.conn.execute(sql.SEL_ALARMS, {"ids": list(ids)}):
             self.alarms[r.alarm_id] = {**r._mapping, "_stored": True}
         new = [(n, a, r) for n, a, r in self.items if a.alarm_id not in self.alarms]
         keys = {self._key(n, a)[0] for n, a, _ in new}
@@ -144,11 +110,11 @@ class _Batch:
                for n, a, r in new}
         ids.update(p[0] for a, p in self.pinned.items() if a not in self.alarms)
         if keys:
-            for r in self.conn.execute(_SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
+            for r in self.conn.execute(sql.SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
                 self._keep(dict(r._mapping))
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
-            for r in self.conn.execute(_SEL_FANNED, {"ids": list(node_ids), "since": since}):
+            for r in self.conn.execute(sql.SEL_FANNED, {"ids": list(node_ids), "since": since}):
                 self.fanned.setdefault(r.origin_node, []).append(r.opened_ms)
 
     def _keep(self, inc: dict[str, Any]) -> None:
@@ -163,14 +129,14 @@ class _Batch:
 
     def _incident(self, inc_id: str) -> dict[str, Any]:
         if inc_id not in self.incidents:
-            row = self.conn.execute(_SEL_INC, {"b_id": inc_id}).one()
+            row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).one()
             self._keep(dict(row._mapping))
         return self.incidents[inc_id]
 
     def _exists(self, inc_id: str) -> bool:
         if inc_id in self.incidents:
             return True
-        row = self.conn.execute(_SEL_INC, {"b_id": inc_id}).first()
+        row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).first()
         if row is not None:
             self._keep(dict(row._mapping))
         return row is not None
@@ -184,7 +150,7 @@ class _Batch:
         return cand
 
     def _close_window(self, inc: dict[str, Any], key: str) -> None:
-        self.conn.execute(_CLOSE_WINDOW, {"b_id": inc["incident_id"]})
+        self.conn.execute(sql.CLOSE_WINDOW, {"b_id": inc["incident_id"]})
         inc["corr_key"], self.by_key[key] = None, None
 
     def _noisy(self, node_id: str, received_ms: int) -> bool:
@@ -217,7 +183,7 @@ class _Batch:
                 if inc["state"] not in OPEN_STATES:
                     # Closed while this alarm, which sounded as it, waited to be stored:
                     # it is open again, so operators see the alarm (rule 3's intent).
-                    self.conn.execute(_REOPEN, {"b_id": pin[0]})
+                    self.conn.execute(sql.REOPEN, {"b_id": pin[0]})
                     inc.update(state=IncidentState.OPEN.value, resolved_ms=None,
                                resolved_by=None, outcome=None)
             elif inc is not None:
@@ -229,7 +195,7 @@ class _Batch:
             inc = None
         fan_out = False
         if inc is None:
-            inc = {c.name: None for c in _I.columns}
+            inc = {c.name: None for c in sql.INCIDENTS.columns}
             sounded = pin is not None and pin[1]
             inc.update(incident_id=pin[0] if pin is not None else self._new_id(key, received_ms),
                        kind=alarm.kind.value, area=hamlet,
@@ -238,7 +204,7 @@ class _Batch:
                        drill=False, escalation_level=0, flagged=flagged,
                        fanout_held=noisy and not sounded,
                        fanned_out=sounded or (not flagged and not noisy))
-            self.conn.execute(_INS_INC, inc)   # the UNIQUE corr_key decides a race
+            self.conn.execute(sql.INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
             fan_out = bool(inc["fanned_out"])
             if fan_out:
@@ -253,7 +219,7 @@ class _Batch:
             if not inc["fanned_out"] and not flagged and not noisy:
                 # The incident was held (a noisy node opened it); a good node's alarm
                 # confirms it, and exactly one confirming alarm sounds it (compare-and-set).
-                won = self.conn.execute(_CONFIRM, {"b_id": inc["incident_id"]})
+                won = self.conn.execute(sql.CONFIRM, {"b_id": inc["incident_id"]})
                 fan_out = won.rowcount == 1
                 inc["fanned_out"] = True
                 if fan_out:
@@ -275,11 +241,12 @@ class _Batch:
         # A copy: re-sent after a lost ack, or by a second replica. Same answer.
         if row.pop("_stored"):
             # In SQL, not Python: copies arriving on two replicas must both count.
-            self.conn.execute(update(_A).where(_A.c.alarm_id == row["alarm_id"]).values(
-                copies=_A.c.copies + 1,
-                attempts=case((_A.c.attempts < alarm.attempt, alarm.attempt),
-                              else_=_A.c.attempts)))
-            fresh = self.conn.execute(select(_A).where(_A.c.alarm_id == row["alarm_id"])).one()
+            t = sql.ALARMS
+            self.conn.execute(update(t).where(t.c.alarm_id == row["alarm_id"]).values(
+                copies=t.c.copies + 1,
+                attempts=case((t.c.attempts < alarm.attempt, alarm.attempt),
+                              else_=t.c.attempts)))
+            fresh = self.conn.execute(select(t).where(t.c.alarm_id == row["alarm_id"])).one()
             row.update(fresh._mapping)
             row["_stored"] = True
         else:   # a copy of an alarm new in this very batch: its row is not written yet
@@ -294,14 +261,14 @@ class _Batch:
     def write(self) -> None:
         """The batch's set-wise writes: joined incidents, new alarm rows, nodes' last seen."""
         if self.joined:
-            self.conn.execute(_JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
+            self.conn.execute(sql.JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
                                       for i, (n, ms) in self.joined.items()])
         if self.new_rows:
             # the alarm_id primary key decides a copy racing on another replica
             by_id = {r["alarm_id"]: r for r in self.new_rows}   # in-batch copies updated it
-            self.conn.execute(_INS_ALARM, [
+            self.conn.execute(sql.INS_ALARM, [
                 {k: v for k, v in self.alarms[i].items() if k != "_stored"} for i in by_id])
-        self.conn.execute(_SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
+        self.conn.execute(sql.SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
 
 
 A = m.Alarm
