@@ -89,6 +89,7 @@ class _Batch:
         self.joined: dict[str, tuple[int, int]] = {}   # incident -> (alarms added, max ms)
         self.seen: dict[str, int] = {}                 # node -> last received_ms
         self.fanned: dict[str, list[int]] = {}         # node -> opened_ms of its fan-outs
+        self.absent: set[str] = set()   # incident ids the load looked for and did not find
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
@@ -112,6 +113,8 @@ class _Batch:
         if keys:
             for r in self.conn.execute(sql.SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
                 self._keep(dict(r._mapping))
+            # a new incident's id is then known free without another round trip
+            self.absent = ids - self.incidents.keys()
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
             for r in self.conn.execute(sql.SEL_FANNED, {"ids": list(node_ids), "since": since}):
@@ -136,6 +139,8 @@ class _Batch:
     def _exists(self, inc_id: str) -> bool:
         if inc_id in self.incidents:
             return True
+        if inc_id in self.absent:
+            return False
         row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).first()
         if row is not None:
             self._keep(dict(row._mapping))
@@ -206,6 +211,7 @@ class _Batch:
                        fanned_out=sounded or (not flagged and not noisy))
             self.conn.execute(sql.INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
+            self.absent.discard(inc["incident_id"])
             fan_out = bool(inc["fanned_out"])
             if fan_out:
                 self._count_fanout(inc)
