@@ -57,6 +57,7 @@ AlarmItem = tuple[str, protocol.Alarm, int]
 # it is stored under that incident whatever the database holds now.
 Pinned = Mapping[str, tuple[str, bool]]
 
+
 def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool) -> str:
     # Without a hamlet (an unknown node that never said where it is) an alarm can
     # only correlate with its own node's.
