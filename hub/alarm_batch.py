@@ -8,19 +8,35 @@ wait neither for the alarm rows nor for the commit's fsync); the alarm rows are
 written; each published sound is recorded (its command row, and the incident's
 sounded area) with them. When `store_alarm_batch` returns, all of it is
 committed: only then may the alarms be acked (the caller does, after its
-fan-out bookkeeping). On a retried race only the last attempt's sounds are the
-batch's own.
+fan-out bookkeeping).
+
+A sound is only ever about an incident the database holds, or will hold
+(PROTOCOL.md rules 2-4, docs/protocol-notes.md "Incident ids"): incident ids
+and the first sound's cmd_id are derived from the correlation key and window
+(hub.store.ids), and every alarm whose incident sounded before its commit is
+pinned (hub.correlation.Memory) with its first receipt time. A retried
+transaction stores it under that incident and publishes nothing new; so does
+the node's re-send once the database can be written again. While the database
+cannot be written (the last write failed), new incidents are decided in memory
+and sounded first, and storing is tried after: no `received` ack until stored.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from protocol import Command
 
+from .correlation import Memory, Pin, memory_for, memory_incident
+from .errors import StoreError
 from .policy import Sound
 from .store import AlarmOutcome, IncidentInfo, Repositories, Store
-from .store.alarms import AlarmItem
+from .store.alarms import AlarmItem, corr_key
+
+log = logging.getLogger("tiengmo.hub.alarm_batch")
 
 # alarm_id -> the sound published for the new incident it opened (or confirmed)
 Sounds = dict[str, tuple[Sound, Command]]
@@ -30,28 +46,125 @@ Publish = Callable[[IncidentInfo], tuple[Sound, Command]]
 
 def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: float,
                       noisy_max_fanouts: int | None, noisy_window_s: float,
-                      publish: Publish | None) -> tuple[list[AlarmOutcome], Sounds]:
+                      publish: Publish | None,
+                      memory: Memory | None = None) -> tuple[list[AlarmOutcome], Sounds]:
     """Store `items` in one transaction and sound their new incidents (see the module);
-    one outcome per item, in order, and the sounds published. `publish` None (an
-    observer hub) sounds nothing."""
+    one outcome per item, in order, and the sounds published (now or before, for an
+    alarm decided in memory). `publish` None (an observer hub) sounds nothing. Raises
+    when the batch could not be stored: nothing of it is acked then."""
+    mem = memory if memory is not None else memory_for(store)
+    window_ms = int(window_s * 1000)
+    pins = mem.pinned([a.alarm_id for _, a, _ in items])
+    # A pinned alarm keeps its first receipt: the window it was decided in.
+    items = [(n, a, pins[a.alarm_id].received_ms if a.alarm_id in pins else r)
+             for n, a, r in items]
+    was_down = mem.db_down
+    if publish is not None and was_down:
+        # The last write failed: sound first, as correlation would decide, then try.
+        _decide_in_memory(store, mem, items, window_ms, publish)
 
     def unit(uow: Repositories) -> tuple[list[AlarmOutcome], Sounds]:
         sounds: Sounds = {}
+        now_pins = mem.pinned([a.alarm_id for _, a, _ in items])
 
         def decided(outcomes: list[AlarmOutcome]) -> None:
             if publish is None:
                 return
-            for out in outcomes:
-                if out.fan_out and out.node_known and out.node_enabled and out.incident.area:
-                    sounds[out.alarm_id] = publish(out.incident)
+            for out, (_, _, received_ms) in zip(outcomes, items, strict=True):
+                if not (out.fan_out and out.node_known and out.node_enabled
+                        and out.incident.area):
+                    continue
+                prior = mem.sound_of(out.incident_id)
+                if prior is not None:
+                    sounds[out.alarm_id] = prior   # published before: never again
+                    continue
+                sounds[out.alarm_id] = sent = publish(out.incident)
+                # Pinned before the commit: a retry, or the node's re-send after a
+                # failed commit, is stored under this very incident.
+                mem.sounded(out, Pin(out.incident_id, received_ms, out.incident.opened_ms,
+                                     sent))
 
-        outcomes = uow.alarms.record_batch(items, window_s=window_s,
-                                           noisy_max_fanouts=noisy_max_fanouts,
-                                           noisy_window_s=noisy_window_s, decided=decided)
+        outcomes = uow.alarms.record_batch(
+            items, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
+            noisy_window_s=noisy_window_s, decided=decided,
+            pinned={a: (p.incident_id, mem.sound_of(p.incident_id) is not None)
+                    for a, p in now_pins.items()})
         for sound, cmd in sounds.values():
             # Recorded with the alarms: a committed incident that fanned out always has
             # its sound's command row (the leader's orphan check looks for it).
             uow.commands.record(cmd, "area", sound.area, issued_by="hub")
         return outcomes, sounds
 
-    return store.transaction(unit, urgent=True)
+    def once() -> tuple[list[AlarmOutcome], Sounds]:
+        with store.unit(urgent=True) as uow:
+            return unit(uow)
+
+    try:
+        try:
+            result = once()
+        except IntegrityError:
+            result = store.transaction(unit, urgent=True)   # a race: decide again
+        except DBAPIError as exc:
+            mem.failed()
+            if publish is not None:
+                # Not written (the database is down, full, locked): the gongs first.
+                _decide_in_memory(store, mem, items, window_ms, publish)
+            if was_down:
+                # Still down: no back-off loop holding the alarm lane (other hamlets'
+                # alarms wait behind it); the node re-sends until acked.
+                raise StoreError(f"database still unavailable: {exc.orig}") from exc
+            result = store.transaction(unit, urgent=True)
+    except (DBAPIError, StoreError):
+        mem.failed()
+        raise
+    mem.stored(result[0])
+    return result
+
+
+def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], window_ms: int,
+                      publish: Publish) -> None:
+    """Sound each not yet pinned alarm that opens an incident, decided without the
+    database (hub.correlation.Memory.decide), and pin it to that incident."""
+    for node_id, alarm, received_ms in items:
+        if alarm.alarm_id in mem.pins:
+            continue
+        node = mem.node(node_id)
+        if node is None:
+            try:   # reads may still work while writes fail
+                info = store.nodes.get(node_id)
+            except Exception:   # the database is failing: nothing known
+                info = None
+            if info is None:
+                log.warning("alarm %s from %s: database unwritable and the node unknown "
+                            "here; not sounded until stored", alarm.alarm_id, node_id)
+                continue
+            node = (info.area, info.registered, info.registered and info.enabled)
+            mem.learn_node(node_id, *node)
+        area, known, enabled = node
+        if not (known and enabled) or area is None:
+            continue   # flagged alarms never sound
+        key = corr_key(alarm.kind.value, area, node_id, False)
+        inc_id, opened_ms, new = mem.decide(key, received_ms, window_ms,
+                                            lambda i: _known_closed(store, i))
+        if not new:
+            mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, None))
+            continue
+        inc = memory_incident(inc_id, alarm.kind.value, area, node_id, opened_ms)
+        try:
+            sent = publish(inc)
+        except Exception:   # the store attempt below still runs
+            log.exception("could not sound incident %s decided in memory", inc_id)
+            continue
+        mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, sent))
+        log.warning("BÁO ĐỘNG / ALARM %s from %s sounded as incident %s before it could "
+                    "be stored (database unwritable)", alarm.kind.value, node_id, inc_id)
+
+
+def _known_closed(store: Store, incident: str) -> bool:
+    """The database (if it can still be read) holds `incident`, resolved or cancelled: an
+    operator closed it before the outage, or another replica did, unknown to this hub."""
+    try:
+        inc = store.incidents.get(incident)
+    except Exception:   # unreadable too: nobody could have closed it meanwhile
+        return False
+    return inc is not None and not inc.is_open

@@ -28,6 +28,7 @@ from .commands import build_command, sound_command
 from .errors import PolicyError
 from .policy import Policy, Sound
 from .store import IncidentInfo, Store, TroubleKind
+from .store.ids import first_sound_id
 
 log = logging.getLogger("tiengmo.hub.fanout")
 
@@ -108,9 +109,11 @@ class FanOut:
         gongs may sound first, the ack may not); the alarm transaction records it
         (hub.alarm_batch) and, after the commit, `watch` follows who starts it. A
         node's result that races the commit is stored anyway (results need no command
-        row)."""
+        row). Its cmd_id is derived from the incident's: a second replica or a retry
+        sounding the same incident publishes the same command, which nodes play once."""
         cmd = sound_command(sound, now_ms, self.sound_expiry_s,
-                            incident_id=incident.incident_id, drill=incident.drill)
+                            incident_id=incident.incident_id, drill=incident.drill,
+                            cmd_id=first_sound_id(incident.incident_id))
         self.publisher.publish_area_cmd(sound.area, cmd)
         return cmd
 

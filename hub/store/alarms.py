@@ -9,6 +9,12 @@ button cannot hold one incident open forever. The key is UNIQUE: of two
 replicas opening the same incident at once, one insert fails and its retry
 joins the winner's incident.
 
+Ids: a new incident's id is derived from its key and the window bucket of its
+opening alarm (hub.store.ids), so every replica and every retry names it alike.
+A pinned alarm (decided, and maybe sounded, before it could be stored:
+hub.correlation) is stored under its pinned incident whatever the rows say now:
+made with that id if missing (taking the key over), reopened if it was closed.
+
 Group commit: `Alarms.record_batch` stores a whole batch in ONE transaction (one
 fsync), with a handful of set-wise statements instead of a dozen ORM round
 trips per alarm; `Alarms.record` is the batch of one, so both follow the same
@@ -19,17 +25,14 @@ whole: the retry sees the winner's rows and decides again, alarm by alarm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Select,
-    Table,
-    bindparam,
     case,
     func,
-    insert,
     or_,
     select,
     update,
@@ -39,8 +42,10 @@ from sqlalchemy.orm import Session
 import protocol
 
 from ..db import models as m
+from . import alarm_sql as sql
 from . import convert
 from .base import Work
+from .ids import incident_id, window_start
 from .nodes import ensure_node
 from .snapshots import AlarmInfo, AlarmOutcome, CancelOutcome, IncidentInfo, IncidentState
 
@@ -48,34 +53,9 @@ OPEN_STATES = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
 
 # One alarm as received: (node id from the topic, the decoded alarm, hub clock at receipt).
 AlarmItem = tuple[str, protocol.Alarm, int]
-
-_A = cast(Table, m.Alarm.__table__)
-_I = cast(Table, m.Incident.__table__)
-_N = cast(Table, m.Node.__table__)
-
-
-# Statements built once (building them per alarm was a good part of the alarm path's
-# CPU): the values come as parameters, lists as expanding IN parameters.
-_SEL_NODES = select(_N.c.id, _N.c.area, _N.c.registered, _N.c.enabled).where(
-    _N.c.id.in_(bindparam("ids", expanding=True)))
-_SEL_ALARMS = select(_A).where(_A.c.alarm_id.in_(bindparam("ids", expanding=True)))
-_SEL_INC_KEYS = select(_I).where(_I.c.corr_key.in_(bindparam("keys", expanding=True)))
-_SEL_FANNED = select(_I.c.origin_node, _I.c.opened_ms).where(
-    _I.c.origin_node.in_(bindparam("ids", expanding=True)), _I.c.fanned_out.is_(True),
-    _I.c.drill.is_(False), _I.c.opened_ms > bindparam("since"))
-_SEL_INC = select(_I).where(_I.c.incident_id == bindparam("b_id"))
-_INS_INC = insert(_I)
-_INS_ALARM = insert(_A)
-_CLOSE_WINDOW = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(corr_key=None)
-_CONFIRM = update(_I).where(_I.c.incident_id == bindparam("b_id"),
-                            _I.c.fanned_out.is_(False)).values(fanned_out=True)
-_JOIN = update(_I).where(_I.c.incident_id == bindparam("b_id")).values(
-    alarm_count=_I.c.alarm_count + bindparam("b_n"),
-    last_alarm_ms=case((func.coalesce(_I.c.last_alarm_ms, 0) < bindparam("b_ms"),
-                        bindparam("b_ms")), else_=_I.c.last_alarm_ms))
-_SEEN = update(_N).where(_N.c.id == bindparam("b_id")).values(
-    last_seen_ms=case((func.coalesce(_N.c.last_seen_ms, 0) < bindparam("b_ms"),
-                       bindparam("b_ms")), else_=_N.c.last_seen_ms))
+# alarm_id -> (incident id, sounded): decided before it was stored (hub.correlation);
+# it is stored under that incident whatever the database holds now.
+Pinned = Mapping[str, tuple[str, bool]]
 
 
 def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool) -> str:
@@ -97,8 +77,10 @@ class _Batch:
     """One batch's view of the rows it touches, kept in memory for the transaction."""
 
     def __init__(self, s: Session, items: Sequence[AlarmItem], hamlet_area: str | None,
-                 window_ms: int, noisy_max: int | None, noisy_ms: int) -> None:
+                 window_ms: int, noisy_max: int | None, noisy_ms: int,
+                 pinned: Pinned | None = None) -> None:
         self.s, self.conn = s, s.connection()
+        self.pinned: Pinned = pinned or {}
         self.items, self.hamlet_area = items, hamlet_area
         self.window_ms, self.noisy_max, self.noisy_ms = window_ms, noisy_max, noisy_ms
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -108,10 +90,11 @@ class _Batch:
         self.joined: dict[str, tuple[int, int]] = {}   # incident -> (alarms added, max ms)
         self.seen: dict[str, int] = {}                 # node -> last received_ms
         self.fanned: dict[str, list[int]] = {}         # node -> opened_ms of its fan-outs
+        self.absent: set[str] = set()   # incident ids the load looked for and did not find
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
-        rows = self.conn.execute(_SEL_NODES, {"ids": list(node_ids)}).all()
+        rows = self.conn.execute(sql.SEL_NODES, {"ids": list(node_ids)}).all()
         self.nodes: dict[str, tuple[str | None, bool, bool]] = {
             r.id: (r.area, bool(r.registered), bool(r.registered and r.enabled)) for r in rows}
         for node_id, _, received_ms in self.items:
@@ -119,15 +102,23 @@ class _Batch:
                 ensure_node(self.s, node_id, received_ms)
                 self.nodes[node_id] = (None, False, False)
         ids = {a.alarm_id for _, a, _ in self.items}
-        for r in self.conn.execute(_SEL_ALARMS, {"ids": list(ids)}):
+        for r in self.conn.execute(sql.SEL_ALARMS, {"ids": list(ids)}):
             self.alarms[r.alarm_id] = {**r._mapping, "_stored": True}
-        keys = {self._key(n, a)[0] for n, a, _ in self.items if a.alarm_id not in self.alarms}
+        new = [(n, a, r) for n, a, r in self.items if a.alarm_id not in self.alarms]
+        keys = {self._key(n, a)[0] for n, a, _ in new}
+        # With the open incidents of the keys, the ids a new incident would take (first
+        # generation of its bucket) and the pinned ones: all in the same one query.
+        ids = {incident_id(self._key(n, a)[0], window_start(r, self.window_ms))
+               for n, a, r in new}
+        ids.update(p[0] for a, p in self.pinned.items() if a not in self.alarms)
         if keys:
-            for r in self.conn.execute(_SEL_INC_KEYS, {"keys": list(keys)}):
+            for r in self.conn.execute(sql.SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
                 self._keep(dict(r._mapping))
+            # a new incident's id is then known free without another round trip
+            self.absent = ids - self.incidents.keys()
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
-            for r in self.conn.execute(_SEL_FANNED, {"ids": list(node_ids), "since": since}):
+            for r in self.conn.execute(sql.SEL_FANNED, {"ids": list(node_ids), "since": since}):
                 self.fanned.setdefault(r.origin_node, []).append(r.opened_ms)
 
     def _keep(self, inc: dict[str, Any]) -> None:
@@ -140,11 +131,33 @@ class _Batch:
         hamlet = self.hamlet_area or area
         return corr_key(alarm.kind.value, hamlet, node_id, not enabled), hamlet, known, enabled
 
-    def _incident(self, incident_id: str) -> dict[str, Any]:
-        if incident_id not in self.incidents:
-            row = self.conn.execute(_SEL_INC, {"b_id": incident_id}).one()
+    def _incident(self, inc_id: str) -> dict[str, Any]:
+        if inc_id not in self.incidents:
+            row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).one()
             self._keep(dict(row._mapping))
-        return self.incidents[incident_id]
+        return self.incidents[inc_id]
+
+    def _exists(self, inc_id: str) -> bool:
+        if inc_id in self.incidents:
+            return True
+        if inc_id in self.absent:
+            return False
+        row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).first()
+        if row is not None:
+            self._keep(dict(row._mapping))
+        return row is not None
+
+    def _new_id(self, key: str, received_ms: int) -> str:
+        # The bucket's first generation was loaded with the batch if it exists; a later
+        # one is looked up only when an incident of this bucket was closed early.
+        start, gen = window_start(received_ms, self.window_ms), 0
+        while self._exists(cand := incident_id(key, start, gen)):
+            gen += 1
+        return cand
+
+    def _close_window(self, inc: dict[str, Any], key: str) -> None:
+        self.conn.execute(sql.CLOSE_WINDOW, {"b_id": inc["incident_id"]})
+        inc["corr_key"], self.by_key[key] = None, None
 
     def _noisy(self, node_id: str, received_ms: int) -> bool:
         if self.noisy_max is None:
@@ -166,20 +179,40 @@ class _Batch:
         noisy = not flagged and self._noisy(node_id, received_ms)
         inc_id = self.by_key.get(key)
         inc = self.incidents[inc_id] if inc_id is not None else None
-        if inc is not None and received_ms - inc["opened_ms"] > self.window_ms:
+        pin = self.pinned.get(alarm.alarm_id)
+        if pin is not None:
+            # Decided (and maybe sounded) before it could be stored: its incident is the
+            # one that sounded. If that incident is new here and another holds the key,
+            # the sounded one takes the key over (the newer sound is what plays now).
+            if self._exists(pin[0]):
+                inc = self.incidents[pin[0]]
+                if inc["state"] not in OPEN_STATES:
+                    # Closed while this alarm, which sounded as it, waited to be stored:
+                    # it is open again, so operators see the alarm (rule 3's intent).
+                    self.conn.execute(sql.REOPEN, {"b_id": pin[0]})
+                    inc.update(state=IncidentState.OPEN.value, resolved_ms=None,
+                               resolved_by=None, outcome=None)
+            elif inc is not None:
+                self._close_window(inc, key)
+                inc = None
+        elif inc is not None and received_ms - inc["opened_ms"] > self.window_ms:
             # Its window is over: it stays open for operators but takes no more alarms.
-            self.conn.execute(_CLOSE_WINDOW, {"b_id": inc["incident_id"]})
-            inc["corr_key"], self.by_key[key], inc = None, None, None
+            self._close_window(inc, key)
+            inc = None
         fan_out = False
         if inc is None:
-            inc = {c.name: None for c in _I.columns}
-            inc.update(incident_id=protocol.new_id(), kind=alarm.kind.value, area=hamlet,
+            inc = {c.name: None for c in sql.INCIDENTS.columns}
+            sounded = pin is not None and pin[1]
+            inc.update(incident_id=pin[0] if pin is not None else self._new_id(key, received_ms),
+                       kind=alarm.kind.value, area=hamlet,
                        origin_node=node_id, state=IncidentState.OPEN.value, corr_key=key,
                        opened_ms=received_ms, last_alarm_ms=received_ms, alarm_count=1,
-                       drill=False, escalation_level=0, flagged=flagged, fanout_held=noisy,
-                       fanned_out=not flagged and not noisy)
-            self.conn.execute(_INS_INC, inc)   # the UNIQUE corr_key decides a race
+                       drill=False, escalation_level=0, flagged=flagged,
+                       fanout_held=noisy and not sounded,
+                       fanned_out=sounded or (not flagged and not noisy))
+            self.conn.execute(sql.INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
+            self.absent.discard(inc["incident_id"])
             fan_out = bool(inc["fanned_out"])
             if fan_out:
                 self._count_fanout(inc)
@@ -193,7 +226,7 @@ class _Batch:
             if not inc["fanned_out"] and not flagged and not noisy:
                 # The incident was held (a noisy node opened it); a good node's alarm
                 # confirms it, and exactly one confirming alarm sounds it (compare-and-set).
-                won = self.conn.execute(_CONFIRM, {"b_id": inc["incident_id"]})
+                won = self.conn.execute(sql.CONFIRM, {"b_id": inc["incident_id"]})
                 fan_out = won.rowcount == 1
                 inc["fanned_out"] = True
                 if fan_out:
@@ -215,11 +248,12 @@ class _Batch:
         # A copy: re-sent after a lost ack, or by a second replica. Same answer.
         if row.pop("_stored"):
             # In SQL, not Python: copies arriving on two replicas must both count.
-            self.conn.execute(update(_A).where(_A.c.alarm_id == row["alarm_id"]).values(
-                copies=_A.c.copies + 1,
-                attempts=case((_A.c.attempts < alarm.attempt, alarm.attempt),
-                              else_=_A.c.attempts)))
-            fresh = self.conn.execute(select(_A).where(_A.c.alarm_id == row["alarm_id"])).one()
+            t = sql.ALARMS
+            self.conn.execute(update(t).where(t.c.alarm_id == row["alarm_id"]).values(
+                copies=t.c.copies + 1,
+                attempts=case((t.c.attempts < alarm.attempt, alarm.attempt),
+                              else_=t.c.attempts)))
+            fresh = self.conn.execute(select(t).where(t.c.alarm_id == row["alarm_id"])).one()
             row.update(fresh._mapping)
             row["_stored"] = True
         else:   # a copy of an alarm new in this very batch: its row is not written yet
@@ -234,14 +268,14 @@ class _Batch:
     def write(self) -> None:
         """The batch's set-wise writes: joined incidents, new alarm rows, nodes' last seen."""
         if self.joined:
-            self.conn.execute(_JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
+            self.conn.execute(sql.JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
                                       for i, (n, ms) in self.joined.items()])
         if self.new_rows:
             # the alarm_id primary key decides a copy racing on another replica
             by_id = {r["alarm_id"]: r for r in self.new_rows}   # in-batch copies updated it
-            self.conn.execute(_INS_ALARM, [
+            self.conn.execute(sql.INS_ALARM, [
                 {k: v for k, v in self.alarms[i].items() if k != "_stored"} for i in by_id])
-        self.conn.execute(_SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
+        self.conn.execute(sql.SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
 
 
 A = m.Alarm
@@ -266,7 +300,7 @@ class Alarms:
                      hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
                      noisy_window_s: float = 600.0,
                      decided: Callable[[list[AlarmOutcome]], None] | None = None,
-                     ) -> list[AlarmOutcome]:
+                     pinned: Pinned | None = None) -> list[AlarmOutcome]:
         """Store `items` in order in ONE transaction; one outcome per item, in order.
 
         Idempotent on alarm_id (also within the batch), correlated on each item's
@@ -277,7 +311,9 @@ class Alarms:
         runs once every alarm's incident is decided (new incidents inserted, so a race
         with another replica has surfaced), before the alarm rows are written (the hub
         publishes new incidents' sounds there); on a retried race it runs again, with
-        the retry's outcomes.
+        the retry's outcomes. `pinned` alarms (decided before they could be stored:
+        alarm_id -> (incident id, sounded)) are stored under that incident, made with
+        that id if the database does not hold it yet.
         """
         if not items:
             return []
@@ -285,7 +321,8 @@ class Alarms:
         noisy_ms = int(noisy_window_s * 1000)
 
         def tx(s: Session) -> list[AlarmOutcome]:
-            batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms)
+            batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms,
+                           pinned)
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
             if decided is not None:
