@@ -9,7 +9,8 @@
 
 A re-run starts clean by default: the previous run's entries above are removed
 (alarms, incidents and troubles of a run a user has stopped watching).
-`--resume` keeps the database and the outboxes instead and says so. Only a folder the demo made is ever cleared:
+`--resume` keeps the database and the outboxes instead and says so. Only a
+folder the demo made is ever cleared:
 anything else in it stays, and a non-empty folder that is not the demo's is
 refused, untouched.
 """
