@@ -13,6 +13,7 @@ from gpiozero import DigitalOutputDevice
 from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .outputs import atexit_closer
+from .settle import Settle
 
 
 class EnableLine:
@@ -45,8 +46,7 @@ class EnableLine:
         self._device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
         self._cond = threading.Condition()
         self._closed = False
-        self._settle_asked = 0
-        self._settle_done = 0
+        self._settle = Settle(self._cond)   # node/settle.py
         self._thread = threading.Thread(target=self._run, name=f"enable-{pin}", daemon=True)
         self._thread.start()
         self._atexit = atexit_closer(weakref.ref(self))
@@ -56,7 +56,7 @@ class EnableLine:
         with self._cond:
             next_at = self._clock.monotonic() + self._period
             while not self._closed:
-                asked = self._settle_asked
+                asked = self._settle.begin()
                 now = self._clock.monotonic()
                 if now >= next_at:
                     if self._alive is None or self._alive():
@@ -64,18 +64,13 @@ class EnableLine:
                     next_at += self._period
                     if next_at <= now:   # after a stall, carry on from now (no burst)
                         next_at = now + self._period
-                self._settle_done = asked
+                self._settle.answer(asked)
                 self._cond.notify_all()
                 self._cond.wait(max(0.0, next_at - now))
 
     def settle(self, timeout: float = 2.0) -> bool:
         """Wake the thread and wait until it has acted on the clock's current reading."""
-        with self._cond:
-            self._settle_asked += 1
-            asked = self._settle_asked
-            self._cond.notify_all()
-            return self._cond.wait_for(
-                lambda: self._closed or self._settle_done >= asked, timeout)
+        return self._settle.ask(timeout, lambda: self._closed)
 
     def close(self) -> None:
         """Stop toggling and drive the line low: the driver's enable drops."""

@@ -21,6 +21,8 @@ from gpiozero import LED
 
 from protocol.timing import SYSTEM_CLOCK, Clock
 
+from .settle import Settle
+
 
 class LedState(StrEnum):
     """What the status LED is showing."""
@@ -65,8 +67,7 @@ class StatusLed:
         self._state = LedState.IDLE
         self._changed = True   # the worker starts the first rhythm
         self._closed = False
-        self._settle_asked = 0
-        self._settle_done = 0
+        self._settle = Settle(self._cond)   # node/settle.py
         self._led: LED | None = None
         self._thread: threading.Thread | None = None
         if pin is not None:
@@ -93,13 +94,7 @@ class StatusLed:
 
     def settle(self, timeout: float = 2.0) -> bool:
         """Wake the worker and wait until it has acted on the clock's reading and the state."""
-        with self._cond:
-            self._settle_asked += 1
-            asked = self._settle_asked
-            self._cond.notify_all()
-            return self._cond.wait_for(
-                lambda: self._closed or self._thread is None or self._settle_done >= asked,
-                timeout)
+        return self._settle.ask(timeout, lambda: self._closed or self._thread is None)
 
     def close(self) -> None:
         with self._cond:
@@ -118,7 +113,7 @@ class StatusLed:
         phase, phase_end = 0, 0.0
         with self._cond:
             while not self._closed:
-                asked = self._settle_asked
+                asked = self._settle.begin()
                 now = self._clock.monotonic()
                 if self._changed:   # a new state restarts its rhythm at once
                     self._changed = False
@@ -131,7 +126,7 @@ class StatusLed:
                         phase_end = now + phases[phase][1]
                 if phases[phase][0] != led.is_lit:
                     (led.on if phases[phase][0] else led.off)()
-                self._settle_done = asked
+                self._settle.answer(asked)
                 self._cond.notify_all()   # a settle() waiting for this pass
                 self._cond.wait(phase_end - now)
             led.off()

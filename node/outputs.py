@@ -35,6 +35,7 @@ from gpiozero import DigitalInputDevice, DigitalOutputDevice
 from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .hwconfig import UNSAFE_OUTPUT_PINS, HardwareConfigError, OutputConfig
+from .settle import Settle
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +110,7 @@ class SafeOutput:
         self._fb_seen_at = -1e18
         self._faults: set[str] = set()
         self._pending: list[str] = []  # faults to report, outside the lock
-        self._settle_asked = 0         # settle() calls made, and the last one the worker
-        self._settle_done = 0          # has answered with a full step after it
+        self._settle = Settle(self._cond)   # node/settle.py
         self._thread = threading.Thread(target=self._run, name=f"output-{cfg.name}", daemon=True)
         self._thread.start()
         # Ends off even if nobody calls close(): the interpreter's exit runs this.
@@ -173,12 +173,7 @@ class SafeOutput:
         clock (advance it, then settle), and for a caller that must know the pin's state.
         False if the worker did not get there within `timeout` real seconds.
         """
-        with self._cond:
-            self._settle_asked += 1
-            asked = self._settle_asked
-            self._cond.notify_all()
-            return self._cond.wait_for(
-                lambda: self._closed or self._settle_done >= asked, timeout)
+        return self._settle.ask(timeout, lambda: self._closed)
 
     def close(self) -> None:
         """Switch off for good and release the pins. Safe to call twice."""
@@ -209,12 +204,12 @@ class SafeOutput:
                 if self._closed:
                     self._set_pin(False, self._clock.monotonic())
                     return
-                asked = self._settle_asked   # this step sees every request before it
+                asked = self._settle.begin()   # this step sees every request before it
                 timeout = self._step(self._clock.monotonic())
                 pending, self._pending = self._pending, []
                 if not pending:
                     # Settled only once its faults are told (else: told, then step again).
-                    self._settle_done = asked
+                    self._settle.answer(asked)
                     self._cond.notify_all()   # a settle() waiting for this step
                     self._cond.wait(timeout)
             for reason in pending:  # outside the lock: the callback may call back into us

@@ -26,6 +26,7 @@ from protocol import Pattern
 from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .outputs import SafeOutput
+from .settle import Settle
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,7 @@ class Player:
         self._phase = 0
         self._phase_end = 0.0
         self._driven = False
-        self._settle_asked = 0   # settle() calls made, and the last one the worker
-        self._settle_done = 0    # has answered with a full pass after it
+        self._settle = Settle(self._cond)   # node/settle.py
         self._thread = threading.Thread(target=self._run, name="player", daemon=True)
         self._thread.start()
 
@@ -133,12 +133,7 @@ class Player:
         own worker may still be switching its pin: see SafeOutput.settle). False if the
         worker did not get there within `timeout` real seconds.
         """
-        with self._cond:
-            self._settle_asked += 1
-            asked = self._settle_asked
-            self._cond.notify_all()
-            return self._cond.wait_for(
-                lambda: self._closed or self._settle_done >= asked, timeout)
+        return self._settle.ask(timeout, lambda: self._closed)
 
     def close(self) -> None:
         """Stop playing for good; outputs off. The outputs themselves stay open."""
@@ -166,7 +161,7 @@ class Player:
     def _run(self) -> None:
         with self._cond:
             while not self._closed:
-                asked = self._settle_asked   # this pass sees every change before it
+                asked = self._settle.begin()   # this pass sees every change before it
                 now = self.clock.monotonic()
                 top = self._top(now)
                 if top is None:
@@ -199,7 +194,7 @@ class Player:
             self._drive(False)
 
     def _settled(self, asked: int) -> None:
-        self._settle_done = asked
+        self._settle.answer(asked)
         self._cond.notify_all()   # a settle() waiting for this pass
 
     def _drive(self, on: bool) -> None:
