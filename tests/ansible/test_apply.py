@@ -169,8 +169,8 @@ def test_unit_restarts_always_and_drives_outputs_off_after_exit(applied: Applied
     assert ("ExecStopPost=/opt/tiengmo/venv/bin/tiengmo node --config /etc/tiengmo/node.toml "
             "--outputs-off") in unit
     assert "User=tiengmo" in unit
-    # The agent does not send sd_notify watchdog pings: no WatchdogSec.
-    assert not any(line.startswith("WatchdogSec=") for line in unit.splitlines())
+    # The agent says READY=1 and pings WATCHDOG=1 while its main loop makes progress.
+    assert {"Type=notify", "WatchdogSec=30", "NotifyAccess=main"} <= set(unit.splitlines())
     wants = applied.root / "etc/systemd/system/multi-user.target.wants/tiengmo-node.service"
     assert wants.is_symlink()
     assert (applied.root / "etc/systemd/system/sysinit.target.wants/"

@@ -9,6 +9,7 @@ datagram socket as systemd's notify socket.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -107,7 +108,10 @@ def config(tmp_path: Path, **timers: Any) -> Any:
         "mqtt": {"url": "mqtt://127.0.0.1:1"},
         "outputs": [{"name": "gong", "type": "gong", "pin": 23}],
         "enable": {"pin": 25, "toggle_ms": int(TOGGLE_S * 1000)},
-        "timers": {"watchdog_s": WATCHDOG_S, **timers},
+        # Nothing due for long, so the loop turns only when a test wakes it: the fake
+        # clock can then run far past watchdog_s while the loop rightly waits.
+        "timers": {"watchdog_s": WATCHDOG_S, "idle_tick_s": 600, "heartbeat_s": 600,
+                   **timers},
     })
 
 
@@ -153,7 +157,7 @@ class Bench:
 
     def rises_since(self, t: float) -> int:
         rs = self.readings
-        return sum(1 for a, b in zip(rs, rs[1:], strict=False) if b[0] > t and b[1] and not a[1])
+        return sum(1 for a, b in itertools.pairwise(rs) if b[0] > t and b[1] and not a[1])
 
     def driver_on_since(self, t: float) -> list[float]:
         """When the gong's driver (GPIO AND the monostable's enable) was on after `t`."""
@@ -192,6 +196,9 @@ def test_a_hung_main_loop_drops_the_enable_and_stops_the_watchdog_pings(
     bench = Bench(a, clock, factory)
     a.start()
     assert "READY=1" in notify.collect(0.3)
+    deadline = time.monotonic() + 5   # the first turns (birth, heartbeat) are done
+    while a.watch._busy_since is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
     # Healthy, and idle far longer than watchdog_s: waiting is not hanging.
     bench.run(3 * WATCHDOG_S)
     assert bench.rises_since(0) >= round(3 * WATCHDOG_S / TOGGLE_S / 2) - 1
