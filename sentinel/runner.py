@@ -43,6 +43,7 @@ class Sentinel:
         self._interval = watchdog_interval_s
         self._pinger: WatchdogPinger | None = None
         self._turn_at = mono()
+        self._there = False
 
     def _enqueue(self, event: LinkEvent) -> None:
         # Bounded: a flood of beacons is dropped rather than eating the memory.
@@ -86,7 +87,9 @@ class Sentinel:
             try:
                 if event is not None:
                     self._handle(event)
-                change = self.watch.tick(self._mono())
+                now = self._mono()
+                change = self.watch.tick(now)
+                self._log_sight(now)
             except Exception:   # never let one bad message stop the watching
                 log.exception("sentinel error (carrying on)")
                 continue
@@ -95,6 +98,13 @@ class Sentinel:
                 log.warning("hub %s (gone %.1f s): telling people", change.alert.value,
                             change.gone_s)
                 self.notifier.tell(change)
+
+    def _log_sight(self, now: float) -> None:
+        there = self.watch.there(now)
+        if there != self._there:
+            self._there = there
+            log.info("hub there: %s" if there else "hub not seen (%s)",
+                     ", ".join(self.watch.online_hubs()) or "no hub online")
 
     def _handle(self, event: LinkEvent) -> None:
         now = self._mono()

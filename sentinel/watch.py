@@ -50,7 +50,7 @@ class HubWatch:
     def hub_state(self, hub_id: str, online: bool, now: float) -> None:
         self._online[hub_id] = online
         if online:
-            self._last_seen_online = tuple(sorted(h for h, up in self._online.items() if up))
+            self._last_seen_online = self.online_hubs()
 
     def beacon(self, hub_id: str, now: float) -> None:
         self._beacon_at = now
@@ -65,6 +65,9 @@ class HubWatch:
     def there(self, now: float) -> bool:
         return (self._broker_up and any(self._online.values())
                 and self._beacon_at is not None and now - self._beacon_at <= self.beacon_stale_s)
+
+    def online_hubs(self) -> tuple[str, ...]:
+        return tuple(sorted(h for h, up in self._online.items() if up))
 
     @property
     def reported_down(self) -> bool:
@@ -85,8 +88,7 @@ class HubWatch:
             gone_since, self._gone_since = self._gone_since, None
             if self._reported_down and gone_since is not None:
                 self._reported_down = False
-                return Change(Alert.BACK, now - gone_since,
-                              tuple(sorted(h for h, up in self._online.items() if up)))
+                return Change(Alert.BACK, now - gone_since, self.online_hubs())
             return None
         if self._gone_since is None:
             # Gone since the last sign of life we can date: the stale beacon's time, or now.
