@@ -10,18 +10,22 @@ modem (tests/integrations/fake_modem.py, a pty the sentinel opens with pyserial)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.faults.rig import ROOT, HubProcess, registry_text
 from tests.integrations.fake_modem import FakeModem, Received
+from tests.integrations.recorder import Recorder
 from tests.support.broker import Mosquitto
 
 pytestmark = pytest.mark.timeout(240)
@@ -62,7 +66,8 @@ def hub(broker: Mosquitto, tmp_path: Path) -> Iterator[HubProcess]:
 
 class SentinelProcess:
     def __init__(self, tmp_path: Path, broker: Mosquitto, modem: FakeModem, *,
-                 grace_s: float, beacon_stale_s: float) -> None:
+                 grace_s: float, beacon_stale_s: float, webhook: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.config = tmp_path / "sentinel.toml"
         self.config.write_text(f"""
 [sentinel]
@@ -79,9 +84,9 @@ port = "{modem.port}"
 admins = ["{ADMIN}"]
 police = ["{POLICE}"]
 timeout_s = 5
-""")
+""" + (f'\n[[webhooks]]\nurl = "{webhook}"\n' if webhook else ""))
         self.log = tmp_path / "sentinel.log"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tiengmo.cli", "sentinel", "--config", str(self.config)],
             cwd=str(tmp_path), env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
@@ -116,7 +121,7 @@ def start_sentinel(tmp_path: Path, broker: Mosquitto,
 
 
 def sentinel(started: list[SentinelProcess], tmp_path: Path, broker: Mosquitto,
-             modem: FakeModem, **kw: float) -> SentinelProcess:
+             modem: FakeModem, **kw: Any) -> SentinelProcess:
     s = SentinelProcess(tmp_path, broker, modem, **kw)
     started.append(s)
     s.wait_watching()
@@ -127,7 +132,10 @@ def test_a_killed_hub_is_texted_once_after_the_grace_and_once_when_back(
         hub: HubProcess, broker: Mosquitto, modem: FakeModem, tmp_path: Path,
         start_sentinel: list[SentinelProcess]) -> None:
     grace = 3.0
-    sentinel(start_sentinel, tmp_path, broker, modem, grace_s=grace, beacon_stale_s=2.0)
+    hook = Recorder()
+    token = "tok-9b1e0c"
+    sentinel(start_sentinel, tmp_path, broker, modem, grace_s=grace, beacon_stale_s=2.0,
+             webhook=f"{hook.url}/sentinel?token={token}")
     time.sleep(grace + 1)
     assert modem.messages == []   # the hub is there: nothing to say
     killed = time.monotonic()
@@ -146,6 +154,28 @@ def test_a_killed_hub_is_texted_once_after_the_grace_and_once_when_back(
     time.sleep(1.0)
     assert per_number(modem.messages, BACK) == {ADMIN: 1, POLICE: 1}
     assert per_number(modem.messages, DOWN) == {ADMIN: 1, POLICE: 1}
+    # The webhook was called once for each, with the same words.
+    events = [json.loads(r.body)["event"] for r in hook.requests]
+    hook.close()
+    assert events == ["hub_down", "hub_back"]
+    assert token not in (tmp_path / "sentinel.log").read_text()
+
+
+def test_under_systemd_it_says_ready_and_pings_its_watchdog(
+        broker: Mosquitto, modem: FakeModem, tmp_path: Path,
+        start_sentinel: list[SentinelProcess]) -> None:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(3)
+    try:
+        start_sentinel.append(SentinelProcess(
+            tmp_path, broker, modem, grace_s=60, beacon_stale_s=30,
+            env={"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}))
+        got = [sock.recv(100).decode() for _ in range(4)]
+        assert got[0] == "READY=1" and got[1:] == ["WATCHDOG=1"] * 3
+    finally:
+        sock.close()
 
 
 def test_a_hub_restarted_inside_the_grace_sends_nothing(
