@@ -15,7 +15,7 @@ from protocol.sdnotify import SdNotify, watchdog_interval_s
 from .config import load_config
 from .errors import ConfigError
 
-DEFAULT_CONFIG = "/etc/tiengmo/sentinel.toml"
+DEFAULT_CONFIG = "/etc/tiengmo-sentinel/sentinel.toml"
 
 DESCRIPTION = textwrap.dedent("""\
     Watch the alarm hub from outside it. When no hub has been online (its retained

@@ -8,7 +8,7 @@
 
     [mqtt]
     url = "mqtt://127.0.0.1:1883"
-    password_file = "/etc/tiengmo/sentinel.password"
+    password_file = "/etc/tiengmo-sentinel/sentinel.password"
     prefix = "mo/v1"
     keepalive_s = 15
 

@@ -267,15 +267,15 @@ def test_the_sentinel_is_installed_beside_the_broker_with_a_read_only_login(
     assert {"Type=notify", "WatchdogSec=30", "SupplementaryGroups=dialout"} <= set(
         unit.splitlines())
     assert ("ExecStart=/opt/tiengmo-sentinel/venv/bin/tiengmo sentinel --config "
-            "/etc/tiengmo/sentinel.toml") in unit
-    conf = tomllib.loads((applied.root / "etc/tiengmo/sentinel.toml").read_text())
+            "/etc/tiengmo-sentinel/sentinel.toml") in unit
+    conf = tomllib.loads((applied.root / "etc/tiengmo-sentinel/sentinel.toml").read_text())
     assert conf["sentinel"] == {"id": "sentinel", "grace_s": 90, "beacon_stale_s": 30}
     assert conf["sms"]["police"] == ["+84987654321"]
-    pw = applied.root / "etc/tiengmo/sentinel.password"
+    pw = applied.root / "etc/tiengmo-sentinel/sentinel.password"
     assert pw.stat().st_mode & 0o777 == 0o600
     assert pw.read_text().strip() == applied.password("sentinel")
     ok = in_root(applied, "/opt/tiengmo-sentinel/venv/bin/tiengmo", "sentinel", "--check",
-                 "--config", "/etc/tiengmo/sentinel.toml")
+                 "--config", "/etc/tiengmo-sentinel/sentinel.toml")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # Nothing of the hub is installed with it.
     hub = in_root(applied, "/opt/tiengmo-sentinel/venv/bin/python", "-c", "import sqlalchemy")
