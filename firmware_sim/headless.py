@@ -24,6 +24,7 @@ from typing import cast
 from firmware_sim.lifecycle import AgentLifecycle
 from node.agent import NodeAgent
 from node.config import NodeConfig
+from node.enable import EnableLine
 from node.hardware import NodeHardware
 from node.hwconfig import (
     ButtonConfig,
@@ -103,6 +104,7 @@ class HeadlessHardware:
         self.on_cancel: Callable[[], None] | None = None
         self.outputs: dict[str, HeadlessOutput] = {o.name: HeadlessOutput(o) for o in cfg.outputs}
         self.led = StatusLed(None)   # no pin: it only remembers the state the agent shows
+        self.enable: EnableLine | None = None   # no dead-man line to tie to the agent's loop
         self.mains = mains
 
     def power_good(self) -> bool | None:

@@ -37,6 +37,9 @@ from sqlalchemy.engine import make_url
 from .db.engine import normalize_url
 from .errors import HubError
 
+# Owner only: a backup holds webhook secrets and password hashes in clear.
+BACKUP_MODE = 0o600
+
 SQLITE_TABLES = ("alembic_version", "alarms", "incidents", "nodes")
 
 
@@ -101,12 +104,24 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def backup_sqlite(src: Path, out: Path) -> int:
-    if not src.exists():
-        raise BackupError(f"{src}: no such database")
+def _private_part(out: Path) -> Path:
+    """An empty FILE.part readable by its owner only, made before a byte is written.
+
+    A backup holds webhook secrets and password hashes in clear: it is never
+    0644, not even for the moment between writing and a chmod.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(out.name + ".part")
     part.unlink(missing_ok=True)
+    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_MODE))
+    os.chmod(part, BACKUP_MODE)   # whatever the umask did to the mode above
+    return part
+
+
+def backup_sqlite(src: Path, out: Path) -> int:
+    if not src.exists():
+        raise BackupError(f"{src}: no such database")
+    part = _private_part(out)
     source = sqlite3.connect(str(src), timeout=30)
     dest = sqlite3.connect(str(part))
     try:
@@ -119,6 +134,7 @@ def backup_sqlite(src: Path, out: Path) -> int:
         dest.close()
         source.close()
     _check_sqlite_file(part)
+    os.chmod(part, BACKUP_MODE)
     _fsync(part)
     part.replace(out)
     return out.stat().st_size
@@ -176,9 +192,9 @@ def _run(cmd: list[str]) -> None:
 
 
 def backup_postgres(url: str, out: Path) -> int:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
+    part = _private_part(out)   # pg_dump truncates it and keeps its mode
     _run([_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={part}", url])
+    os.chmod(part, BACKUP_MODE)
     _fsync(part)
     part.replace(out)
     return out.stat().st_size

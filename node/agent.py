@@ -35,6 +35,7 @@ from protocol import (
     Topics,
 )
 from protocol import Cancel as CancelMsg
+from protocol.sdnotify import SdNotify
 from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .clock import HubClock
@@ -60,6 +61,7 @@ from .transport import (
     Transport,
     TransportFactory,
 )
+from .watchdog import LoopWatch
 
 log = logging.getLogger("tiengmo.node.agent")
 
@@ -99,6 +101,8 @@ class NodeAgent:
 
     The receive side (acks, commands, hub state and time) is its `inbound` (inbound.py).
     `transport` builds its connection to the broker: paho's `Link` on a Pi.
+    Its loop is watched (`watch`, watchdog.py): the enable line and systemd's pings
+    (`notifier`, every `watchdog_interval_s`) go on only while it makes progress.
     """
 
     def __init__(self, config: NodeConfig, *, pin_factory: Any = None,
@@ -106,7 +110,9 @@ class NodeAgent:
                  wall: Callable[[], float] = time.time,
                  mono: Callable[[], float] = time.monotonic,
                  sound_clock: Clock = SYSTEM_CLOCK,
-                 transport: TransportFactory = Link) -> None:
+                 transport: TransportFactory = Link,
+                 notifier: SdNotify | None = None,
+                 watchdog_interval_s: float | None = None) -> None:
         self.config = config
         self._transport = transport
         self.topics = Topics(config.mqtt.prefix)
@@ -119,6 +125,12 @@ class NodeAgent:
         # One clock for the outputs' caps, the player's sound ends and the commands'
         # `done` deadlines.
         self.player = Player(list(self.hardware.outputs.values()), clock=sound_clock)
+        # On the clock the outputs and the enable line run on.
+        self.watch = LoopWatch(sound_clock, t.watchdog_s, running=self._loop_running)
+        if self.hardware.enable is not None:
+            self.hardware.enable.alive = self.watch.alive
+        self._notifier = notifier
+        self._watchdog_interval_s = watchdog_interval_s
         self.stats: Counter[str] = Counter()
         self.boot_id = -1
         self.outbox: Outbox | None = None
@@ -165,6 +177,7 @@ class NodeAgent:
                                         daemon=True)
         self._thread.start()
         self.link.start()
+        self.watch.tell_systemd(self._notifier, self._watchdog_interval_s)
         log.info("node %s (area %s) started, boot_id %d, %d alarm(s) waiting in the outbox",
                  cfg.node_id, cfg.area, self.boot_id, self.outbox.depth())
 
@@ -188,6 +201,7 @@ class NodeAgent:
         self._close_local()
 
     def _halt(self) -> None:
+        self.watch.stopping()
         if self._thread is not None:
             self._queue.put(_Stop())
             self._thread.join(10)
@@ -200,6 +214,10 @@ class NodeAgent:
             self.outbox.close()
 
     # -- state readable by tests and the simulator ---------------------------
+
+    def _loop_running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     @property
     def connected(self) -> bool:
@@ -252,16 +270,19 @@ class NodeAgent:
 
     def _loop(self) -> None:
         while True:
+            self.watch.begin()
             try:
                 timeout = self._wait_s()
             except Exception:   # a dead agent thread would leave the node "online", deaf
                 log.exception("agent error computing its next wake-up (carrying on)")
                 self.stats["agent_errors"] += 1
                 timeout = 0.1
+            self.watch.end()   # waiting for the next event: not a hang
             try:
                 event = self._queue.get(timeout=timeout)
             except queue.Empty:
                 event = None
+            self.watch.begin()
             if isinstance(event, _Stop):
                 return
             try:

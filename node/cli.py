@@ -25,7 +25,8 @@ DESCRIPTION = textwrap.dedent("""\
     written to the durable outbox and sent to the hub until the hub confirms
     it. The agent also plays the hub's sound commands, reports heartbeats and
     drives the status LED. SIGTERM stops it cleanly (death published,
-    outputs off, exit 0).
+    outputs off, exit 0). Under systemd it says READY=1 when started and
+    WATCHDOG=1 while its main loop makes progress (Type=notify, WatchdogSec=).
 
     Chạy tác tử của nút mõ (Raspberry Pi): giữ nút là mõ kêu ngay, báo động
     được lưu rồi gửi về trung tâm cho đến khi được xác nhận.""")
@@ -131,11 +132,16 @@ def run(args: argparse.Namespace) -> int:
     factory = _factory(args)
     if args.outputs_off:
         return _outputs_off(cfg, factory)
+    from protocol.sdnotify import SdNotify, watchdog_interval_s
+
     from .agent import NodeAgent
     from .hwconfig import HardwareConfigError
 
     try:
-        agent = NodeAgent(cfg, pin_factory=factory)
+        # Under systemd (Type=notify, WatchdogSec=): READY=1 once started, WATCHDOG=1
+        # only while the main loop makes progress. Elsewhere both are no-ops.
+        agent = NodeAgent(cfg, pin_factory=factory, notifier=SdNotify.from_env(),
+                          watchdog_interval_s=watchdog_interval_s())
     except (HardwareConfigError, NodeError) as exc:
         print(f"tiengmo node: {cfg.source}: {exc}", file=sys.stderr)
         return 1

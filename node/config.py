@@ -79,6 +79,11 @@ class Timers:
     # is scheduled to its own deadline or woken by an event, so this is only a
     # safety net; a fleet of thousands of simulated nodes sets it long.
     idle_tick_s: float = 1.0
+    # Longest the agent's main loop may be busy with one turn (an event and its timed
+    # duties) before it counts as hung: the dead-man enable line stops toggling (every
+    # output drops within the monostable's time) and the systemd watchdog pings stop.
+    # A loop waiting for its next event is not hung, however long it waits.
+    watchdog_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +239,7 @@ def _timers(root: Table) -> Timers:
         stop_timeout_s=t.number("stop_timeout_s", d.stop_timeout_s, lo=0.0, hi=60),
         cmd_memory=t.integer("cmd_memory", d.cmd_memory, lo=1, hi=100_000),
         idle_tick_s=t.number("idle_tick_s", d.idle_tick_s, lo=0.0, hi=3600, above=True),
+        watchdog_s=t.number("watchdog_s", d.watchdog_s, lo=0.0, hi=600, above=True),
     )
     if timers.resend_max_s < timers.resend_first_s:
         raise t.fail("resend_max_s", "must not be less than resend_first_s")

@@ -68,6 +68,18 @@ class EnableLine:
                 self._cond.notify_all()
                 self._cond.wait(max(0.0, next_at - now))
 
+    @property
+    def alive(self) -> Callable[[], bool] | None:
+        return self._alive
+
+    @alive.setter
+    def alive(self, hook: Callable[[], bool] | None) -> None:
+        """Tie the toggling to `hook` (read at every toggle; None: toggle unconditionally).
+
+        Hardware is built before the agent that owns it, so the agent ties it here.
+        """
+        self._alive = hook
+
     def settle(self, timeout: float = 2.0) -> bool:
         """Wake the thread and wait until it has acted on the clock's current reading."""
         return self._settle.ask(timeout, lambda: self._closed)

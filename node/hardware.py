@@ -90,6 +90,11 @@ class NodeHardware:
         if callback is not None:
             callback()
 
+    @property
+    def enable(self) -> EnableLine | None:
+        """The dead-man enable line, when one is wired."""
+        return self._enable
+
     def power_good(self) -> bool | None:
         """True on mains, False on battery, None when no power-good input is wired."""
         if self._power is None:

@@ -8,6 +8,8 @@ and module names given as literal strings to importlib.import_module or __import
     hub/           never node, dashboard, firmware_sim or tiengmo
     dashboard/     nothing of the project
     firmware_sim/  of the project, protocol and node only
+    modem/         the standard library and pyserial only (a leaf: hub and sentinel share it)
+    sentinel/      protocol and modem (+ paho): never hub, the thing it watches
     tiengmo/       the edge: anything
 
 A module that is not there to read (a typo in the list below) fails the test too,
@@ -24,7 +26,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT = frozenset({"protocol", "node", "hub", "firmware_sim", "dashboard", "tiengmo"})
+PROJECT = frozenset({"protocol", "node", "hub", "firmware_sim", "dashboard", "tiengmo",
+                     "modem", "sentinel"})
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 
 
@@ -37,7 +40,11 @@ def allowed(package: str, top: str) -> bool:
     if package == "node":
         return top in STDLIB or top in {"protocol", "paho", "gpiozero"}
     if package == "hub":
-        return top not in {"node", "dashboard", "firmware_sim", "tiengmo"}
+        return top not in {"node", "dashboard", "firmware_sim", "tiengmo", "sentinel"}
+    if package == "modem":
+        return top in STDLIB or top == "serial"
+    if package == "sentinel":
+        return top in STDLIB or top in {"protocol", "modem", "paho"}
     if package == "dashboard":
         return top not in PROJECT
     if package == "firmware_sim":
@@ -124,6 +131,11 @@ BROKEN = [
     ("dashboard", "dashboard/panel.py", "import protocol\n"),
     ("firmware_sim", "firmware_sim/village.py", "from hub.runtime import Hub\n"),
     ("firmware_sim", "firmware_sim/fleet.py", "from tiengmo import broker\n"),
+    ("modem", "modem/driver.py", "from hub.integrations import texts\n"),
+    ("modem", "modem/driver.py", "import protocol\n"),
+    ("sentinel", "sentinel/watch.py", "from hub.integrations.modem import Modem\n"),
+    ("sentinel", "sentinel/runner.py", "def f():\n    import sqlalchemy\n"),
+    ("hub", "hub/integrations/sms.py", "from sentinel import watch\n"),
 ]
 
 
@@ -148,6 +160,10 @@ def test_a_broken_rule_is_reported(tmp_path: Path, package: str, module: str,
     ("hub", "hub/x.py", "import fastapi\nfrom protocol import Topics\nfrom .store import S\n"),
     ("firmware_sim", "firmware_sim/x.py", "from node.agent import Agent\nimport gpiozero\n"),
     ("tiengmo", "tiengmo/x.py", "from hub.app import create_app\nimport dashboard\n"),
+    ("hub", "hub/x.py", "from modem import Modem\n"),
+    ("modem", "modem/x.py", "import serial, re, threading\n"),
+    ("sentinel", "sentinel/x.py", "from modem import Modem\nimport paho.mqtt.client\n"
+                                  "from protocol import Topics\n"),
 ])
 def test_allowed_imports_pass(tmp_path: Path, package: str, module: str, source: str) -> None:
     path = tmp_path / module

@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "node": ("node.cli", "run the node agent on a Raspberry Pi (or check its config)"),
     "sim": ("firmware_sim.cli", "run simulated nodes (the real node code on mock pins)"),
     "hub": ("hub.cli", "run the hub against an MQTT broker, or manage it"),
+    "sentinel": ("sentinel.cli", "watch the hub from outside it; text people when it dies"),
     "demo": ("tiengmo.demo", "run everything on this machine: broker, hub, simulated village"),
 }
 

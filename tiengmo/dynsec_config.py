@@ -24,12 +24,16 @@ What this module writes, for `plugin_opt_config_file`:
 - a role per hub (`hub-<id>`: its own state) plus the shared `tiengmo-hub` role (read
   every node's topics, plainly or as a shared subscription; send cmd, ack, area cmd and
   the time beacon);
+- the shared `tiengmo-sentinel` role for each sentinel login (`tiengmo sentinel`, the
+  watcher that texts people when the hub dies): read `hubs/+/state` and `hub/time`,
+  nothing else, publish nothing, and no shared subscription;
 - `dynsec-admin`: only `$CONTROL/dynamic-security/#` (hub.dynsec enables and disables
   nodes through it);
 - every default ACL answer "deny", what hub.dynsec also sets on each sync.
 
     python -m tiengmo.dynsec_config registry.toml --hub hub-1 [--hub hub-2] \\
-        --admin hub-admin --passwords DIR [--bridge NAME ...] [--prefix mo/v1] > store.json
+        --admin hub-admin --passwords DIR [--bridge NAME ...] [--sentinel NAME ...] \\
+        [--prefix mo/v1] > store.json
 
 `DIR` holds one file per login named after it (Ansible's credentials/mqtt/ layout).
 """
@@ -61,6 +65,7 @@ ITERATIONS = 101        # what mosquitto_ctrl and mosquitto_passwd use
 SALT_BYTES = 12         # what the plugin makes
 ACL_DEFAULTS = ("publishClientSend", "publishClientReceive", "subscribe", "unsubscribe")
 HUB_ROLE = "tiengmo-hub"
+SENTINEL_ROLE = "tiengmo-sentinel"
 ADMIN_ROLE = "dynsec-admin"
 CONTROL = "$CONTROL/dynamic-security/#"
 # A node's refusal of shared subscriptions is checked before anything it may do.
@@ -139,6 +144,14 @@ def bridge_role(name: str, prefix: str) -> dict[str, Any]:
                           f"$SYS/broker/connection/{bridge_client_id(name)}/state")]}
 
 
+def sentinel_role(topics: Topics) -> dict[str, Any]:
+    """The hub's watcher: read the hubs' states and beacons, nothing else, send nothing."""
+    return {"rolename": SENTINEL_ROLE,
+            "textname": "tiengmo sentinel: reads hub states and the time beacon only",
+            "acls": [_acl("subscribePattern", "$share/#", False, DENY_PRIORITY),
+                     *_reads([topics.all_hub_states(), topics.hub_time()])]}
+
+
 def admin_role() -> dict[str, Any]:
     return {"rolename": ADMIN_ROLE, "textname": "manages clients (hub.dynsec): nothing else",
             "acls": [_acl("publishClientSend", CONTROL), _acl("publishClientReceive", CONTROL),
@@ -147,6 +160,7 @@ def admin_role() -> dict[str, Any]:
 
 def render_dynsec(registry: Registry, hubs: Iterable[str], password: Callable[[str], str], *,
                   admin: str | None = None, bridges: Iterable[str] = (),
+                  sentinels: Iterable[str] = (),
                   prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """The plugin's whole store; `password(login)` gives each login's password."""
     topics = Topics(prefix)  # validates the prefix
@@ -167,6 +181,13 @@ def render_dynsec(registry: Registry, hubs: Iterable[str], password: Callable[[s
             raise DynsecConfigError(f"bridge name {name!r} is not a slug (a-z, 0-9, -)")
     nodes = sorted(registry.nodes, key=lambda n: n.id)
     everyone = [*logins, *(n.id for n in nodes), *(f"bridge-{b}" for b in bridge_names)]
+    watchers = list(dict.fromkeys(sentinels))
+    for w in watchers:
+        if not is_node_id(w):
+            raise DynsecConfigError(f"sentinel login {w!r} is not a valid id")
+        if w in everyone:
+            raise DynsecConfigError(f"the sentinel login {w!r} is also a node, hub or bridge")
+        everyone.append(w)
     if admin is not None:
         if admin in everyone:
             raise DynsecConfigError(f"the admin login {admin!r} is also a node, hub or bridge")
@@ -182,6 +203,10 @@ def render_dynsec(registry: Registry, hubs: Iterable[str], password: Callable[[s
     clients += [client(f"bridge-{b}", [f"bridge-{b}"], f"bridge from {b}") for b in bridge_names]
     roles = [*hub_roles(topics, hub_ids), *(node_role(topics, n.id, n.area) for n in nodes),
              *(bridge_role(b, topics.prefix) for b in bridge_names)]
+    if watchers:
+        clients += [client(w, [SENTINEL_ROLE], "tiengmo sentinel (watches the hub)")
+                    for w in watchers]
+        roles.append(sentinel_role(topics))
     if admin is not None:
         clients.append(client(admin, [ADMIN_ROLE], "dynamic-security admin (the hub)"))
         roles.append(admin_role())
@@ -211,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--admin", help="the dynamic-security admin login the hub uses")
     ap.add_argument("--bridge", action="append", default=[], dest="bridges",
                     help="a local broker allowed to bridge in (login bridge-NAME); repeatable")
+    ap.add_argument("--sentinel", action="append", default=[], dest="sentinels",
+                    help="a sentinel's login (reads hub states and beacons only); repeatable")
     ap.add_argument("--passwords", required=True, type=Path,
                     help="folder with one file per login holding its password")
     ap.add_argument("--prefix", default=DEFAULT_PREFIX, help="topic prefix (default %(default)s)")
@@ -218,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         store = render_dynsec(load_registry(args.registry), args.hubs,
                               passwords_from(args.passwords), admin=args.admin,
-                              bridges=args.bridges, prefix=args.prefix)
+                              bridges=args.bridges, sentinels=args.sentinels,
+                              prefix=args.prefix)
     except ValueError as exc:  # RegistryError, TopicError, DynsecConfigError
         print(f"error: {exc}", file=sys.stderr)
         return 2

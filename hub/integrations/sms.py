@@ -20,9 +20,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modem import Modem, ModemError, split_sms
+
 from .config import SmsSettings
 from .metrics import _Seen
-from .modem import Modem, ModemError, split_sms
 from .store import Event, IntegrationStore
 from .texts import (
     area_chain,

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +41,25 @@ from .store import Delivery, Event, IntegrationStore
 log = logging.getLogger("tiengmo.hub.integrations.webhooks")
 
 USER_AGENT = "tiengmo-hub-webhooks/1"
+
+
+def loggable_url(url: str) -> str:
+    """`url` without what may be a credential: user:password@, the query, the fragment.
+
+    Receivers often take their token in the query (`?token=...`) or as basic auth in
+    the URL; a log line is read by more people than the hub's config.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparsable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    hidden = "?…" if parts.query or parts.fragment else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + hidden
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -167,7 +187,8 @@ class Webhooks:
         try:
             code = post(d.url, body, headers, self.settings.timeout_s)
         except (OSError, ValueError) as exc:   # refused, unreachable, timed out, bad URL
-            error = f"{type(exc).__name__}: {exc}"
+            # Some errors quote the URL (ValueError: unknown url type: '...'): never its token.
+            error = f"{type(exc).__name__}: {exc}".replace(d.url, loggable_url(d.url))
         ok = code is not None and 200 <= code < 300
         attempts = d.attempts + 1
         next_ms = None
@@ -176,7 +197,7 @@ class Webhooks:
             if attempts < self.settings.max_attempts:
                 next_ms = self._clock_ms() + self.backoff_ms(attempts)
             log.warning("webhook %d (%s event %d) to %s failed (attempt %d): %s%s", d.id,
-                        d.event_type, d.event_id, d.url, attempts, error,
+                        d.event_type, d.event_id, loggable_url(d.url), attempts, error,
                         "" if next_ms else "; giving up")
         self.store().record_attempt(d.id, ok=ok, code=code, error=error,
                                     next_attempt_ms=next_ms)

@@ -175,7 +175,8 @@ def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
             "tiengmo_controller": {"hosts": {"localhost": {
                 "ansible_connection": "local",
                 "ansible_python_interpreter": "{{ ansible_playbook_python }}"}}},
-            "tiengmo_brokers": {"hosts": {"broker-test": {**chroot, **bridge_vars(work, ports)}}},
+            "tiengmo_brokers": {"hosts": {"broker-test": {**chroot, **bridge_vars(work, ports),
+                                                          **SENTINEL_VARS}}},
             "tiengmo_hubs": {"hosts": {"hub-test": {"tiengmo_hub_id": "hub-test-1"}}},
             "tiengmo_nodes": {"children": {"thon_na_sang": {"hosts": {
                 "na-sang-01": {**chroot, **NODE_VARS},
@@ -188,6 +189,11 @@ def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
 
 
 BRIDGE_NAME = "test-district"
+# The broker's machine also runs the sentinel (its modem texts these numbers).
+SENTINEL_VARS: dict[str, Any] = {
+    "tiengmo_sentinel_enabled": True, "tiengmo_sentinel_admins": ["+84912345678"],
+    "tiengmo_sentinel_police": ["+84987654321"], "tiengmo_sentinel_grace_s": 90,
+}
 
 
 def bridge_vars(work: Path, ports: dict[str, int]) -> dict[str, Any]:

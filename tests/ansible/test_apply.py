@@ -13,6 +13,7 @@ and roles).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import shutil
@@ -169,8 +170,8 @@ def test_unit_restarts_always_and_drives_outputs_off_after_exit(applied: Applied
     assert ("ExecStopPost=/opt/tiengmo/venv/bin/tiengmo node --config /etc/tiengmo/node.toml "
             "--outputs-off") in unit
     assert "User=tiengmo" in unit
-    # The agent does not send sd_notify watchdog pings: no WatchdogSec.
-    assert not any(line.startswith("WatchdogSec=") for line in unit.splitlines())
+    # The agent says READY=1 and pings WATCHDOG=1 while its main loop makes progress.
+    assert {"Type=notify", "WatchdogSec=30", "NotifyAccess=main"} <= set(unit.splitlines())
     wants = applied.root / "etc/systemd/system/multi-user.target.wants/tiengmo-node.service"
     assert wants.is_symlink()
     assert (applied.root / "etc/systemd/system/sysinit.target.wants/"
@@ -258,6 +259,30 @@ def tls_client(a: Applied, user: str, password: str | None = None) -> Client:
     return Client("localhost", a.ports["tls"], user,
                   a.password(user) if password is None else password,
                   ca_file=str(a.work / "credentials/pki/ca.crt"))
+
+
+def test_the_sentinel_is_installed_beside_the_broker_with_a_read_only_login(
+        applied: Applied) -> None:
+    unit = (applied.root / "etc/systemd/system/tiengmo-sentinel.service").read_text()
+    assert {"Type=notify", "WatchdogSec=30", "SupplementaryGroups=dialout"} <= set(
+        unit.splitlines())
+    assert ("ExecStart=/opt/tiengmo-sentinel/venv/bin/tiengmo sentinel --config "
+            "/etc/tiengmo-sentinel/sentinel.toml") in unit
+    conf = tomllib.loads((applied.root / "etc/tiengmo-sentinel/sentinel.toml").read_text())
+    assert conf["sentinel"] == {"id": "sentinel", "grace_s": 90, "beacon_stale_s": 30}
+    assert conf["sms"]["police"] == ["+84987654321"]
+    pw = applied.root / "etc/tiengmo-sentinel/sentinel.password"
+    assert pw.stat().st_mode & 0o777 == 0o600
+    assert pw.read_text().strip() == applied.password("sentinel")
+    ok = in_root(applied, "/opt/tiengmo-sentinel/venv/bin/tiengmo", "sentinel", "--check",
+                 "--config", "/etc/tiengmo-sentinel/sentinel.toml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # Nothing of the hub is installed with it.
+    hub = in_root(applied, "/opt/tiengmo-sentinel/venv/bin/python", "-c", "import sqlalchemy")
+    assert hub.returncode != 0
+    store = json.loads((applied.root / "var/lib/mosquitto/dynamic-security.json").read_text())
+    [client] = [c for c in store["clients"] if c["username"] == "sentinel"]
+    assert client["roles"] == [{"rolename": "tiengmo-sentinel"}]
 
 
 def test_broker_accepts_a_nodes_credential_over_tls(mosquitto: Applied) -> None:

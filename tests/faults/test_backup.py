@@ -68,3 +68,26 @@ def test_restore_refuses_a_file_that_is_not_a_hub_backup(tmp_path: Path) -> None
     assert res.returncode == 1
     assert str(junk) in res.stderr and "not a SQLite database" in res.stderr
     assert not (tmp_path / "hub.db").exists()
+
+
+def test_a_backup_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds webhook secrets and password hashes in clear: 0600 whatever the umask."""
+    from hub.backup import backup
+
+    db = tmp_path / "hub.db"
+    conn = sqlite3.connect(db)
+    for table in ("alembic_version", "alarms", "incidents", "nodes"):
+        conn.execute(f"CREATE TABLE {table} (x)")
+    conn.execute("INSERT INTO alarms VALUES ('whsec-not-for-the-world')")
+    conn.commit()
+    conn.close()
+    out = tmp_path / "backups" / "hub-backup.db"
+    old = os.umask(0o022)
+    try:
+        assert backup(f"sqlite:///{db}", out) > 0
+        assert os.stat(out).st_mode & 0o777 == 0o600
+        out.chmod(0o644)   # a second backup over an old, too open one is private again
+        backup(f"sqlite:///{db}", out)
+        assert os.stat(out).st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

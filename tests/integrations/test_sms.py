@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hub.integrations.modem import UCS2_LIMIT, split_sms, ucs2_hex, units
+from modem import UCS2_LIMIT, split_sms, ucs2_hex, units
 from tests.e2e.harness import wait_for, wait_hub_ready
 from tests.integrations.fake_modem import FakeModem, Received
 from tests.integrations.support import Stack

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,3 +84,42 @@ def test_boot_id_rises_across_restarts_and_sigterm_publishes_the_death(
     os.kill(p.pid, signal.SIGKILL)
     p.wait(10)
     wire.wait_for(state(False, 2), timeout=10)
+
+
+def test_under_systemd_it_says_ready_and_pings_the_watchdog_until_stopped(
+        broker: Mosquitto, config_file: Path, tmp_path: Path,
+        spawn: list[subprocess.Popen[bytes]]) -> None:
+    """Type=notify and WatchdogSec= as the node role installs them: READY=1, WATCHDOG=1
+    every WatchdogSec/2; a stopped process (SIGSTOP) sends nothing, so systemd kills it."""
+    import socket
+    import time
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.05)
+
+    def collect(seconds: float) -> list[str]:
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with contextlib.suppress(TimeoutError):
+                got.append(sock.recv(4096).decode())
+        return got
+
+    env = {**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000"}
+    p = subprocess.Popen([sys.executable, "-m", "tiengmo.cli", "node", "--config",
+                          str(config_file), "--mock-pins"], cwd=ROOT, env=env,
+                         stderr=subprocess.PIPE)
+    spawn.append(p)
+    first = collect(4.0)
+    assert first and first[0] == "READY=1"
+    assert first.count("WATCHDOG=1") >= 5   # every 0.2 s
+    p.send_signal(signal.SIGSTOP)
+    collect(0.1)
+    assert collect(1.0) == []
+    p.send_signal(signal.SIGCONT)
+    assert "WATCHDOG=1" in collect(1.0)
+    p.terminate()
+    assert p.wait(15) == 0
+    assert "STOPPING=1" in collect(0.3)
+    sock.close()

@@ -44,10 +44,10 @@ def dynsec_plugin() -> Path:
 
 
 def dynsec_store(registry: Registry, hubs: Iterable[str], users: Mapping[str, str],
-                 admin: str | None = None) -> dict[str, Any]:
+                 admin: str | None = None, sentinels: Iterable[str] = ()) -> dict[str, Any]:
     """Production's access for `registry`; logins not in `users` get a password nobody has."""
     return render_dynsec(registry, hubs, lambda u: users.get(u) or f"unused-{u}-{os.getpid()}",
-                         admin=admin)
+                         admin=admin, sentinels=sentinels)
 
 
 def auth_files(workdir: Path, users: Mapping[str, str],

@@ -32,12 +32,12 @@ iso=""
 "$python" -m pip wheel -q --no-deps $iso --wheel-dir "$work/wh" "$work/src" >&2
 wheel=$(ls "$work/wh"/tiengmo-*.whl)
 
-# Dependencies of the node extra: pure-Python wheels (paho-mqtt, gpiozero,
-# colorzero), the same on a Pi as here. Offline first, so a field laptop
-# with a filled wheelhouse needs no network.
+# Dependencies of the node and sentinel extras: pure-Python wheels (paho-mqtt,
+# gpiozero, colorzero, pyserial), the same on a Pi as here. Offline first, so a
+# field laptop with a filled wheelhouse needs no network.
 if ! "$python" -m pip download -q --no-index --find-links "$out" --dest "$work/wh" \
-        --only-binary=:all: "$wheel[node]" >&2 2>/dev/null; then
-    "$python" -m pip download -q --only-binary=:all: --dest "$work/wh" "$wheel[node]" >&2
+        --only-binary=:all: "$wheel[node,sentinel]" >&2 2>/dev/null; then
+    "$python" -m pip download -q --only-binary=:all: --dest "$work/wh" "$wheel[node,sentinel]" >&2
 fi
 
 changed=0

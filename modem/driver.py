@@ -1,4 +1,4 @@
-"""SMS through a cellular modem on the hub (a 4G USB stick or HAT: Vietnam has switched 2G
+"""SMS through a cellular modem (a 4G USB stick or HAT: Vietnam has switched 2G
 off), with AT commands over its serial port (pyserial).
 
 Text mode with the UCS-2 character set, so Vietnamese arrives with its diacritics:
@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-log = logging.getLogger("tiengmo.hub.integrations.modem")
+log = logging.getLogger("tiengmo.modem")
 
 UCS2_LIMIT = 70
 CTRL_Z = b"\x1a"
