@@ -71,7 +71,11 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
                         cd.inner_text()), cd.inner_text()
     pa.click("#btn-lang")
 
-    # Acknowledge: both press; exactly one takes it.
+    # Acknowledge: both press; exactly one takes it. Each says what its card showed.
+    bodies: list[Any] = []
+    for p in (pa, pb):
+        p.on("request", lambda r: bodies.append((r.url.rsplit("/", 1)[-1], r.post_data_json))
+             if r.method == "POST" and "/incidents/" in r.url else None)
     click_both(pa, pb, f"{card} .btn-ack")
     for p in (pa, pb):
         p.wait_for_selector(f'{card}[data-state="acknowledged"]', timeout=5000)
@@ -85,6 +89,7 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
     assert re.fullmatch(rf"Không thực hiện được vì vụ việc vừa thay đổi: {winner} đã tiếp "
                         r"nhận vụ việc lúc \d\d:\d\d:\d\d", err.inner_text()), err.inner_text()
     assert won.locator(f"{card} .card-error").is_hidden()
+    assert bodies == [("acknowledge", {"expected_state": "open"})] * 2, bodies
     # Taken: no countdown on either page.
     for p in (pa, pb):
         assert p.locator(f"{card} .countdown").is_hidden()
@@ -99,6 +104,8 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
         p.locator(f"{card} input[value={outcomes[who]}]").check()
     click_both(pa, pb, f"{card} .btn-resolve-submit")
     pa.wait_for_timeout(300)
+    assert sorted(b.get("expected_state") for u, b in bodies if u == "resolve") == [
+        "acknowledged", "acknowledged"], bodies
     inc = stack.hub.store.incidents.get(inc_id)  # type: ignore[union-attr,arg-type]
     assert inc is not None and inc.state is IncidentState.RESOLVED
     winner = inc.resolved_by
@@ -123,6 +130,57 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
     lost.locator(f"{card} .btn-dismiss").click()
     lost.wait_for_selector(card, state="detached")
     assert lost.evaluate("document.activeElement !== document.body")
+    for page in (a, b):
+        page.errors[:] = [e for e in page.errors if "409" not in e]
+        assert page.errors == []
+
+
+def test_a_stale_resolve_is_refused_and_says_who_took_it(page_factory: Any,
+                                                          stack: Stack) -> None:
+    """B closes the incident as the card showed it (open) while A takes it: B's request is
+    held at the browser until A has acknowledged, so the hub sees B's stale view. Without
+    `expected_state` B would close A's incident from under A."""
+    a, b = two_officers(page_factory, stack)
+    pa, pb = a.page, b.page
+    stack.village["na-cha-01"].press("theft")  # type: ignore[index]
+    for p in (pa, pb):
+        p.wait_for_selector('#incident-list .incident[data-state="open"]')
+    inc_id = pb.locator("#incident-list .incident").first.get_attribute("data-id")
+    card = f'.incident[data-id="{inc_id}"]'
+    held: list[Any] = []
+    sent: list[Any] = []
+    # Only the first resolve is held; any later one goes straight through.
+    pb.route("**/resolve", lambda route: route.continue_() if held else held.append(route))
+    pb.on("request", lambda r: sent.append(r.post_data_json) if r.method == "POST" else None)
+    pb.locator(f"{card} .btn-resolve").click()
+    pb.locator(f"{card} textarea").fill("Bắt được kẻ trộm")
+    pb.locator(f"{card} input[value=real]").check()
+    pb.locator(f"{card} .btn-resolve-submit").click()
+    for _ in range(50):
+        if held:
+            break
+        pb.wait_for_timeout(50)
+    assert held, "the resolve never left the page"
+    assert sent[-1] == {"outcome": "real", "note": "Bắt được kẻ trộm", "expected_state": "open"}
+    pa.locator(f"{card} .btn-ack").click()
+    pb.wait_for_selector(f'{card}[data-state="acknowledged"]')  # the stream told B meanwhile
+    held[0].continue_()
+    err = pb.locator(f"{card} .card-error")
+    err.wait_for(state="visible")
+    assert re.fullmatch(r"Không thực hiện được vì vụ việc vừa thay đổi: duty-a đã tiếp nhận "
+                        r"vụ việc lúc \d\d:\d\d:\d\d", err.inner_text()), err.inner_text()
+    inc = stack.hub.store.incidents.get(inc_id)  # type: ignore[union-attr,arg-type]
+    assert inc is not None and (inc.state, inc.acknowledged_by) == (
+        IncidentState.ACKNOWLEDGED, "duty-a")
+    # B's card is as it is now, with B's note; closing it again, knowingly, works.
+    assert pb.locator(f"{card} textarea").input_value() == "Bắt được kẻ trộm"
+    assert "duty-a" in pb.locator(f"{card} .ack-by").inner_text()
+    pb.locator(f"{card} .btn-resolve-submit").click()
+    pb.wait_for_selector(card, state="detached")
+    assert sent[-1]["expected_state"] == "acknowledged"
+    inc = stack.hub.store.incidents.get(inc_id)  # type: ignore[union-attr,arg-type]
+    assert inc is not None and (inc.state, inc.resolved_by, inc.note) == (
+        IncidentState.RESOLVED, "duty-b", "Bắt được kẻ trộm")
     for page in (a, b):
         page.errors[:] = [e for e in page.errors if "409" not in e]
         assert page.errors == []
