@@ -63,9 +63,11 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
     first = seconds_left(cd.inner_text())
     after_s = int(stack.hub.settings.escalate_after_s)  # type: ignore[union-attr]
     assert after_s - 20 <= first <= after_s, (first, after_s)
+    # Painted once a second: 2.2 s later it shows 1 to 4 s less (each reading may be up
+    # to a second old), never the same.
     pa.wait_for_timeout(2200)
     later = seconds_left(cd.inner_text())
-    assert first - 3 <= later <= first - 2, (first, later)
+    assert first - 4 <= later <= first - 1, (first, later)
     pa.click("#btn-lang")
     assert re.fullmatch(r"Escalates in \d+:\d\d · next: text the responders",
                         cd.inner_text()), cd.inner_text()
