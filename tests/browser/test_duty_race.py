@@ -12,6 +12,7 @@ from typing import Any
 from hub.api import security
 from hub.store import IncidentState
 from tests.browser.stack import Stack
+from tests.browser.test_duty_axe import violations
 
 OFFICERS = {"a": ("duty-a", "duty-a-pass-123"), "b": ("duty-b", "duty-b-pass-123")}
 COUNTDOWN = re.compile(r"^Báo lên cấp trên sau (\d+):(\d\d) · tiếp theo: nhắn tin cho người ứng cứu$")
@@ -126,6 +127,7 @@ def test_two_officers_race_on_acknowledge_and_resolve(page_factory: Any, stack: 
     lost.wait_for_selector(f'{card}[data-state="resolved"]')
     assert lost.locator(f"{card} textarea").input_value() == notes[loser]
     assert lost.locator(f"{card} .btn-resolve-submit").is_hidden()
+    assert violations(lost) == []  # the kept card, its words and "got it" too
     # It stays after the live stream's news of the close, until the officer has read it.
     lost.wait_for_timeout(1000)
     assert lost.locator(card).is_visible()
