@@ -227,9 +227,12 @@ async function afterConflict(id, err) {
   const c = cards.get(id);
   if (!c || !err || err.status !== 409) return;
   const now = conflictIncident(err, state.incidents.get(id) || c.inc);
+  const hadFocus = c.node.contains(document.activeElement);
   if (now && !isActive(now)) c.held = now;
   else if (now) applyIncident(now);
   render();
+  // Its buttons are gone with the incident: the focus goes to "got it", never to <body>.
+  if (c.held && hadFocus && c.r.dismiss) c.r.dismiss.focus();
   try {
     const fresh = await get(`/incidents/${encodeURIComponent(id)}`);
     if (!fresh || !fresh.id) return;
