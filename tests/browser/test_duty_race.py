@@ -7,12 +7,15 @@ escalation step, every second, and the countdown goes once someone takes it."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from hub.api import security
 from hub.store import IncidentState
+from tests.browser.conftest import Page
 from tests.browser.stack import Stack
 from tests.browser.test_duty_axe import violations
+from tests.support.broker import Mosquitto
 
 OFFICERS = {"a": ("duty-a", "duty-a-pass-123"), "b": ("duty-b", "duty-b-pass-123")}
 COUNTDOWN = re.compile(r"^Báo lên cấp trên sau (\d+):(\d\d) · "
@@ -192,3 +195,32 @@ def test_a_stale_resolve_is_refused_and_says_who_took_it(page_factory: Any,
     for page in (a, b):
         page.errors[:] = [e for e in page.errors if "409" not in e]
         assert page.errors == []
+
+
+def test_the_countdown_says_what_the_next_step_does(chromium: Any, broker: Mosquitto,
+                                                     tmp_path: Path) -> None:
+    """A hub that escalates after 4 s: the first step texts people, the next sounds wider;
+    the card says which comes next and counts down again after each step; after the last
+    step there is nothing left to count."""
+    stack = Stack(broker, tmp_path, hub_overrides={"escalate_after_s": 4.0}).start()
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 860}, locale="vi-VN")
+    try:
+        page = Page(ctx.new_page(), stack, "countdown-steps")
+        page.login("operator")
+        p = page.page
+        stack.village["na-sang-02"].press("fire")  # type: ignore[index]
+        cd = p.locator("#incident-list .incident .countdown")
+        cd.wait_for(state="visible")
+        assert cd.inner_text().endswith("tiếp theo: nhắn tin cho người ứng cứu"), cd.inner_text()
+        p.wait_for_function("document.querySelector('.incident .countdown').textContent"
+                            ".endsWith('tiếp theo: gõ mõ lại, rộng hơn nếu được phép')",
+                            timeout=10_000)
+        assert re.match(r"Báo lên cấp trên sau 0:0[1-4] · ", cd.inner_text()), cd.inner_text()
+        # The last step (max_escalation 2): nothing more to count down to.
+        cd.wait_for(state="hidden", timeout=10_000)
+        assert p.locator(".incident .badge-esc").inner_text() == "Đã mở rộng cấp 2"
+        assert p.locator(".incident .countdown").inner_text() == ""
+        assert page.errors == []
+    finally:
+        ctx.close()
+        stack.stop()
