@@ -16,6 +16,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code || "";
     this.messageVi = messageVi || "";
+    this.details = {}; // the rest of the hub's `error` object (a 409's current, by, at_ms, outcome)
   }
   /** The hub's own words, in the language the user reads. */
   localized() {
@@ -62,6 +63,7 @@ export async function request(method, path, body, { quiet401 = false, timeoutMs 
     const e = (payload && payload.error) || {};
     const detail = payload && typeof payload.detail === "string" ? payload.detail : "";
     const err = new ApiError(res.status, e.code, e.message || detail, e.message_vi);
+    err.details = e;
     if (res.status === 429) err.retryAfter = Number(res.headers.get("Retry-After")) || null;
     if (res.status === 401 && !quiet401) onUnauthorized();
     throw err;

@@ -5,6 +5,11 @@
 // and the button under a finger survive the live updates around them.
 // After every action the focus goes somewhere sensible: to the next card
 // still waiting, or to the list's heading.
+// Acknowledge and resolve send the state the card showed when the officer
+// clicked (`expected_state`), so a stale click never overwrites another
+// officer's work; the 409 is said in words (who, what, when), the card shows
+// the incident as it is now, and the typed note is kept. A card with an action
+// in flight, or showing such a conflict, is not removed under the officer.
 
 import { get, post } from "./api.js";
 import { t } from "./i18n.js";
@@ -14,7 +19,8 @@ import { gong } from "./sound.js";
 import { applyIncident, markSeen } from "./alerts.js";
 import { snooze, unsnooze, snoozeLeft } from "./snooze.js";
 import { toast, errorText } from "./ui.js";
-import { build, fill } from "./card.js";
+import { build, fill, paintCountdown } from "./card.js";
+import { conflictWords, conflictIncident } from "./conflict.js";
 
 let root;
 let list;
@@ -89,15 +95,19 @@ export function compare(a, b) {
 }
 
 function handlers() {
-  return { onAct: act, onResolve: resolve };
+  return { onAct: act, onResolve: resolve, onDismiss: dismiss };
 }
 
 function render() {
   if (!list) return;
   const active = [...state.incidents.values()].filter(isActive).sort(compare);
   const keep = new Set(active.map((i) => i.id));
+  const kept = [];
   for (const [id, c] of cards) {
-    if (!keep.has(id)) {
+    if (!keep.has(id) && (c.busy || c.held)) {
+      // The officer is acting on it or reading why it failed: it stays, after the others.
+      kept.push(c.held || c.inc);
+    } else if (!keep.has(id)) {
       // Closed (here or elsewhere, whichever news came first): the focus moves on, not to <body>.
       if (c.node.contains(document.activeElement)) focusNext(id);
       c.node.remove();
@@ -106,7 +116,7 @@ function render() {
   }
   reorderDue = false;
   let prev = null;
-  for (const inc of active) {
+  for (const inc of [...active, ...kept]) {
     let c = cards.get(inc.id);
     const fresh = !c;
     if (fresh) {
@@ -114,7 +124,7 @@ function render() {
       cards.set(inc.id, c);
       loadDetail(inc.id);
     }
-    fill(c, inc);
+    fill(c, c.held || inc);
     if (isHeld()) {
       // Nothing moves under the pointer or the focus: a new card goes at the end
       // (the alarm banner points at it), the order is fixed when the list is let go.
@@ -140,7 +150,7 @@ function render() {
 }
 
 function refill() {
-  for (const [id, c] of cards) fill(c, state.incidents.get(id));
+  for (const [id, c] of cards) fill(c, c.held || state.incidents.get(id) || c.inc);
 }
 
 /** The commands sent for an incident (its gongs and their answers), once per card. */
@@ -161,6 +171,7 @@ function tick() {
     const from = Number(span.dataset.from);
     if (from) span.textContent = elapsed(from);
   }
+  for (const c of cards.values()) paintCountdown(c);
   paintSnooze();
 }
 
@@ -207,17 +218,59 @@ function focusNext(skipId, own) {
 function showCardError(r, err) {
   const conflict = err && err.status === 409;
   const own = err && typeof err.localized === "function" ? err.localized() : "";
-  r.error.textContent = conflict ? `${t("err_conflict")}${own ? `: ${own}` : "."}` : errorText(err);
+  r.error.textContent = conflictWords(err) || (conflict ? `${t("err_conflict")}${own ? `: ${own}` : "."}` : errorText(err));
   r.error.hidden = false;
+}
+
+/** Someone else acted first: show the incident as it is now (the 409 says enough), then the hub's copy. */
+async function afterConflict(id, err) {
+  const c = cards.get(id);
+  if (!c || !err || err.status !== 409) return;
+  const now = conflictIncident(err, state.incidents.get(id) || c.inc);
+  const hadFocus = c.node.contains(document.activeElement);
+  if (now && !isActive(now)) c.held = now;
+  else if (now) applyIncident(now);
+  render();
+  // Its buttons are gone with the incident: the focus goes to "got it", never to <body>.
+  if (c.held && hadFocus && c.r.dismiss) c.r.dismiss.focus();
+  try {
+    const fresh = await get(`/incidents/${encodeURIComponent(id)}`);
+    if (!fresh || !fresh.id) return;
+    const { alarms, commands, ...inc } = fresh; // eslint-disable-line no-unused-vars
+    if (c.held && !isActive(inc)) c.held = inc;
+    applyIncident(inc);
+  } catch {
+    /* the live stream brings it anyway */
+  }
+}
+
+/** The officer has read why the card's incident closed under them: the card goes. */
+function dismiss(id) {
+  const c = cards.get(id);
+  if (!c) return;
+  c.held = null;
+  if (c.node.contains(document.activeElement)) focusNext(id);
+  render();
+}
+
+/** The state the card showed when the officer clicked. */
+function shownState(id) {
+  const c = cards.get(id);
+  return (c && c.node.dataset.state) || undefined;
 }
 
 async function act(id, action, btn, r) {
   // Busy, not disabled: a disabled button would drop the keyboard focus to <body>.
   if (btn.getAttribute("aria-disabled") === "true") return;
+  const expected = shownState(id);
   btn.setAttribute("aria-disabled", "true");
   r.error.hidden = true;
+  const c = cards.get(id);
+  if (c) c.busy = true;
   try {
-    const out = await post(`/incidents/${encodeURIComponent(id)}/${action}`);
+    const body = action === "acknowledge" && expected ? { expected_state: expected } : {};
+    const out = await post(`/incidents/${encodeURIComponent(id)}/${action}`, body);
+    if (c) c.busy = false;
     if (action === "silence" && out && out.id) {
       putCommand(out);
       emit("commands");
@@ -226,26 +279,39 @@ async function act(id, action, btn, r) {
     toast(t(`done_${action}`));
     if (action === "acknowledge") focusNext(id, r);
   } catch (err) {
+    if (c) c.busy = false;
     showCardError(r, err);
+    await afterConflict(id, err);
   } finally {
+    if (c) c.busy = false;
     btn.removeAttribute("aria-disabled");
+    if (c && !c.held && !state.incidents.has(id)) render(); // closed meanwhile: the card may go now
   }
 }
 
 async function resolve(id, outcome, note, r) {
   if (r.submit.getAttribute("aria-disabled") === "true") return;
+  const expected = shownState(id);
   r.submit.setAttribute("aria-disabled", "true");
   r.error.hidden = true;
+  const c = cards.get(id);
+  if (c) c.busy = true;
   try {
-    const inc = await post(`/incidents/${encodeURIComponent(id)}/resolve`, note ? { outcome, note } : { outcome });
+    const body = { outcome, ...(note ? { note } : {}), ...(expected ? { expected_state: expected } : {}) };
+    const inc = await post(`/incidents/${encodeURIComponent(id)}/resolve`, body);
+    if (c) c.busy = false;
     focusNext(id); // before the card goes, so the focus never falls to <body>
     if (inc && inc.id) applyIncident(inc);
     markSeen(id);
     toast(t("done_resolve"));
   } catch (err) {
+    if (c) c.busy = false;
     showCardError(r, err); // the typed note stays in its box
+    await afterConflict(id, err);
   } finally {
+    if (c) c.busy = false;
     r.submit.removeAttribute("aria-disabled");
+    if (c && !c.held && !state.incidents.has(id)) render();
   }
 }
 

@@ -4,10 +4,14 @@
 // officer, the submit stays disabled until an outcome is picked, and the
 // note's limit is counted as it is typed. Errors (a 409 when someone else
 // acted first) are said on the card in words, and the typed note is kept.
+// An open card counts down to the incident's next escalation step
+// (`next_escalation_ms`), so the officer sees how long before it goes wider.
+// A card whose incident another officer closed first stays (with the words and
+// the note) until this officer dismisses it.
 
 import { t, kindLabel, stateLabel } from "./i18n.js";
-import { state, can, areaName, nodeName, nodesUnder } from "./state.js";
-import { el, data, elapsed, clockTime, nowMs } from "./util.js";
+import { state, can, areaName, nodeName, nodesUnder, isActive } from "./state.js";
+import { el, data, elapsed, clockTime, nowMs, pad } from "./util.js";
 import { isSnoozed } from "./snooze.js";
 
 const OUTCOMES = ["real", "false_alarm", "prank", "test"];
@@ -15,7 +19,7 @@ export const NOTE_MAX = 2000; // the API's limit (ResolveCreate.note)
 const SOUNDED = new Set(["started", "done"]);
 const START_GRACE_MS = 10000;
 
-/** build(inc, {onAct(id, action, btn, card), onResolve(id, outcome, note, card)}) */
+/** build(inc, {onAct(id, action, btn, card), onResolve(id, outcome, note, card), onDismiss(id)}) */
 export function build(inc, handlers) {
   const r = {};
   const id = inc.id;
@@ -43,6 +47,7 @@ export function build(inc, handlers) {
     (r.silenced = el("p.silenced", {})),
     (r.snoozed = el("p.snoozed", {})),
     (r.ackBy = el("p.ack-by", {})),
+    (r.countdown = el("p.countdown", { hidden: true })),
     (r.error = el("p.card-error.error", { role: "alert", hidden: true })),
   );
   if (can("operator")) {
@@ -86,9 +91,12 @@ export function build(inc, handlers) {
     r.resolveBox.append(r.noteLabel, r.note, r.noteCount,
       el("fieldset.outcomes", {}, r.legend, r.radios.map((x) => x.label)),
       r.need, el("div.resolve-buttons", {}, r.submit, r.cancel));
-    node.append(el("div.actions", {}, r.ackBtn, r.silenceBtn, r.resolveBtn), r.resolveBox);
+    r.dismiss = el("button.btn.btn-ghost.btn-dismiss", { type: "button", hidden: true });
+    r.dismiss.addEventListener("click", () => handlers.onDismiss(id));
+    r.outcomes = r.legend.parentNode;
+    node.append(el("div.actions", {}, r.ackBtn, r.silenceBtn, r.resolveBtn, r.dismiss), r.resolveBox);
   }
-  return { node, r };
+  return { node, r, inc };
 }
 
 function toggleResolve(r, open) {
@@ -118,9 +126,28 @@ function gongState(inc) {
   return { sent: sounds.length > 0, expected, started, lastSent, silence: silences[0] || null };
 }
 
+/** "Escalates in 1:23 · next: …" on an open card the hub will escalate; hidden otherwise. */
+export function paintCountdown(c) {
+  const { r, inc } = c;
+  const at = inc && inc.state === "open" ? inc.next_escalation_ms : null;
+  r.countdown.hidden = typeof at !== "number";
+  if (r.countdown.hidden) {
+    r.countdown.textContent = "";
+    return;
+  }
+  const left = at - nowMs();
+  const s = Math.ceil(left / 1000);
+  // Step 1 reaches people (SMS, webhooks); later steps sound again, wider up to the kind's ceiling.
+  const next = t((inc.escalation_level || 0) === 0 ? "esc_next_notify" : "esc_next_widen");
+  r.countdown.textContent = left > 0 ? `${t("esc_countdown", { left: `${Math.floor(s / 60)}:${pad(s % 60)}` })} · ${next}` : t("esc_due");
+  r.countdown.classList.toggle("is-soon", left < 30000);
+}
+
 export function fill(c, inc) {
   if (!inc) return;
+  c.inc = inc;
   const { node, r } = c;
+  const closed = !isActive(inc);
   node.classList.toggle("is-open", inc.state === "open");
   node.classList.toggle("is-drill", !!inc.drill);
   node.dataset.kind = inc.kind || "";
@@ -163,6 +190,7 @@ export function fill(c, inc) {
   const muted = inc.state === "open" && isSnoozed(inc.id);
   r.snoozed.hidden = !muted;
   r.snoozed.textContent = muted ? t("snoozed_card") : "";
+  paintCountdown(c);
   if (inc.state === "acknowledged") {
     r.ackBy.hidden = false;
     r.ackBy.textContent = t("acked_by", { who: inc.acknowledged_by || "?", time: clockTime(inc.acknowledged_ms) });
@@ -172,6 +200,13 @@ export function fill(c, inc) {
   if (r.ackBtn) {
     r.ackBtn.textContent = t("acknowledge");
     r.ackBtn.hidden = inc.state !== "open";
+    // Closed by someone else first: only the note (to copy) and "got it" remain.
+    r.silenceBtn.hidden = closed;
+    r.resolveBtn.hidden = closed;
+    r.outcomes.hidden = closed;
+    r.submit.hidden = closed;
+    r.dismiss.hidden = !closed;
+    r.dismiss.textContent = t("conflict_dismiss");
     r.silenceBtn.textContent = t("silence");
     r.resolveBtn.textContent = t("resolve");
     r.noteLabel.textContent = t("resolve_note");

@@ -1,5 +1,6 @@
 // The duty officer's strings (system strip, troubles in words, alert banner,
-// snooze, resolve): merged into i18n.js's table, Vietnamese first.
+// snooze, resolve, conflicts, the escalation countdown): merged into i18n.js's
+// table, Vietnamese first.
 
 export const DUTY = {
   vi: {
@@ -45,6 +46,16 @@ export const DUTY = {
     note_count: "{n}/{max} ký tự",
     board_list_label: "Danh sách vụ việc",
     err_conflict: "Không thực hiện được vì vụ việc vừa thay đổi",
+    conflict_someone: "người khác",
+    conflict_acknowledged: "{who} đã tiếp nhận vụ việc lúc {time}",
+    conflict_resolved: "{who} đã kết thúc vụ việc lúc {time}, kết quả \"{outcome}\"",
+    conflict_cancelled: "vụ việc đã được huỷ lúc {time} ({who})",
+    conflict_state: "vụ việc giờ là \"{state}\" ({who}, {time})",
+    conflict_dismiss: "Đã hiểu, đóng thẻ này",
+    esc_countdown: "Báo lên cấp trên sau {left}",
+    esc_next_notify: "tiếp theo: nhắn tin cho người ứng cứu",
+    esc_next_widen: "tiếp theo: gõ mõ lại, rộng hơn nếu được phép",
+    esc_due: "Đang báo lên cấp trên…",
     tr_where_node: "{node} ({area})",
     tr_since: "Từ {time}",
     tr_todo: "Cần làm: {todo}",
@@ -108,6 +119,16 @@ export const DUTY = {
     note_count: "{n}/{max} characters",
     board_list_label: "Incident list",
     err_conflict: "Not done: the incident changed just now",
+    conflict_someone: "someone else",
+    conflict_acknowledged: "{who} acknowledged it at {time}",
+    conflict_resolved: "{who} closed it at {time} as \"{outcome}\"",
+    conflict_cancelled: "it was cancelled at {time} ({who})",
+    conflict_state: "it is now \"{state}\" ({who}, {time})",
+    conflict_dismiss: "Got it, remove this card",
+    esc_countdown: "Escalates in {left}",
+    esc_next_notify: "next: text the responders",
+    esc_next_widen: "next: sound the gongs again, wider if allowed",
+    esc_due: "Escalating now…",
     tr_where_node: "{node} ({area})",
     tr_since: "Since {time}",
     tr_todo: "To do: {todo}",
