@@ -113,6 +113,10 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
                 # Still down: no back-off loop holding the alarm lane (other hamlets'
                 # alarms wait behind it); the node re-sends until acked.
                 raise StoreError(f"database still unavailable: {exc.orig}") from exc
+            # One retry of this batch at once (a failed commit is often a moment's
+            # trouble); the store's health would refuse it as too soon after the failure
+            # (hub.store.health: fail fast), so this retry is its probe.
+            store.db.health.retry_now()
             result = store.transaction(unit, urgent=True)
     except (DBAPIError, StoreError):
         mem.failed()

@@ -5,6 +5,7 @@ attempts, and a database that cannot be written at all, on one and on two replic
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +20,19 @@ from hub.errors import StoreError
 from hub.policy import Sound
 from hub.store import IncidentInfo, Outcome, Store
 from hub.store.alarms import corr_key
+from hub.store.health import StoreHealth
 from hub.store.ids import first_sound_id, incident_id, window_start
 from tests.hub.outage import outage
 from tests.support.hubdb import db_url, pg_database  # noqa: F401 - fixtures
+
+
+@pytest.fixture(autouse=True)
+def _every_write_tries_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about correlation across failed writes, one write after another;
+    the store's fail-fast window (hub.store.health, one probe a second, which makes the
+    node's re-send the retry) is tested on its own in tests/hub/test_store_health.py."""
+    monkeypatch.setattr("hub.store.base.StoreHealth",
+                        functools.partial(StoreHealth, probe_s=0.0))
 
 HAMLET = "bach-thong/vi-huong/na-sang"
 REGISTRY = protocol.parse_registry({

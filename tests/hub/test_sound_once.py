@@ -4,11 +4,13 @@ sounds while the database cannot be written, acked only once stored (point 5).""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import pytest
 
+from hub.store.health import StoreHealth
 from tests.hub.outage import outage
 from tests.support.broker import Mosquitto
 from tests.support.hub_harness import (
@@ -24,6 +26,15 @@ from tests.support.hub_harness import (
     watch_all,
 )
 from tests.support.wire import Wire
+
+
+@pytest.fixture(autouse=True)
+def _every_write_tries_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about correlation across failed writes, one write after another;
+    the store's fail-fast window (hub.store.health, one probe a second, which makes the
+    node's re-send the retry) is tested on its own in tests/hub/test_store_health.py."""
+    monkeypatch.setattr("hub.store.base.StoreHealth",
+                        functools.partial(StoreHealth, probe_s=0.0))
 
 # Press to sound while the database fails: the usual path is a few ms; this bound
 # leaves room for a loaded CI machine, not for a retry loop (0.5 s of back-off).
