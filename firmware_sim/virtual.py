@@ -81,12 +81,14 @@ class VirtualNode(AgentLifecycle):
 
     def press(self, button: int | str, hold_s: float | None = None, *,
               block: bool = True) -> None:
-        """Hold a button (by number or kind) for `hold_s` (default: its hold time + 0.1 s).
+        """Hold a button (by number or kind) for `hold_s` (default: its hold time + 0.3 s:
+        gpiozero decides a hold on a thread of its own, which a loaded machine may run
+        late; 0.1 s of margin missed presses in CI).
 
         With block=False the hold runs on a thread and this returns at once.
         """
         b = self._button(button)
-        held = b.hold_s + 0.1 if hold_s is None else hold_s
+        held = b.hold_s + 0.3 if hold_s is None else hold_s
         if block:
             self._hold(b.pin, b.active_low, held)
             return
@@ -95,11 +97,11 @@ class VirtualNode(AgentLifecycle):
         t.start()
 
     def cancel(self, hold_s: float | None = None) -> None:
-        """Hold the cancel input (blocking)."""
+        """Hold the cancel input (blocking; default: its hold time + 0.3 s, as `press`)."""
         c = self.config.hardware.cancel
         if c is None:
             raise KeyError(f"{self.node_id} has no cancel input")
-        self._hold(c.pin, c.active_low, c.hold_s + 0.1 if hold_s is None else hold_s)
+        self._hold(c.pin, c.active_low, c.hold_s + 0.3 if hold_s is None else hold_s)
 
     def _drive_power(self) -> None:
         pin = self.config.hardware.power_good_pin
