@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import protocol
 from protocol import DEFAULT_PATTERNS, Kind, Pattern, PayloadError
 from protocol.patterns import DEFAULT_ALARM_DURATION_S, DEFAULT_DRILL_DURATION_S
+from protocol.secretfile import first_line
 from protocol.tomltable import Table, TableError
 
 from .errors import ConfigError
@@ -52,8 +53,7 @@ class MqttConfig:
         """The password from `password_file` (first line), read when connecting."""
         if self.password_file is None:
             return None
-        lines = self.password_file.read_text(encoding="utf-8").splitlines()
-        return lines[0].strip() if lines else ""
+        return first_line(self.password_file)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import protocol
+from protocol.secretfile import first_line
 from protocol.tomltable import Table, TableError
 
 from .errors import ConfigError
@@ -54,8 +55,7 @@ class MqttSettings:
     def password(self) -> str | None:
         if self.password_file is None:
             return None
-        lines = self.password_file.read_text(encoding="utf-8").splitlines()
-        return lines[0].strip() if lines else ""
+        return first_line(self.password_file)
 
 
 @dataclass(frozen=True, slots=True)
