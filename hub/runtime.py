@@ -33,6 +33,7 @@ import protocol
 from protocol import Topics
 from protocol.timing import wall_ms
 
+from .correlation import memory_for
 from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
 from .fanout import FanOut
@@ -147,6 +148,12 @@ class Hub:
             self._store.nodes.sync_registry(reg)
             log.info("registry %s: %d areas, %d nodes", s.registry_file, len(reg.areas),
                      len(reg.nodes))
+        # Known before any alarm: a database that fails from the first second must not
+        # leave the in-memory decision (hub.alarm_batch, issue 12.5) without its nodes.
+        mem = memory_for(self._store)
+        for info in self._store.nodes.find():
+            mem.learn_node(info.id, info.area, info.registered,
+                           info.registered and info.enabled)
         self.link = Link(self._link_config(), self.topics, on_message=self.submit)
         out: Publisher = self._publisher or self.link
         self.fanout = FanOut(self._store, out, sound_expiry_s=s.sound_expiry_s,

@@ -164,6 +164,11 @@ class Database:
                     yield s
         except DBAPIError as exc:
             self.health.failed(exc)
+            if schema_missing(exc) and healer is None:
+                # Every writer heals, not only those that go through `retried`: the
+                # alarm lane opens its own unit and would otherwise wait, failing fast,
+                # until some other write happened to migrate (seen: 30-60 s).
+                self.heal_schema()
             raise
         if self.health.ok():
             log.warning("the database can be written again; storing resumes")

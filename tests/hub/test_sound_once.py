@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from hub.store.health import StoreHealth
 from tests.hub.outage import outage
@@ -85,7 +86,8 @@ def test_the_hamlet_sounds_while_the_database_is_down_and_is_acked_once_stored(
             sound = wire.wait_for(is_area_cmd(HAMLET))[0]
             assert sound.at - pressed < SOUND_WITHIN_S
             # a second press of the hamlet, and the node's re-send, while still down
-            send_alarm(wire, "na-sang-03", alarm("fire"))
+            second = alarm("fire")
+            send_alarm(wire, "na-sang-03", second)
             send_alarm(wire, "na-sang-01", alarm("fire", a.alarm_id, attempt=2))
             beacons_later(wire, 4)
             assert not [m for m in wire.messages if "/ack" in m.topic], "acked unstored"
@@ -97,9 +99,16 @@ def test_the_hamlet_sounds_while_the_database_is_down_and_is_acked_once_stored(
         ack = wire.wait_for(is_ack("na-sang-01", a.alarm_id))[0].json()
         assert ack["incident_id"] == sound.json()["incident_id"]
         assert hub.store.incidents.count(kind="fire") == 1
-        assert hub.store.alarms.count(kind="fire") == 1
         stored = hub.store.alarms.get(a.alarm_id)
         assert stored is not None and stored.incident_id == ack["incident_id"]
+        # The second press was never re-sent (a bare client): on a loaded machine the
+        # hub may still have been handling it when the database came back, and stored it
+        # then, in the same incident. Nothing else is stored, and nothing twice.
+        with hub.store.engine.connect() as c:
+            rows = set(c.execute(sa.text(
+                "SELECT alarm_id, incident_id FROM alarms WHERE kind = 'fire'")).all())
+        assert (a.alarm_id, ack["incident_id"]) in rows
+        assert rows <= {(a.alarm_id, ack["incident_id"]), (second.alarm_id, ack["incident_id"])}
         beacons_later(wire, 2)
         assert len(cmds(wire)) == 1
 
