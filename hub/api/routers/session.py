@@ -24,8 +24,9 @@ DEVICE_COOKIE = "tiengmo_device"
 
 
 def _secure(request: Request, ctx: Ctx) -> bool:
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    return ctx.settings.is_production or request.url.scheme == "https" or forwarded == "https"
+    # Never the raw X-Forwarded-Proto header: anyone could send it. uvicorn sets the
+    # scheme from it only for a proxy named in `trusted_proxies` (hub/serving.py).
+    return ctx.settings.is_production or request.url.scheme == "https"
 
 
 def _throttled(retry_ms: int) -> ApiError:
