@@ -197,6 +197,43 @@ def test_a_stale_resolve_is_refused_and_says_who_took_it(page_factory: Any,
         assert page.errors == []
 
 
+def test_a_note_being_typed_is_kept_when_another_officer_closes_the_incident(
+        page_factory: Any, stack: Stack) -> None:
+    """A is typing a note (nothing sent) when B closes the incident: A's card stays,
+    says in words who closed it, when and how, keeps the note to copy, and goes only
+    when A has read it."""
+    a, b = two_officers(page_factory, stack)
+    pa, pb = a.page, b.page
+    stack.village["na-cha-02"].press("fire")  # type: ignore[index]
+    for p in (pa, pb):
+        p.wait_for_selector('#incident-list .incident[data-state="open"]')
+    inc_id = pa.locator("#incident-list .incident").first.get_attribute("data-id")
+    card = f'.incident[data-id="{inc_id}"]'
+    pa.locator(f"{card} .btn-resolve").click()
+    pa.locator(f"{card} textarea").fill("Đang ghi: khói ở nhà ông Lý")
+    pb.locator(f"{card} .btn-resolve").click()
+    pb.locator(f"{card} input[value=false_alarm]").check()
+    pb.locator(f"{card} .btn-resolve-submit").click()
+    pb.wait_for_selector(card, state="detached")
+    err = pa.locator(f"{card} .card-error")
+    err.wait_for(state="visible")
+    assert re.fullmatch(r"Vụ việc đã đóng trong lúc bạn viết ghi chú: duty-b đã kết thúc "
+                        r"vụ việc lúc \d\d:\d\d:\d\d, kết quả \"Báo nhầm\"\. Ghi chú chưa "
+                        r"được gửi; nó vẫn ở đây để bạn sao chép\.", err.inner_text()), \
+        err.inner_text()
+    pa.wait_for_selector(f'{card}[data-state="resolved"]')
+    assert pa.locator(f"{card} textarea").input_value() == "Đang ghi: khói ở nhà ông Lý"
+    assert pa.locator(f"{card} .btn-resolve-submit").is_hidden()
+    pa.wait_for_timeout(1000)   # later news of the close does not take it away
+    assert pa.locator(card).is_visible()
+    pa.locator(f"{card} .btn-dismiss").click()
+    pa.wait_for_selector(card, state="detached")
+    inc = stack.hub.store.incidents.get(inc_id)  # type: ignore[union-attr]
+    assert inc is not None and (inc.resolved_by, inc.note) == ("duty-b", None)
+    for page in (a, b):
+        assert page.errors == []
+
+
 def test_the_countdown_says_what_the_next_step_does(chromium: Any, broker: Mosquitto,
                                                      tmp_path: Path) -> None:
     """A hub that escalates after 4 s: the first step texts people, the next sounds wider;

@@ -20,7 +20,11 @@ export function applyIncident(inc, { live = false } = {}) {
   if (!inc || !inc.id) return;
   const known = state.incidents.has(inc.id);
   if (isActive(inc)) state.incidents.set(inc.id, inc);
-  else state.incidents.delete(inc.id); // the board keeps only what needs someone
+  else {
+    state.incidents.delete(inc.id); // the board keeps only what needs someone
+    state.closed.set(inc.id, inc);
+    if (state.closed.size > 50) state.closed.delete(state.closed.keys().next().value);
+  }
   if (inc.state !== "open") markSeen(inc.id);
   emit("incidents");
   if (live && !known && inc.state === "open") {

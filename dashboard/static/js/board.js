@@ -9,7 +9,8 @@
 // clicked (`expected_state`), so a stale click never overwrites another
 // officer's work; the 409 is said in words (who, what, when), the card shows
 // the incident as it is now, and the typed note is kept. A card with an action
-// in flight, or showing such a conflict, is not removed under the officer.
+// in flight, or showing such a conflict, is not removed under the officer; nor is
+// one closed elsewhere while a note was being typed in it (the note stays to copy).
 
 import { get, post } from "./api.js";
 import { t } from "./i18n.js";
@@ -20,7 +21,7 @@ import { applyIncident, markSeen } from "./alerts.js";
 import { snooze, unsnooze, snoozeLeft } from "./snooze.js";
 import { toast, errorText } from "./ui.js";
 import { build, fill, paintCountdown } from "./card.js";
-import { conflictWords, conflictIncident } from "./conflict.js";
+import { conflictWords, conflictIncident, closedWords } from "./conflict.js";
 
 let root;
 let list;
@@ -104,6 +105,16 @@ function render() {
   const keep = new Set(active.map((i) => i.id));
   const kept = [];
   for (const [id, c] of cards) {
+    if (!keep.has(id) && !c.held && !c.busy && !c.dismissed && typedNote(c)) {
+      // Closed elsewhere while this officer was typing a note (nothing sent yet): the
+      // card stays with the note to copy, and says in words who closed it and when.
+      const now = state.closed.get(id);
+      if (now) {
+        c.held = now;
+        c.r.error.textContent = closedWords(now);
+        c.r.error.hidden = false;
+      }
+    }
     if (!keep.has(id) && (c.busy || c.held)) {
       // The officer is acting on it or reading why it failed: it stays, after the others.
       kept.push(c.held || c.inc);
@@ -147,6 +158,10 @@ function render() {
     badge.classList.toggle("count-alert", openCount > 0);
   }
   paintSnooze();
+}
+
+function typedNote(c) {
+  return Boolean(c.r && c.r.note && c.r.note.value.trim() && !c.r.resolveBox.hidden);
 }
 
 function refill() {
@@ -249,6 +264,7 @@ function dismiss(id) {
   const c = cards.get(id);
   if (!c) return;
   c.held = null;
+  c.dismissed = true; // read: not held again for its typed note
   if (c.node.contains(document.activeElement)) focusNext(id);
   render();
 }
@@ -299,7 +315,10 @@ async function resolve(id, outcome, note, r) {
   try {
     const body = { outcome, ...(note ? { note } : {}), ...(expected ? { expected_state: expected } : {}) };
     const inc = await post(`/incidents/${encodeURIComponent(id)}/resolve`, body);
-    if (c) c.busy = false;
+    if (c) {
+      c.busy = false;
+      c.dismissed = true; // closed by this officer: its note was sent, nothing to keep
+    }
     focusNext(id); // before the card goes, so the focus never falls to <body>
     if (inc && inc.id) applyIncident(inc);
     markSeen(id);

@@ -10,6 +10,20 @@ import { clockTime } from "./util.js";
 export function conflictWords(err) {
   const d = (err && err.status === 409 && err.details) || {};
   if (!d.current) return null;
+  return `${t("err_conflict")}: ${changeWords(d)}`;
+}
+
+/** What closed an incident under an officer who was typing a note (no request sent). */
+export function closedWords(inc) {
+  const byState = {
+    resolved: [inc.resolved_by, inc.resolved_ms],
+    cancelled: [inc.resolved_by, inc.resolved_ms || inc.last_alarm_ms],
+  }[inc.state] || [inc.acknowledged_by, inc.acknowledged_ms];
+  const what = changeWords({ current: inc.state, by: byState[0], at_ms: byState[1], outcome: inc.outcome });
+  return t("closed_while_typing", { what });
+}
+
+function changeWords(d) {
   const who = d.by || t("conflict_someone");
   const time = clockTime(d.at_ms);
   let what;
@@ -17,7 +31,7 @@ export function conflictWords(err) {
   else if (d.current === "resolved") what = t("conflict_resolved", { who, time, outcome: outcomeLabel(d.outcome) });
   else if (d.current === "cancelled") what = t("conflict_cancelled", { who, time });
   else what = t("conflict_state", { state: stateLabel(d.current), who, time });
-  return `${t("err_conflict")}: ${what}`;
+  return what;
 }
 
 /** The incident as it is now, from the 409 alone (used until the hub's own copy arrives). */

@@ -7,6 +7,7 @@ export const state = {
   areas: new Map(), // path -> {path, name, level, depth, parent}
   nodes: new Map(), // id -> node
   incidents: new Map(), // id -> incident (open and acknowledged ones, plus recent others)
+  closed: new Map(), // id -> the last closed incidents (the board words a close it did not make)
   troubles: new Map(), // id -> trouble
   drills: new Map(), // incident id -> drill incident started from this screen
   commands: new Map(), // command id -> command sent for an incident (sound, silence)
