@@ -55,6 +55,53 @@ def test_new_alarm_reaches_a_phone_on_another_view(page_factory: Any, stack: Sta
     assert page.errors == []
 
 
+def test_new_alarm_reaches_a_phone_whose_board_is_a_background_tab(
+        page_factory: Any, stack: Stack) -> None:
+    """The officer's phone browser shows another tab: the board's tab is hidden. The
+    alarm still reaches it: its title (what the tab strip shows) says ALARM with the
+    count, the phone vibrates, and the banner waits for the officer's return."""
+    page = page_factory(width=360, height=740)
+    p = page.page
+    p.add_init_script(SPIES)
+    page.login("operator")
+    other = p.context.new_page()          # another tab of the same browser, in front
+    other.set_content("<title>Tin tức</title><p>another site</p>")
+    other.bring_to_front()
+    # Headless Chromium never hides a background tab (visibilityState stays "visible"),
+    # so the page is told it is hidden as a phone's browser would tell it, and its
+    # timers are slowed as Chromium slows a background tab's (at most once a second).
+    p.evaluate("""() => {
+      Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+      Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+      const si = window.setInterval;
+      window.setInterval = (f, ms, ...a) => si(f, Math.max(ms || 0, 1000), ...a);
+      document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    assert p.evaluate("document.visibilityState") == "hidden"
+    stack.village["na-sang-01"].press("theft")  # type: ignore[index]
+    titles: set[str] = set()
+    for _ in range(60):                  # the title flashes: both forms within 3 s
+        titles.add(p.title())
+        if len(titles) >= 3:
+            break
+        p.wait_for_timeout(100)
+    assert "⚠ BÁO ĐỘNG (1) – Tiếng mõ" in titles, titles
+    assert any(re.fullmatch(r"\(1\) .+", x) for x in titles), titles
+    assert p.evaluate("window.__vibrations.length") == 1
+    p.bring_to_front()                   # the officer comes back to the board's tab
+    p.evaluate("""() => {
+      delete document.visibilityState; delete document.hidden;
+      document.dispatchEvent(new Event('visibilitychange'));
+    }""")
+    banner = p.locator("#banner-alarm")
+    assert banner.is_visible()
+    assert "BÁO ĐỘNG MỚI: Trộm cắp tại Thôn Nà Sang" in banner.inner_text()
+    p.click("#btn-alarm-seen")
+    p.wait_for_selector("#view-board:not([hidden])")
+    other.close()
+    assert page.errors == []
+
+
 def test_muting_the_reminder_never_silences_a_new_incident(page: Any, stack: Stack) -> None:
     p = page.page
     p.add_init_script(SPIES)
