@@ -62,12 +62,9 @@ def system_get(_who: Viewer, ctx: Ctx) -> SystemPublic:
     ok = bool(health["started"] and health["broker_connected"] and not store_error)
     counts = {"online": 0, "offline": 0, "missing": 0, "unknown": 0}
     expected = 0
-    for node in ctx.store.nodes.find():
-        if not (node.registered and node.enabled):
-            continue
-        expected += 1
-        status = str(getattr(node.status, "value", node.status))
-        counts[status if status in counts else "unknown"] += 1
+    for status, n in ctx.store.nodes.status_counts().items():
+        expected += n
+        counts[status if status in counts else "unknown"] += n
     troubles = ctx.store.troubles.find(True, limit=OPEN_LIMIT)
     failed = sum(1 for t in troubles if t.kind == FAILED_TO_SOUND)
     areas = sorted({t.subject for t in troubles if t.kind == AREA_LOSS})
