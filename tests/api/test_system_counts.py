@@ -16,7 +16,7 @@ def test_the_system_strip_counts_expected_nodes_by_status(
         hub: Hub, browsers: dict[str, Browser]) -> None:
     area = next(n.area for n in hub.store.nodes.find() if n.registered and n.area)
     hub.store.nodes.register("extra-01", area)
-    nodes = [n.id for n in hub.store.nodes.find() if n.registered]
+    nodes = [n.id for n in hub.store.nodes.find() if n.registered and n.enabled]
     assert len(nodes) >= 4
     now = hub.store.now_ms()
     hub.store.nodes.set_status(nodes[0], NodeStatus.ONLINE, now)
