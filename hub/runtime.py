@@ -36,6 +36,7 @@ from protocol.timing import wall_ms
 from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
 from .fanout import FanOut
+from .freshness import AgePolicy, Freshness
 from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
@@ -163,7 +164,8 @@ class Hub:
             noisy_max_fanouts=s.noisy_max_fanouts, noisy_window_s=s.noisy_window_s,
             noisy_max_alarms=s.noisy_max_alarms,
             observer=s.observer, clock_ms=self.clock_ms,
-            heartbeat_flush_s=self._heartbeat_flush_s)
+            heartbeat_flush_s=self._heartbeat_flush_s,
+            freshness=Freshness(AgePolicy(s.alarm_max_age_s, s.alarm_future_tolerance_s)))
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
         self.ingest.on_birth = self._beacon_soon
@@ -472,6 +474,8 @@ class Hub:
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
+            # retained / foreign refused, late stored unsounded, future stamps (hub.freshness)
+            "freshness": dict(ing.freshness.counts) if ing else {},
             "store_error": store_error,
         }
 
