@@ -296,7 +296,7 @@ class Hub:
                                                opened_after_ms=now_ms - window_ms,
                                                opened_until_ms=now_ms - min_age_ms):
             age = now_ms - inc.opened_ms
-            if (inc.flagged or inc.fanout_held or not inc.area or age < min_age_ms
+            if (inc.flagged or inc.fanout_held or inc.late or not inc.area or age < min_age_ms
                     or age >= window_ms):
                 continue
             if any(c.action == "sound" for c in self.store.commands.for_incident(
