@@ -47,10 +47,12 @@ Publish = Callable[[IncidentInfo], tuple[Sound, Command]]
 def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: float,
                       noisy_max_fanouts: int | None, noisy_window_s: float,
                       publish: Publish | None,
-                      memory: Memory | None = None) -> tuple[list[AlarmOutcome], Sounds]:
+                      memory: Memory | None = None,
+                      late: frozenset[str] = frozenset()) -> tuple[list[AlarmOutcome], Sounds]:
     """Store `items` in one transaction and sound their new incidents (see the module);
     one outcome per item, in order, and the sounds published (now or before, for an
-    alarm decided in memory). `publish` None (an observer hub) sounds nothing. Raises
+    alarm decided in memory). `publish` None (an observer hub) sounds nothing; nor does
+    an alarm of `late` (too old: hub.freshness), decided in memory or not. Raises
     when the batch could not be stored: nothing of it is acked then."""
     mem = memory if memory is not None else memory_for(store)
     window_ms = int(window_s * 1000)
@@ -61,7 +63,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
     was_down = mem.db_down
     if publish is not None and was_down:
         # The last write failed: sound first, as correlation would decide, then try.
-        _decide_in_memory(store, mem, items, window_ms, publish)
+        _decide_in_memory(store, mem, items, window_ms, publish, late)
 
     def unit(uow: Repositories) -> tuple[list[AlarmOutcome], Sounds]:
         sounds: Sounds = {}
@@ -86,7 +88,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
 
         outcomes = uow.alarms.record_batch(
             items, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
-            noisy_window_s=noisy_window_s, decided=decided,
+            noisy_window_s=noisy_window_s, decided=decided, late=late,
             pinned={a: (p.incident_id, mem.sound_of(p.incident_id) is not None)
                     for a, p in now_pins.items()})
         for sound, cmd in sounds.values():
@@ -108,7 +110,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
             mem.failed()
             if publish is not None:
                 # Not written (the database is down, full, locked): the gongs first.
-                _decide_in_memory(store, mem, items, window_ms, publish)
+                _decide_in_memory(store, mem, items, window_ms, publish, late)
             if was_down:
                 # Still down: no back-off loop holding the alarm lane (other hamlets'
                 # alarms wait behind it); the node re-sends until acked.
@@ -126,11 +128,12 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
 
 
 def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], window_ms: int,
-                      publish: Publish) -> None:
+                      publish: Publish, late: frozenset[str] = frozenset()) -> None:
     """Sound each not yet pinned alarm that opens an incident, decided without the
-    database (hub.correlation.Memory.decide), and pin it to that incident."""
+    database (hub.correlation.Memory.decide), and pin it to that incident. A late
+    alarm is only ever stored (as late): it sounds nothing, database or not."""
     for node_id, alarm, received_ms in items:
-        if alarm.alarm_id in mem.pins:
+        if alarm.alarm_id in mem.pins or alarm.alarm_id in late:
             continue
         node = mem.node(node_id)
         if node is None:

@@ -109,6 +109,8 @@ class Memory:
         with self._lock:
             self._failed_at = None
             for out in outcomes:
+                if out.foreign:
+                    continue   # another node's alarm_id: nothing of it is this node's
                 self.pins.pop(out.alarm_id, None)
                 inc = out.incident
                 # Committed, with its command row: alarms joining it now find it fanned out.
@@ -132,7 +134,7 @@ class Memory:
     @staticmethod
     def _key_of(out: AlarmOutcome, inc: IncidentInfo) -> str:
         return corr_key(inc.kind, out.alarm.area, out.alarm.node_id,
-                        not (out.node_known and out.node_enabled))
+                        not (out.node_known and out.node_enabled), inc.late)
 
     def failed(self) -> None:
         with self._lock:

@@ -52,6 +52,7 @@ from protocol import (
 
 from .alarm_batch import store_alarm_batch
 from .fanout import FanOut, kind_label
+from .freshness import FOREIGN, Freshness
 from .heartbeats import HeartbeatBuffer
 from .link import Inbound
 from .policy import Policy, Sound
@@ -75,7 +76,8 @@ class Ingest:
                  noisy_window_s: float, observer: bool = False,
                  noisy_max_alarms: int | None = None,
                  clock_ms: Callable[[], int] | None = None,
-                 heartbeat_flush_s: float = 2.0) -> None:
+                 heartbeat_flush_s: float = 2.0,
+                 freshness: Freshness | None = None) -> None:
         self.topics = topics
         self.store = store
         # Called on every node birth (the runtime answers with a prompt time beacon).
@@ -108,6 +110,8 @@ class Ingest:
         self._lock = threading.Lock()
         self._log_limit = RateLimitedLog()
         self._beats = HeartbeatBuffer(store, heartbeat_flush_s)
+        # Retained, late and foreign input is never live (hub.freshness).
+        self.freshness = freshness or Freshness()
 
     # ---- entry point -----------------------------------------------------
 
@@ -143,6 +147,10 @@ class Ingest:
         for msg in msgs:
             try:
                 match = self.topics.parse(msg.topic)
+                if (stale := self.freshness.refuse_retained(match.kind, match.node_id,
+                                                            msg.retain, msg.topic)):
+                    self._count(self.rejects, stale)
+                    continue
                 if match.kind is TopicKind.ALARM:
                     item = self._decode_alarm(match.node_id or "", msg)
                     if item is not None:
@@ -232,11 +240,13 @@ class Ingest:
         """Store the batch in one transaction (`store_alarm_batch`: a new incident's
         `sound` is published, and recorded, inside it), then watch the sounds and log,
         then ack every copy: the acks only after the commit."""
+        items = [item for item, _ in batch]
         try:
             outcomes, early = store_alarm_batch(
-                self.store, [item for item, _ in batch], window_s=self.window_s,
+                self.store, items, window_s=self.window_s,
                 noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
-                publish=None if self.observer else self._publish_sound)
+                publish=None if self.observer else self._publish_sound,
+                late=self.freshness.late_ids(items))
         except Exception as exc:
             self.store_error = f"{type(exc).__name__}: {exc}"[:300]
             if len(batch) == 1:
@@ -266,11 +276,18 @@ class Ingest:
                               alarm.alarm_id)
         now = self._clock_ms()
         for ((node_id, alarm, _), _), out in zip(batch, outcomes, strict=True):
+            if out.foreign:   # never the owner's incident: it is not this node's alarm
+                self._ack(node_id, Ack(alarm_id=alarm.alarm_id, status=AckStatus.REJECTED,
+                                       ts_ms=now, reason=FOREIGN))
+                continue
             self._ack(node_id, Ack(alarm_id=alarm.alarm_id, status=AckStatus.RECEIVED,
                                    ts_ms=now, incident_id=out.incident_id))
 
     def _after_store(self, node_id: str, alarm: Alarm, out: AlarmOutcome, now_ms: int,
                      early: tuple[Sound, Command] | None = None) -> None:
+        if out.foreign:
+            self._count(self.rejects, self.freshness.foreign(node_id, alarm.alarm_id))
+            return
         inc = out.incident
         where = inc.area or out.alarm.area or "?"
         if not out.new_alarm:
@@ -286,6 +303,9 @@ class Ingest:
             log.warning("BÁO ĐỘNG TỪ NÚT LẠ / ALARM FROM %s NODE %s: %s at %s; stored as "
                         "incident %s, flagged, NOT sounded", what, node_id,
                         kind_label(alarm.kind), where, out.incident_id)
+            return
+        if out.alarm.late:   # too old to sound: stored and shown as late (hub.freshness)
+            self.freshness.stored_late(node_id, alarm, now_ms, out.incident_id)
             return
         if out.fan_out and inc.area is not None:
             if early is not None:   # published and recorded in the alarm transaction

@@ -37,6 +37,7 @@ from .correlation import memory_for
 from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
 from .fanout import FanOut
+from .freshness import AgePolicy, Freshness
 from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
@@ -170,7 +171,8 @@ class Hub:
             noisy_max_fanouts=s.noisy_max_fanouts, noisy_window_s=s.noisy_window_s,
             noisy_max_alarms=s.noisy_max_alarms,
             observer=s.observer, clock_ms=self.clock_ms,
-            heartbeat_flush_s=self._heartbeat_flush_s)
+            heartbeat_flush_s=self._heartbeat_flush_s,
+            freshness=Freshness(AgePolicy(s.alarm_max_age_s, s.alarm_future_tolerance_s)))
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
         self.ingest.on_birth = self._beacon_soon
@@ -301,7 +303,7 @@ class Hub:
                                                opened_after_ms=now_ms - window_ms,
                                                opened_until_ms=now_ms - min_age_ms):
             age = now_ms - inc.opened_ms
-            if (inc.flagged or inc.fanout_held or not inc.area or age < min_age_ms
+            if (inc.flagged or inc.fanout_held or inc.late or not inc.area or age < min_age_ms
                     or age >= window_ms):
                 continue
             if any(c.action == "sound" for c in self.store.commands.for_incident(
@@ -479,6 +481,8 @@ class Hub:
             "backlog": self.backlog,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
+            # retained / foreign refused, late stored unsounded, future stamps (hub.freshness)
+            "freshness": dict(ing.freshness.counts) if ing else {},
             "store_error": store_error,
         }
 

@@ -164,6 +164,11 @@ class HubSettings(BaseSettings):
     report_within_s: float = _pos(default=60.0)
     time_beacon_s: float = _pos(default=10.0)
     correlation_window_s: float = _pos(default=600.0)
+    # An alarm whose `ts_ms` is older than this on receipt (held far too long in an
+    # outbox) is stored and shown as late, never sounded; a stamp further than the
+    # tolerance in the future is counted as a wrong node clock (hub.freshness).
+    alarm_max_age_s: float = _pos(default=900.0)
+    alarm_future_tolerance_s: float = _pos(default=60.0)
     escalate_after_s: float = _pos(default=120.0)
     sound_expiry_s: float = _pos(default=60.0)
     failed_to_sound_s: float = _pos(default=15.0)  # no `started`/`done` by then: trouble

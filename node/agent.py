@@ -240,6 +240,9 @@ class NodeAgent:
         # Local first (rule 1): before any write or send, whatever the network.
         self.player.play(alarm_id, local.pattern, local.duration_s, PRIORITY_ALARM)
         self._wait_sounding()
+        # On the hub's clock if a beacon or ack was ever heard since boot; else the node's
+        # own (maybe 1970 after a power cut without an RTC), and the alarm says so.
+        synced = self.clock.has_sample
         ts = self.clock.judge_ms()
         log.warning("ALARM %s from button %d: %s", kind.value, button.number, alarm_id)
         self.stats["alarms_raised"] += 1
@@ -247,7 +250,7 @@ class NodeAgent:
         try:
             assert self.outbox is not None
             self.outbox.add(alarm_id, kind, ts, Source.BUTTON, button.number,
-                            self.clock.own_ms())
+                            self.clock.own_ms(), clock_synced=synced)
         except (OutboxError, AssertionError) as exc:
             log.error("alarm %s could not be written to the outbox: %s", alarm_id, exc)
             self._fault = "outbox"

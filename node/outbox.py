@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS alarms (
     reason       TEXT,
     next_send_ms INTEGER NOT NULL DEFAULT 0,
     created_ms   INTEGER NOT NULL,
-    updated_ms   INTEGER NOT NULL
+    updated_ms   INTEGER NOT NULL,
+    clock_synced INTEGER NOT NULL DEFAULT 1    -- 0: ts_ms is the node's own clock
 );
 CREATE INDEX IF NOT EXISTS alarms_state ON alarms(state, next_send_ms);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,10 +66,14 @@ class Entry:
     reason: str | None
     next_send_ms: int
     created_ms: int
+    clock_synced: bool = True
 
     def to_alarm(self, attempt: int) -> Alarm:
+        # `clock_synced` goes on the wire only when false: a synced alarm is the same
+        # bytes as before the field existed.
         return Alarm(alarm_id=self.alarm_id, kind=self.kind, ts_ms=self.ts_ms,
-                     source=self.source, attempt=attempt, button=self.button)
+                     source=self.source, attempt=attempt, button=self.button,
+                     clock_synced=None if self.clock_synced else False)
 
     @property
     def closed(self) -> bool:
@@ -76,13 +81,14 @@ class Entry:
 
 
 _COLS = ("alarm_id, kind, ts_ms, source, button, attempt, state, progress, incident_id, "
-         "reason, next_send_ms, created_ms")
+         "reason, next_send_ms, created_ms, clock_synced")
 
 
 def _entry(row: Any) -> Entry:
-    (aid, kind, ts, src, button, attempt, state, progress, inc, reason, nxt, created) = row
+    (aid, kind, ts, src, button, attempt, state, progress, inc, reason, nxt, created,
+     synced) = row
     return Entry(aid, Kind(kind), ts, Source(src), button, attempt, EntryState(state), progress,
-                 inc, reason, nxt, created)
+                 inc, reason, nxt, created, bool(synced))
 
 
 class Outbox:
@@ -101,6 +107,10 @@ class Outbox:
             # survives a power cut, not only a process crash.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(alarms)")}
+            if "clock_synced" not in cols:   # an outbox written before the column existed
+                self._db.execute("ALTER TABLE alarms ADD COLUMN clock_synced INTEGER NOT NULL "
+                                 "DEFAULT 1")
         except (OSError, sqlite3.Error) as exc:
             raise OutboxError(f"{self.path}: cannot open the outbox: {exc}") from exc
         self._lock = threading.Lock()
@@ -137,12 +147,17 @@ class Outbox:
     # -- alarms --------------------------------------------------------------
 
     def add(self, alarm_id: str, kind: Kind, ts_ms: int, source: Source, button: int | None,
-            now_ms: int) -> None:
-        """Record a new alarm as pending, durably, before it is ever sent."""
+            now_ms: int, clock_synced: bool = True) -> None:
+        """Record a new alarm as pending, durably, before it is ever sent.
+
+        `clock_synced` False: `ts_ms` is the node's own clock (no hub sample yet); kept
+        with the alarm so every re-send, even after a reboot, says so."""
         self._write(
             "INSERT OR IGNORE INTO alarms(alarm_id, kind, ts_ms, source, button, attempt, state,"
-            " next_send_ms, created_ms, updated_ms) VALUES(?,?,?,?,?,0,'pending',0,?,?)",
-            (alarm_id, kind.value, ts_ms, source.value, button, now_ms, now_ms))
+            " next_send_ms, created_ms, updated_ms, clock_synced)"
+            " VALUES(?,?,?,?,?,0,'pending',0,?,?,?)",
+            (alarm_id, kind.value, ts_ms, source.value, button, now_ms, now_ms,
+             int(clock_synced)))
 
     def get(self, alarm_id: str) -> Entry | None:
         rows = self._read(f"SELECT {_COLS} FROM alarms WHERE alarm_id=?", (alarm_id,))

@@ -255,10 +255,15 @@ class Alarm(Message):
     source: Source
     attempt: int
     button: int | None = None
+    # False: stamped on the node's own clock (no hub beacon heard since it booted), so
+    # `ts_ms` says nothing about the alarm's age. Omitted (None) means synced: a client
+    # that predates the field is judged as before (docs/protocol-notes.md).
+    clock_synced: bool | None = None
 
     SPEC: ClassVar[dict[str, f.Validator]] = {
         "alarm_id": f.uuid_str, "kind": f.enum(Kind, "unknown_kind"), "ts_ms": f.integer(),
         "source": f.enum(Source), "attempt": f.integer(1, 2**31 - 1), "button": f.integer(1, 999),
+        "clock_synced": f.boolean,
     }
     REQUIRED: ClassVar[frozenset[str]] = frozenset({"alarm_id", "kind", "ts_ms", "source",
                                                      "attempt"})

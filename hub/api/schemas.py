@@ -161,6 +161,7 @@ class AlarmPublic(BaseModel):
     drill: bool
     cancelled: bool
     cancelled_ms: int | None
+    late: bool = False   # too old when it arrived: stored, never sounded
 
 
 class ResultPublic(BaseModel):
@@ -197,6 +198,7 @@ class IncidentPublic(BaseModel):
     drill: bool
     flagged: bool
     fanout_held: bool
+    late: bool = False   # opened by an alarm too old to sound: shown, never sounded
     opened_ms: int
     first_press_ms: int | None
     last_alarm_ms: int | None

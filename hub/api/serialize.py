@@ -49,7 +49,7 @@ def alarm(a: AlarmInfo) -> s.AlarmPublic:
         received_ms=a.received_ms, source=a.source, button=a.button, attempts=a.attempts,
         copies=a.copies, incident_id=a.incident_id, unknown_node=a.unknown_node,
         disabled_node=a.disabled_node, fanout_held=a.fanout_held, drill=a.drill,
-        cancelled=a.cancelled, cancelled_ms=a.cancelled_ms)
+        cancelled=a.cancelled, cancelled_ms=a.cancelled_ms, late=a.late)
 
 
 def result(r: ResultInfo) -> s.ResultPublic:
@@ -77,7 +77,8 @@ def incident(i: IncidentInfo, area_names: dict[str, str],
         id=i.incident_id, kind=i.kind, area=i.area,
         area_name=area_names.get(i.area) if i.area else None,
         state=i.state.value,
-        drill=i.drill, flagged=i.flagged, fanout_held=i.fanout_held, opened_ms=i.opened_ms,
+        drill=i.drill, flagged=i.flagged, fanout_held=i.fanout_held, late=i.late,
+        opened_ms=i.opened_ms,
         first_press_ms=first_press.get(i.incident_id), last_alarm_ms=i.last_alarm_ms,
         acknowledged_ms=i.acknowledged_ms, acknowledged_by=i.acknowledged_by,
         resolved_ms=i.resolved_ms, resolved_by=i.resolved_by,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -105,6 +106,8 @@ class Incident(Base):
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     fanout_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Opened by an alarm too old to sound (hub.freshness): shown, never sounded.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_incidents_origin_opened", "origin_node", "opened_ms"),)
 
@@ -128,6 +131,8 @@ class Alarm(Base):
     drill: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # Older than `alarm_max_age_s` when it arrived (hub.freshness): stored, not sounded.
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Command(Base):

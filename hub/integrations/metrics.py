@@ -74,6 +74,13 @@ class _HubCollector(Collector):
         for reason, n in sorted(dict(health.get("rejected") or {}).items()):
             c.add_metric([reason], float(n))
         yield c
+        c = CounterMetricFamily("tiengmo_alarm_freshness",
+                                "Stale or foreign input judged by this hub process, by "
+                                "reason (retained, foreign_alarm_id, late_alarm, future_ts)",
+                                labels=["reason"])
+        for reason, n in sorted(dict(health.get("freshness") or {}).items()):
+            c.add_metric([reason], float(n))
+        yield c
         c = CounterMetricFamily("tiengmo_messages_handled",
                                 "Messages this hub process handled, by topic kind",
                                 labels=["type"])

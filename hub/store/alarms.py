@@ -58,11 +58,13 @@ AlarmItem = tuple[str, protocol.Alarm, int]
 Pinned = Mapping[str, tuple[str, bool]]
 
 
-def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool) -> str:
+def corr_key(kind: str, hamlet: str | None, node_id: str, flagged: bool,
+             late: bool = False) -> str:
     # Without a hamlet (an unknown node that never said where it is) an alarm can
-    # only correlate with its own node's.
+    # only correlate with its own node's. Flagged and late alarms have keys of their
+    # own, so neither can swallow a real, live alarm's fan-out.
     where = hamlet if hamlet is not None else "@" + node_id
-    return f"{kind}|{where}|{'flagged' if flagged else 'ok'}"
+    return f"{kind}|{where}|{'flagged' if flagged else 'late' if late else 'ok'}"
 
 
 def _snap_incident(row: dict[str, Any]) -> IncidentInfo:
@@ -78,9 +80,10 @@ class _Batch:
 
     def __init__(self, s: Session, items: Sequence[AlarmItem], hamlet_area: str | None,
                  window_ms: int, noisy_max: int | None, noisy_ms: int,
-                 pinned: Pinned | None = None) -> None:
+                 pinned: Pinned | None = None, late: frozenset[str] = frozenset()) -> None:
         self.s, self.conn = s, s.connection()
         self.pinned: Pinned = pinned or {}
+        self.late = late   # alarm ids too old to sound (hub.freshness): stored, never sounded
         self.items, self.hamlet_area = items, hamlet_area
         self.window_ms, self.noisy_max, self.noisy_ms = window_ms, noisy_max, noisy_ms
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -129,7 +132,9 @@ class _Batch:
     def _key(self, node_id: str, alarm: protocol.Alarm) -> tuple[str, str | None, bool, bool]:
         area, known, enabled = self.nodes[node_id]
         hamlet = self.hamlet_area or area
-        return corr_key(alarm.kind.value, hamlet, node_id, not enabled), hamlet, known, enabled
+        late = alarm.alarm_id in self.late and alarm.alarm_id not in self.pinned
+        return (corr_key(alarm.kind.value, hamlet, node_id, not enabled, late), hamlet, known,
+                enabled)
 
     def _incident(self, inc_id: str) -> dict[str, Any]:
         if inc_id not in self.incidents:
@@ -174,8 +179,14 @@ class _Batch:
         key, hamlet, known, enabled = self._key(node_id, alarm)
         row = self.alarms.get(alarm.alarm_id)
         if row is not None:
+            if row["node_id"] != node_id:
+                # Bound to the node that sent it first: another node's copy is refused,
+                # unwritten (issue 12), and the caller never acks it with this incident.
+                return self._foreign(row, known, enabled)
             return self._copy(row, alarm, known, enabled)
         flagged = not enabled
+        # A pinned alarm was decided (and maybe sounded) as live: it stays so.
+        late = alarm.alarm_id in self.late and alarm.alarm_id not in self.pinned
         noisy = not flagged and self._noisy(node_id, received_ms)
         inc_id = self.by_key.get(key)
         inc = self.incidents[inc_id] if inc_id is not None else None
@@ -208,8 +219,8 @@ class _Batch:
                        origin_node=node_id, state=IncidentState.OPEN.value, corr_key=key,
                        opened_ms=received_ms, last_alarm_ms=received_ms, alarm_count=1,
                        drill=False, escalation_level=0, flagged=flagged,
-                       fanout_held=noisy and not sounded,
-                       fanned_out=sounded or (not flagged and not noisy))
+                       fanout_held=noisy and not sounded and not late, late=late,
+                       fanned_out=sounded or (not flagged and not noisy and not late))
             self.conn.execute(sql.INS_INC, inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
             self.absent.discard(inc["incident_id"])
@@ -223,7 +234,7 @@ class _Batch:
             self.joined[inc["incident_id"]] = (n + 1, max(last, received_ms))
             inc["alarm_count"] += 1
             inc["last_alarm_ms"] = max(inc["last_alarm_ms"] or 0, received_ms)
-            if not inc["fanned_out"] and not flagged and not noisy:
+            if not inc["fanned_out"] and not flagged and not noisy and not late:
                 # The incident was held (a noisy node opened it); a good node's alarm
                 # confirms it, and exactly one confirming alarm sounds it (compare-and-set).
                 won = self.conn.execute(sql.CONFIRM, {"b_id": inc["incident_id"]})
@@ -236,12 +247,18 @@ class _Batch:
             pressed_ms=alarm.ts_ms, received_ms=received_ms, source=alarm.source.value,
             button=alarm.button, attempts=alarm.attempt, copies=1,
             incident_id=inc["incident_id"], area=hamlet, unknown_node=not known,
-            disabled_node=known and not enabled, fanout_held=noisy, drill=False,
-            cancelled=False, cancelled_ms=None)
+            disabled_node=known and not enabled, fanout_held=noisy and not late, drill=False,
+            cancelled=False, cancelled_ms=None, late=late)
         self.new_rows.append(new)
         self.alarms[alarm.alarm_id] = {**new, "_stored": False}
         return AlarmOutcome(alarm.alarm_id, inc["incident_id"], True, new_incident, known,
                             enabled, fan_out, _snap_incident(inc), _snap_alarm(new))
+
+    def _foreign(self, row: dict[str, Any], known: bool, enabled: bool) -> AlarmOutcome:
+        snap = {k: v for k, v in row.items() if k != "_stored"}
+        inc = self._incident(row["incident_id"])
+        return AlarmOutcome(row["alarm_id"], row["incident_id"], False, False, known, enabled,
+                            False, _snap_incident(inc), _snap_alarm(snap), foreign=True)
 
     def _copy(self, row: dict[str, Any], alarm: protocol.Alarm, known: bool,
               enabled: bool) -> AlarmOutcome:
@@ -300,7 +317,8 @@ class Alarms:
                      hamlet_area: str | None = None, noisy_max_fanouts: int | None = None,
                      noisy_window_s: float = 600.0,
                      decided: Callable[[list[AlarmOutcome]], None] | None = None,
-                     pinned: Pinned | None = None) -> list[AlarmOutcome]:
+                     pinned: Pinned | None = None,
+                     late: frozenset[str] = frozenset()) -> list[AlarmOutcome]:
         """Store `items` in order in ONE transaction; one outcome per item, in order.
 
         Idempotent on alarm_id (also within the batch), correlated on each item's
@@ -313,7 +331,10 @@ class Alarms:
         publishes new incidents' sounds there); on a retried race it runs again, with
         the retry's outcomes. `pinned` alarms (decided before they could be stored:
         alarm_id -> (incident id, sounded)) are stored under that incident, made with
-        that id if the database does not hold it yet.
+        that id if the database does not hold it yet. `late` alarm ids (too old to
+        sound: hub.freshness) are stored as late, in late incidents that never fan out.
+        An alarm_id already stored for another node is no copy: its outcome is
+        `foreign` and nothing is written for it.
         """
         if not items:
             return []
@@ -322,7 +343,7 @@ class Alarms:
 
         def tx(s: Session) -> list[AlarmOutcome]:
             batch = _Batch(s, items, hamlet_area, window_ms, noisy_max_fanouts, noisy_ms,
-                           pinned)
+                           pinned, late)
             batch.load()
             outs = [batch.one(n, a, r) for n, a, r in items]
             if decided is not None:

@@ -42,7 +42,7 @@ def alarm(row: m.Alarm) -> AlarmInfo:
         attempts=row.attempts, copies=row.copies, incident_id=row.incident_id, area=row.area,
         unknown_node=bool(row.unknown_node), disabled_node=bool(row.disabled_node),
         fanout_held=bool(row.fanout_held), drill=bool(row.drill), cancelled=bool(row.cancelled),
-        cancelled_ms=row.cancelled_ms,
+        cancelled_ms=row.cancelled_ms, late=bool(row.late),
     )
 
 
@@ -57,7 +57,7 @@ def incident(row: m.Incident) -> IncidentInfo:
         drill=bool(row.drill), escalation_level=row.escalation_level,
         escalated_ms=row.escalated_ms, sounded_area=row.sounded_area,
         fanned_out=bool(row.fanned_out), flagged=bool(row.flagged),
-        fanout_held=bool(row.fanout_held),
+        fanout_held=bool(row.fanout_held), late=bool(row.late),
     )
 
 

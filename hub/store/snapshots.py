@@ -108,6 +108,7 @@ class AlarmInfo:
     drill: bool
     cancelled: bool
     cancelled_ms: int | None
+    late: bool = False       # too old when it arrived (hub.freshness): stored, not sounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class IncidentInfo:
     fanned_out: bool
     flagged: bool             # from an unknown or disabled node: never fanned out
     fanout_held: bool         # a noisy node's: stored, not fanned out
+    late: bool = False        # opened by a late alarm (hub.freshness): never sounded
 
     @property
     def is_open(self) -> bool:
@@ -153,6 +155,9 @@ class AlarmOutcome:
                               # known, enabled, not noisy node: the caller sounds it
     incident: IncidentInfo
     alarm: AlarmInfo
+    # The alarm_id is another node's (the alarm above is that node's): refused, never
+    # this node's copy; nothing was written for it (hub.freshness).
+    foreign: bool = False
 
 
 @dataclass(frozen=True, slots=True)

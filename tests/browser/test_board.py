@@ -175,3 +175,33 @@ def test_admin_manages_users(page: Any, stack: Stack) -> None:
     user = stack.hub.store.auth.user("truong-thon")  # type: ignore[union-attr]
     assert user is not None and user.role == "operator"
     assert page.errors == []
+
+
+def test_a_late_alarm_shows_a_late_badge_and_rings_no_gong_in_the_village(
+        page: Any, stack: Stack) -> None:
+    from protocol import Alarm, Kind, Source, Topics, encode, new_id
+    from tests.support.wire import Wire
+
+    page.login("operator")
+    wire = Wire(stack.broker.host, stack.broker.port)
+    wire.subscribe(Topics().ack("na-sang-01"))
+    try:
+        # Held in na-sang-01's outbox for an hour (past `alarm_max_age_s`).
+        old = Alarm(alarm_id=new_id(), kind=Kind.FIRE, ts_ms=int(time.time() * 1000) - 3_600_000,
+                    source=Source.BUTTON, button=2, attempt=40)
+        wire.publish(Topics().alarm("na-sang-01"), encode(old), qos=1)
+        card = page.page.locator("#incident-list .incident").first
+        card.wait_for(timeout=5000)
+        badge = card.locator(".badge-late")
+        assert badge.is_visible() and badge.inner_text() == "Muộn"
+        assert "không phát mõ" in (badge.get_attribute("title") or "")
+        assert not card.locator(".badge-drill").is_visible()
+        # Stored (acked), but no sound was ever issued for it and no gong plays.
+        ack = wire.wait_for(lambda m: m.topic == Topics().ack("na-sang-01"))[0].json()
+        assert stack.hub is not None
+        assert stack.hub.store.commands.for_incident(ack["incident_id"]) == []
+        assert stack.village is not None
+        assert not any(n.is_sounding() for n in stack.village.nodes)
+        page.shot("late-incident")
+    finally:
+        wire.close()

@@ -170,3 +170,28 @@ def test_cancel_input_cancels_the_latest_open_alarm(
         assert wait_until(lambda: not node.is_sounding())
     finally:
         node.stop()
+
+
+def test_an_alarm_stamped_before_any_hub_beacon_says_its_clock_is_not_synced(
+        broker: Mosquitto, hub: BareHub, tmp_path: Path) -> None:
+    # No RTC, after a power cut: the node's own clock says 1970 and no beacon came yet.
+    n = make_node(broker, tmp_path / "n1", wall=lambda: 5.0)
+    n.start()
+    assert n.wait_connected(10) and n.agent is not None
+    try:
+        n.press("fire")
+        [first] = hub.wait_alarm("n1")
+        assert first["clock_synced"] is False and first["ts_ms"] == 5000
+        hub.beacon()
+        wait_until(lambda: n.agent is not None and n.agent.clock.has_sample)
+        # Its re-sends still say so: the stamp was made on the node's own clock.
+        [again] = hub.wait_alarm("n1", lambda a: a["alarm_id"] == first["alarm_id"]
+                                 and a["attempt"] >= 2)
+        assert again["clock_synced"] is False and again["ts_ms"] == 5000
+        hub.ack("n1", first["alarm_id"])
+        # On the hub's clock now: the field is left out (synced, as before it existed).
+        n.press("theft")
+        [second] = hub.wait_alarm("n1", lambda a: a["alarm_id"] != first["alarm_id"])
+        assert "clock_synced" not in second and abs(second["ts_ms"] - hub.now()) < 5000
+    finally:
+        n.stop()

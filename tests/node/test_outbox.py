@@ -90,3 +90,30 @@ def test_latest_open_skips_resolved_and_rejected_alarms(tmp_path: Path) -> None:
     latest = box.latest_open()
     assert latest is not None and latest.alarm_id == first
     box.close()
+
+
+def test_an_unsynced_stamp_is_kept_and_an_old_outbox_is_upgraded(tmp_path: Path) -> None:
+    import sqlite3
+    db = tmp_path / "outbox.sqlite"
+    # An outbox written by an agent from before `clock_synced` existed, with a pending alarm.
+    con = sqlite3.connect(db)
+    con.executescript("""CREATE TABLE alarms (alarm_id TEXT PRIMARY KEY, kind TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL, source TEXT NOT NULL, button INTEGER,
+        attempt INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, progress TEXT,
+        incident_id TEXT, reason TEXT, next_send_ms INTEGER NOT NULL DEFAULT 0,
+        created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);""")
+    old = new_id()
+    con.execute("INSERT INTO alarms(alarm_id, kind, ts_ms, source, state, created_ms, "
+                "updated_ms) VALUES(?, 'fire', 7, 'button', 'pending', 7, 7)", (old,))
+    con.commit()
+    con.close()
+    box = Outbox(db)
+    [entry] = box.pending()
+    assert entry.alarm_id == old and entry.clock_synced   # judged as before
+    assert entry.to_alarm(1).clock_synced is None           # not on the wire
+    a = new_id()
+    box.add(a, Kind.FIRE, 5, Source.BUTTON, 1, now_ms=5, clock_synced=False)
+    box.close()
+    entry2 = Outbox(db).get(a)
+    assert entry2 is not None and entry2.clock_synced is False
+    assert entry2.to_alarm(2).clock_synced is False

@@ -76,11 +76,21 @@ def test_truncated_payloads_are_refused(cut: int) -> None:
     (json.dumps(dict(GOOD_ALARM, attempt=0)).encode(), "out_of_range"),
     (json.dumps(dict(GOOD_ALARM, alarm_id="not-a-uuid")).encode(), "bad_value"),
     (json.dumps(dict(GOOD_ALARM, ts_ms=1.5)).encode(), "wrong_type"),
+    (json.dumps(dict(GOOD_ALARM, clock_synced="no")).encode(), "wrong_type"),
+    (json.dumps(dict(GOOD_ALARM, clock_synced=0)).encode(), "wrong_type"),
 ])
 def test_known_bad_alarms_get_their_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(p.PayloadError) as err:
         p.decode(p.Alarm, payload)
     assert err.value.reason == reason
+
+
+def test_clock_synced_is_optional_and_absent_means_synced() -> None:
+    # A client that predates the field: decoded as before, nothing added on the wire.
+    bare = p.decode(p.Alarm, json.dumps(GOOD_ALARM).encode())
+    assert bare.clock_synced is None and "clock_synced" not in json.loads(p.encode(bare))
+    own = p.decode(p.Alarm, json.dumps(dict(GOOD_ALARM, clock_synced=False)).encode())
+    assert own.clock_synced is False and json.loads(p.encode(own))["clock_synced"] is False
 
 
 def test_rejected_alarm_keeps_its_id_for_a_rejected_ack() -> None:

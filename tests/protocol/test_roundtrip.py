@@ -65,7 +65,8 @@ births = st.builds(
 deaths = st.builds(p.NodeState, online=st.just(False), boot_id=ts)
 alarms = st.builds(p.Alarm, alarm_id=uuids, kind=kinds, ts_ms=ts,
                    source=st.sampled_from(list(p.Source)), attempt=st.integers(1, 2**31 - 1),
-                   button=st.none() | st.integers(1, 999))
+                   button=st.none() | st.integers(1, 999),
+                   clock_synced=st.none() | st.booleans())
 heartbeats = st.builds(
     p.Heartbeat, boot_id=ts, seq=ts, ts_ms=ts, uptime_s=ts, outbox=st.integers(0, 10**6),
     power=st.none() | st.sampled_from(list(p.Power)),

@@ -105,10 +105,11 @@ export function startAlerts() {
     updateTitle();
   }, 1000);
   // An unacknowledged real alarm keeps ringing, as the village's own gongs do,
-  // unless the officer muted the reminder for it; a drill rings once, when it appears.
+  // unless the officer muted the reminder for it; a drill or a late alarm (too old to
+  // sound the village) rings once, when it appears.
   const repeatMs = Number(localStorage.getItem("tiengmo.repeatMs")) || REPEAT_MS;
   setInterval(() => {
-    if (waiting().some((i) => !i.drill && !isSnoozed(i.id))) gong();
+    if (waiting().some((i) => !i.drill && !i.late && !isSnoozed(i.id))) gong();
   }, repeatMs);
   emit("alerts");
 }

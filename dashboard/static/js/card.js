@@ -28,6 +28,7 @@ export function build(inc, handlers) {
     el("div.incident-head", {},
       (r.kind = el("h2.kind", { id: `inc-title-${id}` })),
       (r.drill = el("span.badge.badge-drill", {})),
+      (r.late = el("span.badge.badge-late", {})),
       (r.state = el("span.badge.state", {})),
       (r.esc = el("span.badge.badge-esc", {}))),
     el("div.incident-where", {},
@@ -157,6 +158,10 @@ export function fill(c, inc) {
   r.kind.textContent = kindLabel(inc.kind);
   r.drill.textContent = t("drill");
   r.drill.hidden = !inc.drill;
+  // Too old when it reached the hub (held in a node's outbox): shown, never sounded.
+  r.late.hidden = !inc.late;
+  r.late.textContent = t("late");
+  r.late.title = t("late_hint");
   r.state.textContent = stateLabel(inc.state);
   r.state.dataset.state = inc.state;
   r.esc.hidden = !inc.escalation_level;
