@@ -107,8 +107,13 @@ class HubProcess:
     """One hub process; start/kill/restart on the same database and port."""
 
     def __init__(self, workdir: Path, broker_url: str, registry: Path, db_path: DbRef,
+                 *, prefix: list[str] | None = None, http_host: str = "127.0.0.1",
                  **settings: Any) -> None:
         self.workdir = workdir
+        # `prefix` runs the hub inside something (e.g. `ip netns exec NS`); its HTTP is
+        # then bound (and asked) at `http_host`, an address of that namespace.
+        self.prefix = prefix or []
+        self.http_host = http_host
         self.db_path = db_path
         self.http_port = free_port()
         self.config = workdir / "hub.toml"
@@ -125,8 +130,8 @@ class HubProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("TIENGMO_CONFIG", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tiengmo.cli", "hub", "run", "--config", str(self.config),
-             "--http", f"127.0.0.1:{self.http_port}"],
+            [*self.prefix, sys.executable, "-m", "tiengmo.cli", "hub", "run", "--config",
+             str(self.config), "--http", f"{self.http_host}:{self.http_port}"],
             stdout=logf, stderr=logf, cwd=str(self.workdir), env=env)
         self.starts += 1
         if wait_s:
@@ -149,7 +154,7 @@ class HubProcess:
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of /healthz; (0, {}) when nothing answers."""
-        url = f"http://127.0.0.1:{self.http_port}/healthz"
+        url = f"http://{self.http_host}:{self.http_port}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")

@@ -48,13 +48,6 @@ def per_number(messages: list[Received], marker: str) -> dict[str, int]:
 
 
 @pytest.fixture
-def modem() -> Iterator[FakeModem]:
-    m = FakeModem()
-    yield m
-    m.close()
-
-
-@pytest.fixture
 def hub(broker: Mosquitto, tmp_path: Path) -> Iterator[HubProcess]:
     registry = tmp_path / "registry.toml"
     registry.write_text(registry_text(2, 1))
@@ -108,16 +101,6 @@ timeout_s = 5
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-
-
-@pytest.fixture
-def start_sentinel(tmp_path: Path, broker: Mosquitto,
-                   modem: FakeModem) -> Iterator[list[SentinelProcess]]:
-    started: list[SentinelProcess] = []
-    yield started
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop()
 
 
 def sentinel(started: list[SentinelProcess], tmp_path: Path, broker: Mosquitto,
