@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .backup import add_commands as add_backup_commands
 
     add_backup_commands(sub)   # backup, restore (hub/backup.py)
+    from .node_gate import add_command as add_node_gate
+
+    add_node_gate(sub)         # node-gate: a rollout's health gate (hub/node_gate.py)
 
 
 CREATE_USER_HELP = ("create a dashboard user, e.g. the first admin / tạo người dùng, "
@@ -192,6 +195,10 @@ def run(args: argparse.Namespace) -> int:
         from .backup import run_command
 
         return run_command(args)
+    if getattr(args, "hub_command", None) == "node-gate":
+        from .node_gate import run_command as run_node_gate
+
+        return run_node_gate(args)
     if getattr(args, "hub_command", None) not in (None, "run"):
         print(f"tiengmo hub: unknown subcommand {args.hub_command!r}", file=sys.stderr)
         return 2
