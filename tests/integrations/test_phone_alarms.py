@@ -204,3 +204,16 @@ def test_a_flood_of_sms_from_one_number_is_rate_limited(stack: Stack, modem: Sim
              what="three replies")
     assert len([m for m in modem.messages if m.number == PAO_AS_MODEM
                 and "Đã nhận" in m.text]) <= 3
+
+
+def test_admins_see_the_households_and_nobody_else_does(stack: Stack, modem: SimModem,
+                                                         tmp_path: Path) -> None:
+    start(stack, modem, tmp_path)
+    assert stack.client is not None
+    rows = stack.client.get("/api/v1/households", headers=bearer(stack.token("admin"))).json()
+    assert rows == [
+        {"id": "na-cha-h01", "area": OTHER_HAMLET, "name": None, "phones": [CHA]},
+        {"id": "na-sang-h01", "area": HAMLET, "name": "Hộ ông Hoàng Văn Páo",
+         "phones": [PAO_AS_MODEM]}]
+    r = stack.client.get("/api/v1/households", headers=bearer(stack.token("operator")))
+    assert r.status_code == 403
