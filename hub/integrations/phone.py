@@ -172,7 +172,7 @@ class PhoneAlarms:
                                      {"household": household.id, "name": name,
                                       "area": household.area})
         self._audit("phone_call", number, {"household": household.id, "area": household.area})
-        self.text(number, texts.confirm_call_sms(place.split(", ")[0], max(1, round(
+        self.text(number, texts.confirm_call_sms(self._hamlet(household.area), max(1, round(
             self.settings.confirm_s / 60))), "phone_confirm")
         for r in dict.fromkeys(r.phone for r in self.store().responders_for(household.area)):
             self.text(r, texts.responders_call_sms(name, number, place, self.hub.clock_ms(),
@@ -183,7 +183,12 @@ class PhoneAlarms:
         return None if reg is None else reg.household_of(number)
 
     def _place(self, area: str) -> str:
+        """The hamlet and its commune (for responders)."""
         return ", ".join(area_chain(area, self.store().area_names())[:2])
+
+    def _hamlet(self, area: str) -> str:
+        """The hamlet's name alone (for the household: shorter SMS)."""
+        return area_chain(area, self.store().area_names())[0]
 
     def _unknown(self, number: str, via: str, kind: Kind | None, text: str | None) -> None:
         """A number no household holds: shown to the officer; sounds only `unknown_area`."""
@@ -220,7 +225,7 @@ class PhoneAlarms:
                                             "kind": kind.value, "area": area,
                                             "incident_id": out.incident_id})
         if household is not None:
-            self.text(number, texts.received_sms(kind.value, self._place(area), now, self.tz,
+            self.text(number, texts.received_sms(kind.value, self._hamlet(area), now, self.tz,
                                                  out.fan_out), "phone_received")
 
     def _audit(self, action: str, number: str, detail: dict[str, Any]) -> None:
@@ -245,7 +250,7 @@ class PhoneAlarms:
                        and self._household(n) is not None}
             if not numbers or inc.area is None:
                 continue
-            text = texts.acknowledged_sms(inc.kind, self._place(inc.area),
+            text = texts.acknowledged_sms(inc.kind, self._hamlet(inc.area),
                                           inc.acknowledged_ms, self.tz)
             for n in sorted(numbers):
                 self.text(n, text, "phone_acknowledged")
