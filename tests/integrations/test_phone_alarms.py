@@ -9,6 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -217,3 +218,35 @@ def test_admins_see_the_households_and_nobody_else_does(stack: Stack, modem: Sim
          "phones": [PAO_AS_MODEM]}]
     r = stack.client.get("/api/v1/households", headers=bearer(stack.token("operator")))
     assert r.status_code == 403
+
+
+def test_the_simulator_panel_texts_and_rings_as_a_household(stack: Stack, modem: SimModem,
+                                                             tmp_path: Path) -> None:
+    from tiengmo import simpanel  # the demo's panel, on this stack's app
+
+    hub = start(stack, modem, tmp_path)
+    simpanel.mount(stack._app, SimpleNamespace(hub=hub, modem=modem, village=None))
+    assert stack.client is not None
+    op = bearer(stack.token("operator"))
+    rows = stack.client.get("/api/v1/sim/households", headers=op).json()
+    assert {(r["id"], r["phone"]) for r in rows} == {("na-sang-h01", PAO_AS_MODEM),
+                                                    ("na-cha-h01", CHA)}
+    r = stack.client.post("/api/v1/sim/households/na-sang-h01/call", headers=op)
+    assert r.status_code == 202
+    wait_for(lambda: hub.store.troubles.find(kind=TroubleKind.PHONE_CALL.value),
+             what="the pending call")
+    r = stack.client.post("/api/v1/sim/households/na-sang-h01/sms", headers=op,
+                          json={"text": "1"})
+    assert r.status_code == 202
+    inc = wait_for(lambda: hub.store.incidents.active(), what="the confirmed incident")[0]
+    assert inc.area == HAMLET
+
+    def panel_sees_the_reply() -> bool:
+        assert stack.client is not None
+        got = [Received(m["number"], m["text"], 0.0) for m in stack.client.get(
+            "/api/v1/sim/phone/messages", headers=op).json()]
+        return "Alarm (SOS) received" in texts_to(got, PAO_AS_MODEM)
+
+    wait_for(panel_sees_the_reply, what="the reply, seen by the panel")
+    assert stack.client.post("/api/v1/sim/households/nobody/call",
+                             headers=op).status_code == 404

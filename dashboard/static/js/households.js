@@ -39,5 +39,5 @@ function render(rows) {
       el("td", {}, data(h.name || h.id)), el("td", {}, data(areaName(h.area))),
       el("td", {}, data(h.phones.join(", ")))));
   }
-  box.append(el("table.table", { id: "household-table" }, el("thead", {}, head), body));
+  box.append(el("div.table-wrap", {}, el("table.table", { id: "household-table" }, el("thead", {}, head), body)));
 }
