@@ -231,8 +231,11 @@ class SmsNotifier:
             self._modem, self._listen_after = None, now + 5.0
             return
         for item in got:
-            self.phone.handle(item)
-        self.phone.tick()
+            self.phone.handle(item)   # never raises
+        try:
+            self.phone.tick()
+        except Exception:   # the database away: expiry waits for the next poll
+            log.exception("sms: expiring missed calls failed")
 
     def _deliver(self, sms: Sms) -> None:
         error = ""
