@@ -35,6 +35,7 @@ from .errors import StoreError
 from .policy import Sound
 from .store import AlarmOutcome, IncidentInfo, Repositories, Store
 from .store.alarms import AlarmItem, corr_key
+from .store.phone import PhoneAlarm
 
 log = logging.getLogger("tiengmo.hub.alarm_batch")
 
@@ -136,6 +137,8 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         if alarm.alarm_id in mem.pins or alarm.alarm_id in late:
             continue
         node = mem.node(node_id)
+        if node is None and isinstance(alarm, PhoneAlarm):
+            node = (alarm.area, True, True)   # a registered household's hamlet
         if node is None:
             try:   # reads may still work while writes fail
                 info = store.nodes.get(node_id)

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 from protocol import Alarm, TopicKind
 
+from .store.phone import PhoneAlarm
+
 log = logging.getLogger("tiengmo.hub.freshness")
 
 # Topics whose retained copies are refused: what they say only ever matters live.
@@ -98,11 +100,13 @@ class Freshness:
                        -age_ms / 1000)
         return age_ms > self.policy.max_age_s * 1000
 
-    def late_ids(self, items: Sequence[tuple[str, Alarm, int]]) -> frozenset[str]:
-        """The alarm ids of `items` (node, alarm, received_ms) that are late."""
-        return frozenset(a.alarm_id for n, a, r in items if self.is_late(n, a, r))
+    def late_ids(self, items: Sequence[tuple[str, Alarm | PhoneAlarm, int]]) -> frozenset[str]:
+        """The alarm ids of `items` (node, alarm, received_ms) that are late. An alarm by
+        phone is judged by the phone path itself (hub.integrations.phone: max_age_s)."""
+        return frozenset(a.alarm_id for n, a, r in items
+                         if isinstance(a, Alarm) and self.is_late(n, a, r))
 
-    def stored_late(self, node_id: str, alarm: Alarm, received_ms: int,
+    def stored_late(self, node_id: str, alarm: Alarm | PhoneAlarm, received_ms: int,
                     incident_id: str) -> None:
         """Count and log (once per node) a late alarm that was stored, not sounded."""
         self._note(LATE, node_id, "MUỘN / LATE alarm %s (%s) from %s is %.0f s old (limit "

@@ -60,6 +60,7 @@ from .ratelog import RateLimitedLog
 from .services import Publisher
 from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
 from .store.alarms import AlarmItem
+from .store.phone import PhoneAlarm
 from .supervision import Supervisor
 
 log = logging.getLogger("tiengmo.hub.ingest")
@@ -283,7 +284,21 @@ class Ingest:
             self._ack(node_id, Ack(alarm_id=alarm.alarm_id, status=AckStatus.RECEIVED,
                                    ts_ms=now, incident_id=out.incident_id))
 
-    def _after_store(self, node_id: str, alarm: Alarm, out: AlarmOutcome, now_ms: int,
+    def store_phone_alarm(self, item: AlarmItem) -> AlarmOutcome:
+        """An alarm that reached this hub by phone (hub/integrations/phone.py): stored,
+        correlated and sounded exactly as a node's, but no MQTT ack (the household is
+        answered by SMS). Raises if it could not be stored."""
+        outcomes, early = store_alarm_batch(
+            self.store, [item], window_s=self.window_s,
+            noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
+            publish=None if self.observer else self._publish_sound)
+        if not self.observer:
+            self._after_store(item[0], item[1], outcomes[0], item[2],
+                              early.get(item[1].alarm_id))
+        return outcomes[0]
+
+    def _after_store(self, node_id: str, alarm: Alarm | PhoneAlarm, out: AlarmOutcome,
+                     now_ms: int,
                      early: tuple[Sound, Command] | None = None) -> None:
         if out.foreign:
             self._count(self.rejects, self.freshness.foreign(node_id, alarm.alarm_id))

@@ -94,6 +94,7 @@ class Hub:
         self._tls = (cert_file or (str(settings.cert_file) if settings.cert_file else None),
                      key_file or (str(settings.key_file) if settings.key_file else None))
         self.link: Link | None = None
+        self.registry: protocol.Registry | None = None
         self.ingest: Ingest | None = None
         self.supervisor: Supervisor | None = None
         self.fanout: FanOut | None = None
@@ -140,6 +141,7 @@ class Hub:
         now = self.clock_ms()
         # The registry first: a bad file is refused before anything is opened.
         reg = protocol.load_registry(s.registry_file) if s.registry_file is not None else None
+        self.registry = reg   # its households: who may alarm by phone (integrations/phone.py)
         if self._store is None:
             self._store = Store.open(s.db_url, clock=self.clock_ms,
                                      lock_timeout_s=s.db_lock_timeout_s,

@@ -28,6 +28,7 @@ from .fanout import FanOut, Publisher, sound_in_area
 from .policy import Policy, Sound
 from .settings import HubSettings
 from .store import IncidentInfo, IncidentState, NodeInfo, Outcome, Store
+from .store.phone import origin_number
 
 __all__ = ["HUB_ACTOR", "Publisher", "Services"]
 
@@ -88,6 +89,8 @@ class Services:
     def _ack_all(self, incident: IncidentInfo, status: protocol.AckStatus) -> None:
         now = self.clock()
         for alarm in self.store.alarms.find(incident_id=incident.incident_id, limit=100_000):
+            if origin_number(alarm.node_id) is not None:
+                continue   # came by phone: the household is texted (integrations/phone.py)
             self.publisher.publish_ack(alarm.node_id, Ack(alarm.alarm_id, status, now,
                                                           incident.incident_id))
 

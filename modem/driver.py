@@ -10,6 +10,13 @@ Text mode with the UCS-2 character set, so Vietnamese arrives with its diacritic
 A UCS-2 SMS holds 70 characters (UTF-16 code units). Text mode cannot send the
 concatenation header, so a longer message goes as separate parts numbered "(1/3) ",
 each within 70 units, split at a space where one is near the end.
+
+Inbound (`listen()`, then `poll()` from the thread that owns the modem):
+    AT+CLIP=1     caller id with every RING      AT+CNMI=2,1,0,0,0  +CMTI when an SMS is stored
+    AT+CMGL="ALL" (the word as UCS-2 hex)  → the stored messages; AT+CMGD=<i> deletes one
+    ATH           a ringing call rejected, never answered: it costs the caller nothing
+Unsolicited lines (RING, +CLIP, +CMTI) may come at any time, also inside another
+command's answer: they are set aside there and handed out by the next `poll()`.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ import threading
 import time
 from typing import Any
 
+from .inbound import URC, Inbound, calls_in, stored_sms
+
 log = logging.getLogger("tiengmo.modem")
 
 UCS2_LIMIT = 70
 CTRL_Z = b"\x1a"
 INIT = ("AT", "ATE0", "AT+CMGF=1", 'AT+CSCS="UCS2"', "AT+CSMP=17,167,0,8")
+LISTEN = ("AT+CLIP=1", "AT+CNMI=2,1,0,0,0")
 _FINAL_ERR = re.compile(r"^(ERROR|\+CMS ERROR:.*|\+CME ERROR:.*)$")
 
 
@@ -84,7 +94,18 @@ class Modem:
         self._factory = serial_factory
         self._ser: Any = None
         self._buf = b""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._urcs: list[str] = []
+        self._listening = False
+        self._check_store = True      # read the store once after opening (SMS while away)
+
+    def listen(self) -> None:
+        """Ask for caller ids and for a notice of every stored SMS (on every (re)open)."""
+        with self._lock:
+            self._listening = True
+            if self._ser is not None:
+                for cmd in LISTEN:
+                    self.command(cmd)
 
     def open(self) -> None:
         if self._ser is not None:
@@ -100,8 +121,9 @@ class Modem:
             except (serial.SerialException, OSError) as exc:
                 raise ModemError(f"cannot open the modem at {self.port}: {exc}") from None
         self._buf = b""
+        self._check_store = True
         try:
-            for cmd in INIT:
+            for cmd in INIT + (LISTEN if self._listening else ()):
                 self.command(cmd)
         except ModemError:
             self.close()
@@ -126,6 +148,9 @@ class Modem:
             m = done.search(self._buf)
             if m:
                 out, self._buf = self._buf[:m.end()], self._buf[m.end():]
+                # A RING or +CMTI that came before the answer (or the prompt): kept.
+                self._urcs += [t for ln in out.decode("ascii", "replace").splitlines()
+                               if URC.match(t := ln.strip())]
                 return out
             if time.monotonic() > deadline:
                 raise ModemError(f"no {what} from the modem within {self.timeout_s:.0f} s "
@@ -147,6 +172,7 @@ class Modem:
     def _answer(self, what: str) -> list[str]:
         raw = self._read_until(self._FINAL, f"answer to {what}")
         lines = [ln.strip() for ln in raw.decode("ascii", "replace").splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not URC.match(ln)]   # kept by _read_until
         if lines and _FINAL_ERR.match(lines[-1]):
             raise ModemError(f"{what}: {lines[-1]}")
         return [ln for ln in lines[:-1] if ln != what]
@@ -165,3 +191,39 @@ class Modem:
                     if line.startswith("+CMGS:"):
                         refs.append(int(line.split(":", 1)[1].strip().split(",")[0]))
             return refs
+
+    def poll(self, wait_s: float = 0.2) -> list[Inbound]:
+        """What came in: SMS stored (read, then deleted) and calls ringing (rejected
+        with ATH once their caller id is read). Waits up to `wait_s` for something."""
+        with self._lock:
+            self.open()
+            deadline = time.monotonic() + wait_s
+            while not self._urcs and not self._check_store:
+                self._take_lines()
+                if self._urcs or time.monotonic() >= deadline:
+                    break
+                try:
+                    chunk = self._ser.read(max(1, getattr(self._ser, "in_waiting", 0) or 1))
+                except OSError as exc:
+                    raise ModemError(f"reading from the modem failed: {exc}") from None
+                self._buf += chunk or b""
+            self._take_lines()
+            urcs, self._urcs = self._urcs, []
+            got: list[Inbound] = list(calls_in(urcs))
+            if got:
+                self.command("ATH")   # never answered: a missed call, free for the caller
+            if self._check_store or any(u.startswith("+CMTI:") for u in urcs):
+                self._check_store = False
+                messages = stored_sms(self.command(f'AT+CMGL="{ucs2_hex("ALL")}"'))
+                for sms in messages:
+                    self.command(f"AT+CMGD={sms.index}")
+                got += messages
+            return got
+
+    def _take_lines(self) -> None:
+        """Unsolicited lines complete in the buffer, set aside; anything else is dropped."""
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            text = line.decode("ascii", "replace").strip()
+            if URC.match(text):
+                self._urcs.append(text)

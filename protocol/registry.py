@@ -14,6 +14,11 @@ Read by the hub and by the simulator, so it lives here (stdlib only).
     lat = 22.2461            # optional
     lon = 105.8612           # optional
     enabled = true           # optional, default true
+
+    [[households]]           # who may alarm by phone (protocol/households.py)
+    id = "na-sang-h01"
+    area = "bach-thong/vi-huong/na-sang"
+    phones = ["0912 345 678"]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProtocolError
+from .households import HouseholdEntry, dump_households, parse_households
 from .ids import area_ancestors, is_area_path, is_node_id
 
 
@@ -62,12 +68,17 @@ class Registry:
     nodes: tuple[NodeEntry, ...] = ()
     source: str = "<memory>"
     _by_path: dict[str, AreaEntry] = field(default_factory=dict, compare=False, repr=False)
+    households: tuple[HouseholdEntry, ...] = ()
 
     def area(self, path: str) -> AreaEntry | None:
         return self._by_path.get(path) or next((a for a in self.areas if a.path == path), None)
 
     def node(self, node_id: str) -> NodeEntry | None:
         return next((n for n in self.nodes if n.id == node_id), None)
+
+    def household_of(self, number: str) -> HouseholdEntry | None:
+        """The household a normalised (E.164) number belongs to, if any."""
+        return next((h for h in self.households if number in h.phones), None)
 
 
 _AREA_KEYS = {"path", "name", "level"}
@@ -101,7 +112,7 @@ def _check_table(where: str, raw: object, allowed: set[str],
 
 def parse_registry(data: dict[str, Any], source: str = "<memory>") -> Registry:
     """Validate a decoded registry document; every error names the entry and key."""
-    unknown = set(data) - {"areas", "nodes"}
+    unknown = set(data) - {"areas", "nodes", "households"}
     if unknown:
         raise RegistryError(f"{source}: unknown top-level key {sorted(unknown)[0]!r}")
     areas: list[AreaEntry] = []
@@ -149,13 +160,16 @@ def parse_registry(data: dict[str, Any], source: str = "<memory>") -> Registry:
             raise RegistryError(f"{where}: node {node_id!r} is listed twice")
         nodes.append(NodeEntry(node_id, area, households, lat, lon, enabled, name))
         known_areas.update(area_ancestors(area))
+    households = parse_households(data.get("households", []), source, RegistryError)
+    known_areas.update(a for h in households for a in area_ancestors(h.area))
     # Areas a node names but the file does not list are still areas (named by
     # their slug), so a node may sit at any depth without boilerplate.
     listed = {a.path for a in areas}
     for path in sorted(known_areas - listed):
         areas.append(AreaEntry(path, path.rsplit("/", 1)[-1]))
     areas.sort(key=lambda a: a.path)
-    return Registry(tuple(areas), tuple(nodes), source, {a.path: a for a in areas})
+    return Registry(tuple(areas), tuple(nodes), source, {a.path: a for a in areas},
+                    households)
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -196,4 +210,5 @@ def dump_registry(reg: Registry) -> str:
         if not n.enabled:
             out.append("enabled = false")
         out.append("")
+    out += dump_households(reg.households)
     return "\n".join(out)

@@ -45,7 +45,7 @@ def test_demo_shows_press_incident_gongs_and_operator(tmp_path: Path, backend: s
     data = tmp_path / "data"
     out = run_demo(data, "--broker-backend", backend, "--duration", "28", "--first-press", "2",
                    "--press-every", "1000", "--ack-after", "4", "--resolve-after", "8",
-                   "--seed", "3")
+                   "--first-call", "10", "--call-every", "1000", "--seed", "3")
     ready = re.search(r"SẴN SÀNG / READY: 24 nodes online, 239 households, broker (.*)", out)
     assert ready is not None, out[-3000:]
     assert shown in ready.group(1)
@@ -57,10 +57,21 @@ def test_demo_shows_press_incident_gongs_and_operator(tmp_path: Path, backend: s
     assert "silent:" not in out
     assert "acknowledged incident" in out and "resolved incident" in out
     assert "đã dừng / stopped" in out
-    assert count(data, "alarms") == 1
+    # A household calls in (a missed call to the hub's simulated modem), is asked to
+    # confirm, replies "1": its hamlet's alarm, texted back, then taken by the officer.
+    call = re.search(r"a household in (.+?) rings the hub from (\+84\d+)", out)
+    assert call is not None, out[-3000:]
+    number = call.group(2)
+    assert f"SMS → {number}: [Tiếng mõ] Nhận cuộc gọi báo động ({call.group(1)})" in out
+    assert f"the household replies 1 from {number}" in out
+    assert re.search(rf"SMS → {re.escape(number)}: .*Đã nhận báo động KHẨN CẤP", out), out[-3000:]
+    assert re.search(rf"SMS → {re.escape(number)}: .*Công an xã đã tiếp nhận", out), out[-3000:]
+    assert count(data, "alarms") == 2
     db = sqlite3.connect(data / "hub" / "hub.db")
     try:
-        assert [r[0] for r in db.execute("select state from incidents")] == ["resolved"]
+        assert [r[0] for r in db.execute("select state from incidents")] == ["resolved"] * 2
+        assert sorted(r[0] for r in db.execute("select source from alarms")) == [
+            "button", "call"]
     finally:
         db.close()
     # One login per node and one for the hub, each its own password.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import re
 import secrets
 import signal
 import socket
@@ -31,6 +32,7 @@ from typing import Any
 log = logging.getLogger("tiengmo.demo")
 
 DEMO_HUB_ID = "demo-hub"
+DEMO_POLICE = "+84900000113"   # the commune police's phone in the demo (made up)
 KIND_VI = {"fire": "CHÁY / FIRE", "theft": "TRỘM CẮP / THEFT", "robbery": "CƯỚP / ROBBERY",
            "fight": "GÂY RỐI / FIGHT", "flood": "LŨ LỤT / FLOOD", "medical": "CẤP CỨU / MEDICAL",
            "sos": "KHẨN CẤP / SOS"}
@@ -67,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "after --first-press)")
     parser.add_argument("--first-press", type=float, default=8.0, metavar="S",
                         help="seconds from start to the first simulated press (default 8)")
+    parser.add_argument("--first-call", type=float, default=20.0, metavar="S",
+                        help="seconds from start until a household alarms by phone: a "
+                             "missed call to the hub's (simulated) modem, confirmed by an "
+                             "SMS '1' (default 20; negative: never)")
+    parser.add_argument("--call-every", type=float, default=90.0, metavar="S",
+                        help="seconds between households calling in (default 90)")
     parser.add_argument("--operator", choices=("auto", "none"), default="auto",
                         help="auto: a simulated officer on duty acknowledges each incident "
                              "after --ack-after s and resolves it after --resolve-after s; "
@@ -155,6 +163,10 @@ class Demo:
         self.pending: dict[str, _Pending] = {}
         self.area_names: dict[str, str] = {}
         self.backend = ""
+        self.modem: Any = None      # the hub's simulated 4G modem (households call in)
+        self._sms_told = 0
+        self._parts: dict[str, list[str]] = {}
+        self._confirm: tuple[float, str] | None = None
 
     def start(self) -> None:
         from hub.runtime import Hub
@@ -187,10 +199,21 @@ class Demo:
             new = _free_port(host)
             _say(f"cổng {port} đang bận / port {port} is taken: using {new}")
             port = new
+        from modem.sim import SimModem
+
+        # The hub's 4G modem, simulated on a pty: SMS out to the police, and households
+        # texting or ringing in (docs/phone-alarms.md).
+        self.modem = SimModem()
+        integrations = {"sms": {
+            "enabled": True, "port": self.modem.port, "timeout_s": 3.0,
+            "responders": [{"area": "bach-thong/vi-huong", "phone": DEMO_POLICE,
+                            "role": "công an xã"}],
+            "inbound": {"enabled": True, "poll_s": 0.3}}}
         settings = load_settings(
             None, env={}, hub_id=DEMO_HUB_ID, data_dir=self.data / "hub",
             registry_file=reg_file, broker_url=self.broker.url, username=DEMO_HUB_ID,
-            password=users[DEMO_HUB_ID], http_host=host, http_port=port or 8080)
+            password=users[DEMO_HUB_ID], http_host=host, http_port=port or 8080,
+            integrations=integrations)
         (self.data / "hub").mkdir(exist_ok=True)
         self.hub = Hub(settings).start()
         self.services = self.hub.services()
@@ -285,6 +308,40 @@ class Demo:
         _say(f"  mõ đang kêu ở {name} / gongs sounding: {', '.join(sounding) or '-'}"
              + (f"; im lặng / silent: {', '.join(silent)}" if silent else ""))
 
+    def call_in(self) -> None:
+        """A household rings the hub (a missed call), then confirms it with "1"."""
+        households = self.hub.registry.households if self.hub.registry else ()
+        if not households:
+            return
+        h = self.rng.choice(households)
+        name = self.area_names.get(h.area, h.area)
+        _say(f"{h.name or h.id} ở {name} gọi nhỡ tới hub / a household in {name} rings the "
+             f"hub from {h.phones[0]} (missed call)")
+        self.modem.ring(h.phones[0])
+        self._confirm = (time.monotonic() + 2.0, h.phones[0])
+
+    def report_sms(self) -> None:
+        """Say each SMS the hub's modem sent (its replies to households, the police's)."""
+        if self.modem is None:
+            return
+        if self._confirm is not None and time.monotonic() >= self._confirm[0]:
+            number = self._confirm[1]
+            self._confirm = None
+            _say(f"  hộ nhắn 1 để xác nhận / the household replies 1 from {number}")
+            self.modem.deliver_sms(number, "1")
+        msgs = self.modem.messages
+        for m in msgs[self._sms_told:]:
+            # A long SMS goes as parts "(i/n) ..."; said once whole.
+            part = re.match(r"^\((\d+)/(\d+)\) ", m.text)
+            if part is None:
+                _say(f"  SMS → {m.number}: {m.text}")
+                continue
+            got = self._parts.setdefault(m.number, [])
+            got.append(m.text[part.end():])
+            if part.group(1) == part.group(2):
+                _say(f"  SMS → {m.number}: {' '.join(self._parts.pop(m.number))}")
+        self._sms_told = len(msgs)
+
     def operator_tick(self) -> None:
         if self.args.operator != "auto":
             return
@@ -312,6 +369,7 @@ class Demo:
     def run(self) -> None:
         start = time.monotonic()
         next_press = start + self.args.first_press
+        next_call = None if self.args.first_call < 0 else start + self.args.first_call
         while not self.stop_event.is_set():
             now = time.monotonic()
             if self.args.duration is not None and now - start >= self.args.duration:
@@ -319,6 +377,10 @@ class Demo:
             if now >= next_press:
                 self.press_random()
                 next_press = now + self.args.press_every
+            if next_call is not None and now >= next_call:
+                self.call_in()
+                next_call = now + self.args.call_every
+            self.report_sms()
             self.operator_tick()
             self.stop_event.wait(0.5)
 
@@ -332,6 +394,8 @@ class Demo:
             self.hub.stop()
         if self.broker is not None:
             self.broker.stop()
+        if self.modem is not None:
+            self.modem.close()
         _say("đã dừng / stopped")
 
 

@@ -2,6 +2,13 @@
 
     GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED
     POST /api/v1/sim/nodes/{id}/press   hold one of its buttons, as a household would
+    GET  /api/v1/sim/households         the registry's households (alarm by phone)
+    POST /api/v1/sim/households/{id}/sms   text the hub's modem as that household
+    POST /api/v1/sim/households/{id}/call  ring the hub's modem as that household
+    GET  /api/v1/sim/phone/messages     the SMS the hub's modem sent (its replies)
+
+The phone routes go through the demo's simulated modem (modem.sim, a pty the hub's
+SMS worker drives with AT commands), exactly as a real phone reaches a real modem.
 
 It lives in the edge (`tiengmo/`), not in `dashboard/` or `hub/`: it needs both the
 hub's API dependencies and the simulator, and only the edge may know both
@@ -52,6 +59,45 @@ class PressAccepted(BaseModel):
     hold_s: float
 
 
+class HouseholdSim(BaseModel):
+    id: str
+    area: str
+    name: str | None
+    phone: str
+
+
+class SmsCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=160)
+
+
+class PhoneAccepted(BaseModel):
+    id: str
+    phone: str
+    what: str
+
+
+class SentSms(BaseModel):
+    number: str
+    text: str
+
+
+def _modem(demo: Any) -> Any:
+    modem = getattr(demo, "modem", None)
+    if modem is None:
+        raise ApiError(503, "starting", "The simulated modem is not running.",
+                       "Modem mô phỏng chưa chạy.", headers={"Retry-After": "2"})
+    return modem
+
+
+def _household(demo: Any, household_id: str) -> Any:
+    reg = getattr(getattr(demo, "hub", None), "registry", None)
+    found = next((h for h in (reg.households if reg else ()) if h.id == household_id), None)
+    if found is None:
+        raise not_found(f"household {household_id!r}", f"hộ {household_id!r}")
+    return found
+
+
 def _village(demo: Any) -> Any:
     village = getattr(demo, "village", None)
     if village is None:
@@ -99,6 +145,38 @@ def router_for(demo: Any) -> APIRouter:
         node.press(button.number, block=False)
         return PressAccepted(id=node_id, button=button.number, kind=str(button.kind),
                              hold_s=button.hold_s + 0.1)
+
+    @router.get("/households", response_model=list[HouseholdSim],
+                operation_id="sim_households_list")
+    def sim_households(_who: Operator) -> list[HouseholdSim]:
+        """The households that may alarm by phone, with the number they call from."""
+        reg = getattr(getattr(demo, "hub", None), "registry", None)
+        return [HouseholdSim(id=h.id, area=h.area, name=h.name, phone=h.phones[0])
+                for h in (reg.households if reg else ())]
+
+    @router.post("/households/{household_id}/sms", response_model=PhoneAccepted,
+                 status_code=202, operation_id="sim_households_sms",
+                 responses={404: {}, 503: {}})
+    def sim_sms(household_id: str, body: SmsCreate, _who: Operator) -> PhoneAccepted:
+        """The household texts the hub's modem (e.g. "CHÁY", or "1" to confirm a call)."""
+        h = _household(demo, household_id)
+        _modem(demo).deliver_sms(h.phones[0], body.text)
+        return PhoneAccepted(id=h.id, phone=h.phones[0], what="sms")
+
+    @router.post("/households/{household_id}/call", response_model=PhoneAccepted,
+                 status_code=202, operation_id="sim_households_call",
+                 responses={404: {}, 503: {}})
+    def sim_call(household_id: str, _who: Operator) -> PhoneAccepted:
+        """The household rings the hub's modem (a missed call: the hub never answers)."""
+        h = _household(demo, household_id)
+        _modem(demo).ring(h.phones[0])
+        return PhoneAccepted(id=h.id, phone=h.phones[0], what="call")
+
+    @router.get("/phone/messages", response_model=list[SentSms],
+                operation_id="sim_phone_messages")
+    def sim_messages(_who: Operator) -> list[SentSms]:
+        """The last 50 SMS the hub sent through its modem, newest last."""
+        return [SentSms(number=m.number, text=m.text) for m in _modem(demo).messages[-50:]]
 
     return router
 

@@ -91,6 +91,14 @@ class AreaPublic(BaseModel):
     parent: str | None
 
 
+class HouseholdPublic(BaseModel):
+    """A household of the registry that may alarm by phone (docs/phone-alarms.md)."""
+    id: str
+    area: str
+    name: str | None
+    phones: list[str]
+
+
 class NodePublic(BaseModel):
     id: str
     name: str | None

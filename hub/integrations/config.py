@@ -72,6 +72,21 @@ class Responder:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneSettings:
+    """`[integrations.sms.inbound]`: households alarming by SMS or missed call through the
+    hub's modem (hub/integrations/phone.py, docs/phone-alarms.md)."""
+    enabled: bool = False
+    poll_s: float = 0.5                 # how often the modem is asked what came in
+    confirm_s: float = 300.0            # a missed call is confirmed ("1", a second call) within
+    second_call_after_s: float = 15.0   # a second call counts from this long after the first
+    rate_max: int = 3                   # texts/calls acted on per number per rate_window_s
+    rate_window_s: float = 600.0
+    max_age_s: float = 900.0            # an SMS the network delivers later than this: no gongs
+    unknown_area: str | None = None     # an unknown number's keyword SMS may sound this area
+    call_kind: str = "sos"              # what a confirmed missed call raises
+
+
+@dataclass(frozen=True, slots=True)
 class SmsSettings:
     enabled: bool = False
     port: str = "/dev/ttyUSB2"
@@ -82,6 +97,7 @@ class SmsSettings:
     broker_loss_after_s: float = 120.0      # hub without its broker this long: SMS admins
     send_attempts: int = 3
     drills: bool = False                    # drills are announced anyway; no SMS by default
+    inbound: PhoneSettings = field(default_factory=PhoneSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,14 +207,26 @@ def _parse(top: Table) -> IntegrationSettings:
                             wt.integer("max_attempts", 12, lo=1),
                             wt.number("poll_s", 0.5, above=True))
     st = _table(top, "sms", {"enabled", "port", "baudrate", "timeout_s", "admins", "responders",
-                             "broker_loss_after_s", "send_attempts", "drills"})
+                             "broker_loss_after_s", "send_attempts", "drills", "inbound"})
+    it = _table(st, "inbound", {"enabled", "poll_s", "confirm_s", "second_call_after_s",
+                                "rate_max", "rate_window_s", "max_age_s", "unknown_area",
+                                "call_kind"})
+    kinds = ("fire", "theft", "robbery", "fight", "flood", "medical", "sos")
+    call_kind = it.string("call_kind", "sos", choices=kinds)
+    inbound = PhoneSettings(
+        it.boolean("enabled", False), it.number("poll_s", 0.5, above=True),
+        it.number("confirm_s", 300.0, above=True),
+        it.number("second_call_after_s", 15.0, above=True), it.integer("rate_max", 3, lo=1),
+        it.number("rate_window_s", 600.0, above=True), it.number("max_age_s", 900.0, above=True),
+        it.string("unknown_area", None, pattern=AREA_RE.pattern[1:-1],
+                  what="an area path such as 'bach-thong/vi-huong'"), call_kind)
     sms = SmsSettings(
         st.boolean("enabled", False), st.string("port", "/dev/ttyUSB2"),
         st.integer("baudrate", 115200, lo=1), st.number("timeout_s", 10.0, above=True),
         tuple(_phone(st, "admins", p) for p in st.array("admins")),
         tuple(_responder(t) for t in st.tables("responders")),
         st.number("broker_loss_after_s", 120.0, above=True),
-        st.integer("send_attempts", 3, lo=1), st.boolean("drills", False))
+        st.integer("send_attempts", 3, lo=1), st.boolean("drills", False), inbound)
     words = r"[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*"
     ht = _table(top, "homeassistant", {"enabled", "discovery_prefix", "base_topic",
                                        "broker_url", "username", "password", "password_file",

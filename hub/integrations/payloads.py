@@ -28,7 +28,10 @@ TROUBLE_VI = {"node_offline": "Nút mất kết nối", "node_missing": "Nút im
               "unknown_node": "Báo động từ nút lạ", "disabled_node": "Báo động từ nút đã tắt",
               "low_battery": "Pin yếu", "on_battery": "Mất điện, đang chạy pin",
               "outbox_backlog": "Nút còn báo động chưa gửi", "no_broker": "Mất kết nối MQTT",
-              "database_recreated": "Cơ sở dữ liệu bị xoá và tạo lại (mất lịch sử)"}
+              "database_recreated": "Cơ sở dữ liệu bị xoá và tạo lại (mất lịch sử)",
+              "phone_call": "Cuộc gọi báo động chờ xác nhận",
+              "unknown_caller": "Báo động từ số điện thoại lạ",
+              "phone_flood": "Một số gửi quá nhiều tin/cuộc gọi"}
 
 
 def _plain(obj: Any) -> dict[str, Any]:

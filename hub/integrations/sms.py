@@ -8,6 +8,11 @@ every hub texts about its own broker. The modem is driven by one worker thread f
 queue, so a slow or absent modem never holds anything else up; each message is tried
 `send_attempts` times (the port reopened in between) and its outcome written to the
 audit log (actor `hub:sms`), so who was told what, and when, is on record.
+
+With `[integrations.sms.inbound]` on, the same worker, between sends, asks the modem
+what came in (every `poll_s`) and hands each SMS and call to the phone alarms
+(hub/integrations/phone.py): one thread owns the modem, so a reply never interleaves
+its AT commands with a poll.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from modem import Modem, ModemError, split_sms
 
 from .config import SmsSettings
 from .metrics import _Seen
+from .phone import PhoneAlarms
 from .store import Event, IntegrationStore
 from .texts import (
     area_chain,
@@ -44,7 +50,7 @@ FRESH_MS = 300_000
 class Sms:
     phone: str
     text: str
-    reason: str          # "incident" | "escalation" | "broker_lost" | "broker_back"
+    reason: str          # "incident" | "escalation" | "broker_lost" | "broker_back" | "phone_…"
     subject: str | None = None
 
 
@@ -70,6 +76,15 @@ class SmsNotifier:
         self._lost_since: float | None = None    # monotonic, while the broker is away
         self._lost_told = False
         self.sent: list[Sms] = []                # what went out, for status and tests
+        self.phone: PhoneAlarms | None = None
+        if settings.inbound.enabled:
+            self.phone = PhoneAlarms(hub, settings.inbound, self._sync, self.text,
+                                    timezone=timezone)
+        self._listen_after = 0.0                 # monotonic: the modem failed, retry then
+
+    def text(self, phone: str, text: str, reason: str) -> None:
+        """Queue one SMS (the phone alarms' replies; any thread)."""
+        self._queue.put(Sms(phone, text, reason))
 
     def start(self) -> None:
         if self._thread is None:
@@ -96,6 +111,8 @@ class SmsNotifier:
         return store
 
     def on_events(self, events: Sequence[Event]) -> None:
+        if self.phone is not None:
+            self.phone.on_events(events)
         ids = [e.subject for e in events if e.type == "incident"]
         escalated = [e.subject for e in events if e.type == "escalation"]
         if not (ids or escalated) or not self.hub.leadership.is_leader():
@@ -173,6 +190,8 @@ class SmsNotifier:
 
     def _run(self) -> None:
         tick = min(1.0, self.settings.broker_loss_after_s / 4)
+        if self.phone is not None:
+            tick = min(tick, self.settings.inbound.poll_s)
         while not self._stop.is_set():
             if self.ready():
                 try:
@@ -182,19 +201,48 @@ class SmsNotifier:
             try:
                 item = self._queue.get(timeout=tick)
             except queue.Empty:
-                continue
+                item = None if self._stop.is_set() else Sms("", "", "")
             if item is None:
                 return
-            self._deliver(item)
+            if item.phone:
+                self._deliver(item)
+            if self.phone is not None and self.ready():
+                self._listen()
+
+    def _open_modem(self) -> Any:
+        if self._modem is None:
+            self._modem = self._modem_factory()
+            if self.phone is not None:
+                self._modem.listen()
+        return self._modem
+
+    def _listen(self) -> None:
+        """What came in on the modem, handed to the phone alarms (this thread)."""
+        assert self.phone is not None
+        now = time.monotonic()
+        if now < self._listen_after:
+            return
+        try:
+            got = self._open_modem().poll(0.05)
+        except (ModemError, OSError) as exc:
+            log.warning("sms: the modem cannot be polled (%s); retrying in 5 s", exc)
+            if self._modem is not None:
+                self._modem.close()
+            self._modem, self._listen_after = None, now + 5.0
+            return
+        for item in got:
+            self.phone.handle(item)   # never raises
+        try:
+            self.phone.tick()
+        except Exception:   # the database away: expiry waits for the next poll
+            log.exception("sms: expiring missed calls failed")
 
     def _deliver(self, sms: Sms) -> None:
         error = ""
         refs: list[int] = []
         for attempt in range(1, self.settings.send_attempts + 1):
             try:
-                if self._modem is None:
-                    self._modem = self._modem_factory()
-                refs = self._modem.send(sms.phone, sms.text)
+                refs = self._open_modem().send(sms.phone, sms.text)
                 error = ""
                 break
             except (ModemError, OSError) as exc:

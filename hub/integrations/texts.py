@@ -52,7 +52,10 @@ def incident_sms(kind: str, where: list[str], node: str | None, ms: int, tz: str
     """The SMS a responder gets for a new incident: Vietnamese, short, with diacritics."""
     place = ", ".join(where[:2])
     head = "DIỄN TẬP" if drill else f"BÁO ĐỘNG {KIND_VI.get(kind, kind).upper()}"
-    who = f" Nút {node}." if node else ""
+    if node and node.startswith("tel:"):   # a household's SMS or call (integrations/phone.py)
+        who = f" Hộ dân báo qua điện thoại {node[4:]}."
+    else:
+        who = f" Nút {node}." if node else ""
     return (f"[Tiếng mõ] {head} tại {place} lúc {local_time(ms, tz)}.{who} "
             f"Vụ việc {incident_id[:8]}. Đề nghị công an xã, trưởng thôn xử lý ngay.")
 

@@ -47,12 +47,14 @@ from . import convert
 from .base import Work
 from .ids import incident_id, window_start
 from .nodes import ensure_node
+from .phone import PhoneAlarm
 from .snapshots import AlarmInfo, AlarmOutcome, CancelOutcome, IncidentInfo, IncidentState
 
 OPEN_STATES = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value)
 
-# One alarm as received: (node id from the topic, the decoded alarm, hub clock at receipt).
-AlarmItem = tuple[str, protocol.Alarm, int]
+# One alarm as received: (node id from the topic, the decoded alarm, hub clock at receipt);
+# or by phone: (its `tel:` origin, the PhoneAlarm, hub clock at receipt).
+AlarmItem = tuple[str, protocol.Alarm | PhoneAlarm, int]
 # alarm_id -> (incident id, sounded): decided before it was stored (hub.correlation);
 # it is stored under that incident whatever the database holds now.
 Pinned = Mapping[str, tuple[str, bool]]
@@ -100,8 +102,10 @@ class _Batch:
         rows = self.conn.execute(sql.SEL_NODES, {"ids": list(node_ids)}).all()
         self.nodes: dict[str, tuple[str | None, bool, bool]] = {
             r.id: (r.area, bool(r.registered), bool(r.registered and r.enabled)) for r in rows}
-        for node_id, _, received_ms in self.items:
-            if node_id not in self.nodes:   # an unknown node: kept, so operators see it
+        for node_id, alarm, received_ms in self.items:
+            if isinstance(alarm, PhoneAlarm):   # a registered household: its hamlet's
+                self.nodes[node_id] = (alarm.area, True, True)
+            elif node_id not in self.nodes:   # an unknown node: kept, so operators see it
                 ensure_node(self.s, node_id, received_ms)
                 self.nodes[node_id] = (None, False, False)
         ids = {a.alarm_id for _, a, _ in self.items}
@@ -129,7 +133,8 @@ class _Batch:
         if inc["corr_key"] is not None:
             self.by_key[inc["corr_key"]] = inc["incident_id"]
 
-    def _key(self, node_id: str, alarm: protocol.Alarm) -> tuple[str, str | None, bool, bool]:
+    def _key(self, node_id: str,
+             alarm: protocol.Alarm | PhoneAlarm) -> tuple[str, str | None, bool, bool]:
         area, known, enabled = self.nodes[node_id]
         hamlet = self.hamlet_area or area
         late = alarm.alarm_id in self.late and alarm.alarm_id not in self.pinned
@@ -174,7 +179,8 @@ class _Batch:
         if not inc["drill"] and inc["origin_node"] is not None:
             self.fanned.setdefault(inc["origin_node"], []).append(inc["opened_ms"])
 
-    def one(self, node_id: str, alarm: protocol.Alarm, received_ms: int) -> AlarmOutcome:
+    def one(self, node_id: str, alarm: protocol.Alarm | PhoneAlarm,
+            received_ms: int) -> AlarmOutcome:
         self.seen[node_id] = max(self.seen.get(node_id, 0), received_ms)
         key, hamlet, known, enabled = self._key(node_id, alarm)
         row = self.alarms.get(alarm.alarm_id)
@@ -260,7 +266,7 @@ class _Batch:
         return AlarmOutcome(row["alarm_id"], row["incident_id"], False, False, known, enabled,
                             False, _snap_incident(inc), _snap_alarm(snap), foreign=True)
 
-    def _copy(self, row: dict[str, Any], alarm: protocol.Alarm, known: bool,
+    def _copy(self, row: dict[str, Any], alarm: protocol.Alarm | PhoneAlarm, known: bool,
               enabled: bool) -> AlarmOutcome:
         # A copy: re-sent after a lost ack, or by a second replica. Same answer.
         if row.pop("_stored"):

@@ -51,6 +51,10 @@ class TroubleKind(StrEnum):
     OUTBOX_BACKLOG = "outbox_backlog"
     NO_BROKER = "no_broker"
     DATABASE_RECREATED = "database_recreated"   # the database came back empty (critical)
+    # Alarms by phone (hub/integrations/phone.py): subject the caller's number.
+    PHONE_CALL = "phone_call"           # a missed-call alarm waiting for its confirmation
+    UNKNOWN_CALLER = "unknown_caller"   # an alarm from a number no household holds
+    PHONE_FLOOD = "phone_flood"         # one number over the per-number rate limit
 
 
 # Kind of an incident opened by an operator's drill (never a wire alarm kind).

@@ -26,7 +26,7 @@ HUB_DATABASES = ("sqlite",)
 EXPECTED: dict[str, str] = {
     "session_login": "public",
     "session_get": "viewer", "session_logout": "viewer",
-    "areas_list": "viewer", "areas_all_clear": "operator",
+    "areas_list": "viewer", "areas_all_clear": "operator", "households_list": "admin",
     "nodes_list": "viewer", "nodes_get": "viewer",
     "nodes_register": "admin", "nodes_update": "admin",
     "nodes_test": "operator", "nodes_ping": "operator",

@@ -6,6 +6,7 @@ import { t, kindLabel, ledLabel } from "./i18n.js";
 import { areaName, nodeName, on } from "./state.js";
 import { el, data, clear } from "./util.js";
 import { showError, toast } from "./ui.js";
+import { mountSimPhone, loadSimPhone, pollSimPhone } from "./simphone.js";
 
 const POLL_MS = 500;
 let root;
@@ -29,8 +30,9 @@ export function mountSim(section) {
   root.append(
     el("div.view-head", {}, el("h1", { "data-i18n": "sim_title" }, t("sim_title"))),
     el("p.muted", { "data-i18n": "sim_hint" }, t("sim_hint")),
-    (gridBox = el("div.sim-grid", { id: "sim-grid" })),
   );
+  mountSimPhone(root);
+  root.append((gridBox = el("div.sim-grid", { id: "sim-grid" })));
   // Names come from the snapshot, which may land after the panel's first answer.
   const redraw = () => {
     cards = new Map();
@@ -45,6 +47,7 @@ export function mountSim(section) {
 
 export function startSim() {
   stopSim();
+  loadSimPhone();
   poll();
   timer = setInterval(poll, POLL_MS);
 }
@@ -61,6 +64,7 @@ async function poll() {
   try {
     nodes = (await get("/sim/nodes")) || [];
     render();
+    await pollSimPhone();
   } catch (err) {
     /* the connection banner says when the hub is gone; do not toast twice a second */
   } finally {

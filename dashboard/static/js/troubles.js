@@ -61,6 +61,11 @@ function describe(tr) {
       what = t("tr_what_area", { n: d.nodes.length, names: "" }).replace(/[:：]\s*$/, "");
       where = `${where}: ${d.nodes.map(nodeName).join(", ")}`;
     }
+  } else if (["phone_call", "unknown_caller", "phone_flood"].includes(tr.kind)) {
+    // A phone number, not a node: who called (if a household), where, what they wrote.
+    const who = d.name ? `${d.name} (${tr.subject})` : tr.subject;
+    where = d.area ? `${who}, ${areaName(d.area)}` : who;
+    if (d.text) where = `${where}: "${d.text}"`;
   } else {
     const area = areaOf(tr);
     where = area ? t("tr_where_node", { node: nodeName(tr.subject), area: areaName(area) }) : nodeName(tr.subject);
@@ -80,7 +85,7 @@ function since(tr) {
 
 function todo(kind) {
   const key = `todo_${kind}`;
-  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker"].includes(kind) ? key : "todo_other");
+  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker", "phone_call", "unknown_caller", "phone_flood"].includes(kind) ? key : "todo_other");
 }
 
 function render() {

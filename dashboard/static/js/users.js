@@ -5,6 +5,7 @@ import { t, roleLabel } from "./i18n.js";
 import { state, on } from "./state.js";
 import { el, data, clear } from "./util.js";
 import { select, showError, toast } from "./ui.js";
+import { mountHouseholds, loadHouseholds } from "./households.js";
 
 const ROLES = ["viewer", "operator", "admin"];
 let root;
@@ -36,6 +37,7 @@ export function mountUsers(section) {
   });
   root.append(el("div.view-head", {}, el("h1", { "data-i18n": "users_title" }, t("users_title"))),
     (listBox = el("div", { id: "user-list" })), form);
+  mountHouseholds(root);
   on("lang", () => !root.hidden && load());
 }
 
@@ -48,6 +50,7 @@ export async function load() {
   try {
     const users = await get("/users");
     render(users || []);
+    loadHouseholds();
   } catch (err) {
     showError(err);
   }

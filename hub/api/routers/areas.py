@@ -1,4 +1,4 @@
-"""Areas (the registry's tree) and the all-clear of an area."""
+"""Areas (the registry's tree), the all-clear of an area, and the registry's households."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from .. import serialize
-from ..deps import Ctx, Operator, Viewer
+from ..deps import Admin, Ctx, Operator, Viewer
 from ..errors import not_found
-from ..schemas import AllClearCreate, AreaPublic, CommandPublic
+from ..schemas import AllClearCreate, AreaPublic, CommandPublic, HouseholdPublic
 
 router = APIRouter(tags=["areas"])
 
@@ -31,3 +31,14 @@ def areas_all_clear(path: str, who: Operator, ctx: Ctx,
     cmds = ctx.services.all_clear(path, who.actor, body.duration_s if body else None)
     infos = [c for c in (ctx.store.commands.get(c.cmd_id) for c in cmds) if c is not None]
     return [serialize.command(c) for c in infos]
+
+
+@router.get("/households", response_model=list[HouseholdPublic],
+            operation_id="households_list")
+def households_list(_who: Admin, ctx: Ctx) -> list[HouseholdPublic]:
+    """The households that may alarm by phone (the registry file's `[[households]]`), by
+    area. Admins only: the list holds people's phone numbers."""
+    reg = ctx.hub.registry
+    rows = sorted(reg.households if reg is not None else (), key=lambda h: (h.area, h.id))
+    return [HouseholdPublic(id=h.id, area=h.area, name=h.name, phones=list(h.phones))
+            for h in rows]
