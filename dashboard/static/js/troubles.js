@@ -61,15 +61,35 @@ function describe(tr) {
       what = t("tr_what_area", { n: d.nodes.length, names: "" }).replace(/[:：]\s*$/, "");
       where = `${where}: ${d.nodes.map(nodeName).join(", ")}`;
     }
+    if (tr.kind === "power_cut" && Array.isArray(d.nodes)) {
+      // ONE event for the whole area; its nodes (and their batteries) listed under it.
+      what = t("tr_what_power_cut", { area: areaName(tr.subject), n: d.nodes.length });
+      where = `${where}: ${d.nodes.map(batteryName).join(", ")}`;
+    }
   } else {
     const area = areaOf(tr);
     where = area ? t("tr_where_node", { node: nodeName(tr.subject), area: areaName(area) }) : nodeName(tr.subject);
+    if ((tr.kind === "low_battery" || tr.kind === "on_battery") && typeof batteryOf(tr.subject, d) === "number") {
+      what = t("tr_what_battery", { what, pct: batteryOf(tr.subject, d) });
+    }
     if (tr.kind === "failed_to_sound") {
       const inc = d.incident_id ? state.incidents.get(d.incident_id) : null;
       what = t("tr_what_failed", { kind: inc ? kindLabel(inc.kind) : kindLabel(null) });
     }
   }
   return [what, where];
+}
+
+/** The node's battery now (from its heartbeats), else what the trouble recorded. */
+function batteryOf(id, d) {
+  const n = state.nodes.get(id);
+  if (n && typeof n.battery_pct === "number") return n.battery_pct;
+  return d && typeof d.battery_pct === "number" ? d.battery_pct : null;
+}
+
+function batteryName(id) {
+  const pct = batteryOf(id, null);
+  return typeof pct === "number" ? `${nodeName(id)} (${pct}%)` : nodeName(id);
 }
 
 function since(tr) {
@@ -80,7 +100,7 @@ function since(tr) {
 
 function todo(kind) {
   const key = `todo_${kind}`;
-  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker"].includes(kind) ? key : "todo_other");
+  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "power_cut", "outbox_backlog", "no_broker"].includes(kind) ? key : "todo_other");
 }
 
 function render() {
