@@ -136,6 +136,11 @@ class VirtualNode(AgentLifecycle):
         self.gauge.set_mains(mains)
         self._drive_power()
 
+    @property
+    def mains(self) -> bool:
+        """Whether mains power is present (what the power-good input reads)."""
+        return self._mains
+
     def set_battery(self, pct: float) -> None:
         """The UPS HAT's cell is at `pct` % now (read by the agent's next heartbeat)."""
         self.gauge.set_percent(pct)

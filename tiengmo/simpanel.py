@@ -1,7 +1,8 @@
 """The demo's simulator panel routes, added to the hub's app by `tiengmo demo`.
 
-    GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED
+    GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED, power
     POST /api/v1/sim/nodes/{id}/press   hold one of its buttons, as a household would
+    POST /api/v1/sim/power              cut (or restore) mains for every node of an area
 
 It lives in the edge (`tiengmo/`), not in `dashboard/` or `hub/`: it needs both the
 hub's API dependencies and the simulator, and only the edge may know both
@@ -38,6 +39,20 @@ class SimNode(BaseModel):
     led: str | None
     sounding: bool
     running: bool
+    mains: bool
+    battery_pct: float | None
+
+
+class PowerSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    area: str = Field(min_length=1, max_length=255, description="an area path, e.g. a commune")
+    mains: bool = Field(description="false: the grid feeder trips; true: power is back")
+
+
+class PowerDone(BaseModel):
+    area: str
+    mains: bool
+    nodes: int
 
 
 class PressCreate(BaseModel):
@@ -69,7 +84,9 @@ def _describe(node: Any) -> SimNode:
         id=node.node_id, area=node.config.area,
         buttons=[SimButton(number=b.number, kind=str(b.kind)) for b in hw.buttons],
         outputs=outputs, led=None if led is None else str(led.value),
-        sounding=bool(node.is_sounding()), running=node.agent is not None)
+        sounding=bool(node.is_sounding()), running=node.agent is not None,
+        mains=bool(node.mains),
+        battery_pct=round(node.gauge.percent, 1) if node.config.battery else None)
 
 
 def router_for(demo: Any) -> APIRouter:
@@ -99,6 +116,20 @@ def router_for(demo: Any) -> APIRouter:
         node.press(button.number, block=False)
         return PressAccepted(id=node_id, button=button.number, kind=str(button.kind),
                              hold_s=button.hold_s + 0.1)
+
+    @router.post("/power", response_model=PowerDone, status_code=202,
+                 operation_id="sim_power_set", responses={404: {}, 503: {}})
+    def sim_power(body: PowerSet, _who: Operator) -> PowerDone:
+        """Cut or restore mains for every node in an area (and below): a grid feeder
+        tripping over a commune. Each node's power-good input drops and its UPS HAT's
+        battery starts draining; the hub hears it in the next heartbeats."""
+        nodes = _village(demo).in_area(body.area)
+        if not nodes:
+            raise not_found(f"simulated nodes in {body.area!r}",
+                            f"nút mô phỏng trong {body.area!r}")
+        for n in nodes:
+            n.set_power(body.mains)
+        return PowerDone(area=body.area, mains=body.mains, nodes=len(nodes))
 
     return router
 

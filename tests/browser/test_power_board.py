@@ -36,9 +36,16 @@ def test_a_communes_power_cut_is_one_event_in_words_with_batteries_on_the_map(
     nodes = stack.village.in_area(COMMUNE)
     for i, node in enumerate(nodes):
         node.set_battery(15.0 if node.node_id == "na-sang-01" else 80.0 - i)
+    # The simulator panel cuts the commune's grid feeder, as the demo lets anyone do.
+    page.view("sim")
+    cut_button = p.locator(f'#sim-power button[data-area="{COMMUNE}"]')
+    cut_button.wait_for(timeout=10_000)
+    assert cut_button.inner_text() == "Cắt điện lưới Xã Vi Hương"
     t0 = time.monotonic()
-    for node in nodes:
-        node.set_power(False)
+    cut_button.click()
+    p.wait_for_function("document.querySelectorAll('#sim-grid .sim-node.on-battery').length"
+                        " === 5", timeout=5_000)
+    assert all(not n.mains for n in nodes)
     words = "Mất điện lưới ở Xã Vi Hương, 5 nút chạy pin"
     p.wait_for_function(
         f"[...document.querySelectorAll('#sys-items .sys-power')].map(e => e.textContent)"
@@ -74,9 +81,13 @@ def test_a_communes_power_cut_is_one_event_in_words_with_batteries_on_the_map(
     assert "Mains power lost in Xã Vi Hương, 5 nodes on battery" in cut.locator(
         ".trouble-what").inner_text()
 
-    # Mains back: the event clears, the map loses its battery marks.
-    for node in nodes:
-        node.set_power(True)
+    # Mains back, from the panel: the event clears; on the map only the low battery
+    # stays marked (it is still low until it charges past the threshold).
+    page.view("sim")
+    p.locator(f'#sim-power button[data-area="{COMMUNE}"][data-cut="0"]').click()
     p.wait_for_function("document.querySelectorAll('#sys-items .sys-power').length === 0",
                         timeout=10_000)
+    page.view("map")
+    p.wait_for_function("[...document.querySelectorAll('#node-map g.node-on-battery')]"
+                        ".map(g => g.dataset.node).join() === 'na-sang-01'", timeout=10_000)
     assert page.errors == []

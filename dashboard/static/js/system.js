@@ -8,7 +8,7 @@
 import { get } from "./api.js";
 import { t, getLang } from "./i18n.js";
 import { state, on, emit, areaName } from "./state.js";
-import { el, clear, clockTime } from "./util.js";
+import { el, clear, clockTime, withData } from "./util.js";
 
 const POLL_MS = 3000;
 const STALE_MS = 10000; // no good answer for this long: the hub is not answering
@@ -131,7 +131,8 @@ function paint() {
     // A power cut is not a fault of the system (the nodes run on battery), but the
     // officer must know it: one line per area, never one per node.
     for (const [area, n] of cuts) {
-      const li = item(t("sys_power_cut", { area: areaName(area), n }), "bad", null);
+      const li = item("", "bad", null);
+      li.append(...withData(t("sys_power_cut", { area: areaName(area), n }), areaName(area)));
       li.classList.add("sys-power");
       li.dataset.area = area;
       items.append(li);

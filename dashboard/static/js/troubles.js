@@ -5,7 +5,7 @@
 import { get } from "./api.js";
 import { t, troubleLabel, kindLabel, ago } from "./i18n.js";
 import { state, on, emit, areaName, nodeName } from "./state.js";
-import { el, data, clear, dateTime } from "./util.js";
+import { el, data, clear, dateTime, withData } from "./util.js";
 import { showError } from "./ui.js";
 
 let root;
@@ -133,7 +133,7 @@ function render() {
     for (const tr of items) {
       const [what, where] = describe(tr);
       ul.append(el("li.trouble", { class: tr.cleared_ms ? "trouble cleared" : "trouble open", "data-trouble": tr.id, "data-kind": tr.kind },
-        el("p.trouble-what", {}, el("strong", {}, what)),
+        el("p.trouble-what", {}, el("strong", {}, tr.kind === "power_cut" ? withData(what, areaName(tr.subject)) : what)),
         el("p.trouble-where", {}, data(where)),
         el("p.trouble-when.muted", {}, `${t("tr_since", { time: dateTime(since(tr)) })} (${ago(since(tr))})`,
           tr.cleared_ms ? ` · ${t("col_cleared")}: ${dateTime(tr.cleared_ms)}` : ""),
