@@ -89,6 +89,9 @@ class PowerWatch:
     timers: PowerTimers
     _nodes: dict[str, _Node] = field(default_factory=dict)
     _cuts: dict[str, tuple[str, ...]] = field(default_factory=dict)   # area -> its nodes
+    # Enabled nodes in each area and below, counted when the roster is set (every 10 s),
+    # not at every tick.
+    _totals: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # ---- the registry and recovered state -----------------------------
@@ -101,6 +104,12 @@ class PowerWatch:
                 n = self._nodes.get(node_id) or _Node(node_id, area)
                 n.area, n.enabled = area, enabled
                 fresh[node_id] = n
+            totals: dict[str, int] = {}
+            for n in fresh.values():
+                if n.enabled:
+                    for a in _ancestors(n.area):
+                        totals[a] = totals.get(a, 0) + 1
+            self._totals = totals
             self._nodes = fresh   # one assignment: the link's thread sees old or new
 
     def restore(self, kind: str, subject: str, detail: dict[str, object],
@@ -147,10 +156,14 @@ class PowerWatch:
 
     def tick(self, now_ms: int) -> list[PowerTrouble]:
         with self._lock:
-            nodes = [n for n in self._nodes.values() if n.enabled]
-            out = self._cut_events(nodes, now_ms)
+            # Only nodes with something to judge: a village on mains costs a scan.
+            low = self.timers.low_battery_pct
+            busy = [n for n in self._nodes.values() if n.enabled and (
+                n.battery_since_ms is not None or n.on_reported or n.low_reported
+                or (n.pct is not None and n.pct < low))]
+            out = self._cut_events(busy, now_ms) if busy or self._cuts else []
             covered = {node_id for members in self._cuts.values() for node_id in members}
-            for n in sorted(nodes, key=lambda x: x.node_id):
+            for n in sorted(busy, key=lambda x: x.node_id):
                 out += self._node_events(n, n.node_id in covered, now_ms)
             for n in self._nodes.values():
                 if not n.enabled and (n.on_reported or n.low_reported):
@@ -160,38 +173,43 @@ class PowerWatch:
 
     def _cut_events(self, nodes: list[_Node], now_ms: int) -> list[PowerTrouble]:
         t = self.timers
-        total: dict[str, int] = {}
+        total = self._totals
         onb: dict[str, list[_Node]] = {}
         for n in nodes:
-            for a in _ancestors(n.area):
-                total[a] = total.get(a, 0) + 1
-                if n.battery_since_ms is not None:
+            if n.battery_since_ms is not None:
+                for a in _ancestors(n.area):
                     onb.setdefault(a, []).append(n)
         qualifying = {a for a, members in onb.items()
                       if len(members) >= t.cut_min_nodes
-                      and len(members) >= t.cut_fraction * total[a]}
+                      and len(members) >= t.cut_fraction * total.get(a, len(members))}
+
+        # An area is not named when a larger qualifying one holds more of the nodes on
+        # battery, or a smaller qualifying one holds all of them (it names the place
+        # better). Walking each qualifying area's ancestors keeps this O(areas × depth).
+        passed_over: set[str] = set()
+        for b in qualifying:
+            for a in _ancestors(b)[:-1]:
+                if a not in qualifying:
+                    continue
+                if len(onb[a]) > len(onb[b]):
+                    passed_over.add(b)
+                elif len(onb[a]) == len(onb[b]):
+                    passed_over.add(a)
 
         def chosen(a: str) -> bool:
-            # Skip an area when a larger qualifying one holds more of the nodes on battery,
-            # or a smaller qualifying one holds all of them (it names the place better).
-            for b in qualifying:
-                if b != a and _covers(b, a) and len(onb[b]) > len(onb[a]):
-                    return False
-                if b != a and _covers(a, b) and len(onb[b]) == len(onb[a]):
-                    return False
-            return True
+            return a in qualifying and a not in passed_over
 
         out: list[PowerTrouble] = []
         # Open cuts first: kept while enough of the area is still on battery.
         for area in sorted(self._cuts):
             members = onb.get(area, [])
-            swallowed = any(b != area and _covers(b, area) and chosen(b)
-                            and len(onb[b]) > len(members) for b in qualifying)
+            swallowed = any(chosen(b) and len(onb[b]) > len(members)
+                            for b in _ancestors(area)[:-1])
             if len(members) >= t.cut_min_nodes and not swallowed:
                 names = tuple(sorted(n.node_id for n in members))
                 if names != self._cuts[area]:
                     self._cuts[area] = names
-                    out.append(self._cut_trouble(area, members, total[area]))
+                    out.append(self._cut_trouble(area, members, total.get(area, 0)))
                 continue
             del self._cuts[area]
             for n in members:
@@ -204,7 +222,7 @@ class PowerWatch:
                 continue   # inside a cut already open
             members = onb[area]
             self._cuts[area] = tuple(sorted(n.node_id for n in members))
-            out.append(self._cut_trouble(area, members, total[area]))
+            out.append(self._cut_trouble(area, members, total.get(area, 0)))
         return out
 
     @staticmethod
