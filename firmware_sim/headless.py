@@ -31,6 +31,7 @@ from node.hwconfig import (
     HardwareConfig,
     HardwareConfigError,
     OutputConfig,
+    RemoteConfig,
     check_hardware_config,
 )
 from node.led import StatusLed
@@ -102,6 +103,7 @@ class HeadlessHardware:
         self.config = cfg
         self.on_press: Callable[[ButtonConfig], None] | None = None
         self.on_cancel: Callable[[], None] | None = None
+        self.on_remote: Callable[[RemoteConfig], None] | None = None
         self.outputs: dict[str, HeadlessOutput] = {o.name: HeadlessOutput(o) for o in cfg.outputs}
         self.led = StatusLed(None)   # no pin: it only remembers the state the agent shows
         self.enable: EnableLine | None = None   # no dead-man line to tie to the agent's loop
@@ -161,7 +163,7 @@ class HeadlessNode(AgentLifecycle):
         self.hardware = HeadlessHardware(self.config.hardware, mains=self._mains)
         # NodeAgent only uses the attributes HeadlessHardware has (see its docstring).
         return NodeAgent(self.config, hardware=cast(NodeHardware, self.hardware),
-                         transport=self._transport)
+                         transport=self._transport, battery_bus=self.gauge.bus)
 
     def press(self, button: int | str, hold_s: float | None = None, *,
               block: bool = True) -> None:

@@ -15,6 +15,7 @@ from node.agent import NodeAgent
 from node.config import MqttConfig, NodeConfig
 from node.transport import LinkEvent, Outgoing
 
+from .gauge import FakeGauge
 from .simlink import NetLoop, SimLink
 
 
@@ -26,6 +27,9 @@ class AgentLifecycle:
         self.agent: NodeAgent | None = None
         self.link: SimLink | None = None   # the running agent's
         self._net_loop = net_loop   # a fleet process's shared network thread, if any
+        # The UPS HAT's fuel gauge, read by the agent when the config has `[battery]`;
+        # kept across restarts like the cell itself.
+        self.gauge = FakeGauge(address=config.battery.address if config.battery else 0x36)
 
     @property
     def node_id(self) -> str:

@@ -17,8 +17,9 @@ from protocol import Registry, is_area_path
 
 from .virtual import VirtualNode
 
-# A typical household post: two buttons, a cancel key, one gong, an LED and a
-# power-good input. Outputs on 9-27 only (PROTOCOL.md rule 6).
+# A typical household post: two buttons, a cancel key, one gong, an LED, a
+# power-good input and a UPS HAT's fuel gauge (firmware_sim/gauge.py fakes its
+# I2C bus). Outputs on 9-27 only (PROTOCOL.md rule 6).
 DEFAULT_BUTTONS: tuple[dict[str, Any], ...] = (
     {"pin": 17, "number": 1, "kind": "theft"},
     {"pin": 27, "number": 2, "kind": "fire"},
@@ -28,6 +29,7 @@ DEFAULT_HARDWARE: dict[str, Any] = {
     "outputs": [{"name": "gong", "type": "gong", "pin": 23}],
     "led": {"pin": 12},
     "power": {"good_pin": 16},
+    "battery": {"gauge": "max17048"},
 }
 
 

@@ -18,7 +18,7 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from firmware_sim.lifecycle import AgentLifecycle
 from node.agent import NodeAgent
 from node.config import NodeConfig
-from node.hwconfig import ButtonConfig
+from node.hwconfig import ButtonConfig, RemoteConfig
 from node.led import LedState
 
 Timeline = list[tuple[float, bool]]
@@ -49,13 +49,14 @@ class VirtualNode(AgentLifecycle):
         self.factory = MockFactory()
         self.wall = wall
         self._mains = mains
+        self.gauge.set_mains(mains)
         self._presses: list[threading.Thread] = []
 
     # -- lifecycle -------------------------------------------------------------
 
     def _new_agent(self) -> NodeAgent:
         agent = NodeAgent(self.config, pin_factory=self.factory, wall=self.wall,
-                          transport=self._transport)
+                          transport=self._transport, battery_bus=self.gauge.bus)
         self._drive_power()
         return agent
 
@@ -96,6 +97,25 @@ class VirtualNode(AgentLifecycle):
         self._presses.append(t)
         t.start()
 
+    def _remote(self, which: int | str) -> RemoteConfig:
+        for r in self.config.hardware.remotes:
+            if which in (r.number, r.kind):
+                return r
+        raise KeyError(f"{self.node_id} has no remote input {which!r}")
+
+    def remote(self, which: int | str, hold_s: float | None = None, *,
+               block: bool = True) -> None:
+        """Drive a remote input (by number or kind) as its receiver's relay would while a
+        key fob is held: active for `hold_s` (default: its hold time + 0.3 s, as `press`)."""
+        r = self._remote(which)
+        held = r.hold_s + 0.3 if hold_s is None else hold_s
+        if block:
+            self._hold(r.pin, r.active_low, held)
+            return
+        t = threading.Thread(target=self._hold, args=(r.pin, r.active_low, held), daemon=True)
+        self._presses.append(t)
+        t.start()
+
     def cancel(self, hold_s: float | None = None) -> None:
         """Hold the cancel input (blocking; default: its hold time + 0.3 s, as `press`)."""
         c = self.config.hardware.cancel
@@ -110,9 +130,20 @@ class VirtualNode(AgentLifecycle):
             (p.drive_high if self._mains else p.drive_low)()
 
     def set_power(self, mains: bool) -> None:
-        """Mains power present (True) or cut (False), on the power-good input."""
+        """Mains power present (True) or cut (False), on the power-good input; the
+        battery gauge starts draining (or charging) at its set rates."""
         self._mains = mains
+        self.gauge.set_mains(mains)
         self._drive_power()
+
+    @property
+    def mains(self) -> bool:
+        """Whether mains power is present (what the power-good input reads)."""
+        return self._mains
+
+    def set_battery(self, pct: float) -> None:
+        """The UPS HAT's cell is at `pct` % now (read by the agent's next heartbeat)."""
+        self.gauge.set_percent(pct)
 
     # -- what can be seen and heard --------------------------------------------
 

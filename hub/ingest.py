@@ -56,6 +56,7 @@ from .freshness import FOREIGN, Freshness
 from .heartbeats import HeartbeatBuffer
 from .link import Inbound
 from .policy import Policy, Sound
+from .power import PowerWatch
 from .ratelog import RateLimitedLog
 from .services import Publisher
 from .store import AlarmOutcome, IncidentInfo, Store, TroubleKind
@@ -87,6 +88,8 @@ class Ingest:
         self.fanout = fanout
         self.policy = policy
         self.supervisor = supervisor
+        # Power supervision (hub/power.py): hears each heartbeat's power and battery.
+        self.power: PowerWatch | None = None
         self.hub_id = hub_id
         self.window_s = correlation_window_s
         self.noisy_max_fanouts = noisy_max_fanouts
@@ -411,6 +414,9 @@ class Ingest:
     def _heartbeat(self, node_id: str, hb: Heartbeat, now_ms: int) -> None:
         if self.supervisor is not None:
             self.supervisor.heartbeat(node_id, hb.boot_id, now_ms)
+        if self.power is not None and (hb.power is not None or hb.battery_pct is not None):
+            self.power.heartbeat(node_id, None if hb.power is None else hb.power.value,
+                                 hb.battery_pct, now_ms)
         self._beats.add(node_id, hb, now_ms)
 
     def flush_heartbeats(self, force: bool = False) -> int:

@@ -42,10 +42,11 @@ from .ingest import Ingest
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
 from .mqtt import MqttOptions
+from .power import POWER_CUT, PowerTimers, PowerWatch, record_power
 from .retention import Retention
 from .services import Publisher, Services
 from .settings import HubSettings
-from .store import NodeStatus, Store, TroubleKind
+from .store import NodeStatus, Store, TroubleInfo, TroubleKind
 from .supervision import (
     Event,
     StatusChanged,
@@ -97,6 +98,7 @@ class Hub:
         self.registry: protocol.Registry | None = None
         self.ingest: Ingest | None = None
         self.supervisor: Supervisor | None = None
+        self.power: PowerWatch | None = None
         self.fanout: FanOut | None = None
         self.escalator: Escalator | None = None
         self._queues: list[queue.Queue[Any]] = []
@@ -175,6 +177,11 @@ class Hub:
             observer=s.observer, clock_ms=self.clock_ms,
             heartbeat_flush_s=self._heartbeat_flush_s,
             freshness=Freshness(AgePolicy(s.alarm_max_age_s, s.alarm_future_tolerance_s)))
+        self.power = PowerWatch(PowerTimers(
+            low_battery_pct=s.low_battery_pct, low_battery_margin_pct=s.low_battery_margin_pct,
+            cut_min_nodes=s.power_cut_min_nodes, cut_fraction=s.power_cut_fraction,
+            cut_window_s=s.power_cut_window_s))
+        self.ingest.power = self.power
         self.escalator = Escalator(self._store, self.fanout, s.policy,
                                    escalate_after_s=s.escalate_after_s)
         self.ingest.on_birth = self._beacon_soon
@@ -246,6 +253,7 @@ class Hub:
         nodes = [n for n in store.nodes.find() if n.registered and n.area]
         self.supervisor.set_nodes([(n.id, n.area or "", n.enabled) for n in nodes])
         open_troubles = store.troubles.find(open_only=True)
+        self._restore_power(open_troubles)
         lost_kinds = {TroubleKind.NODE_OFFLINE.value, TroubleKind.NODE_MISSING.value}
         lost = {t.subject for t in open_troubles if t.kind in lost_kinds}
         for t in open_troubles:
@@ -404,17 +412,30 @@ class Hub:
         for t in open_troubles:
             if t.kind == TroubleKind.AREA_LOSS.value:
                 self.supervisor.restore_area_trouble(t.subject)
+        self._restore_power(open_troubles)
         log.warning("hub %s leads supervision and escalation now (%d open troubles)",
                     self.settings.hub_id, len(open_troubles))
 
+    def _restore_power(self, open_troubles: list[TroubleInfo]) -> None:
+        """Power troubles open in the database are still true until heartbeats say not."""
+        assert self.power is not None and self.supervisor is not None
+        self.power.set_nodes(self.store.nodes.roster())
+        kinds = {TroubleKind.ON_BATTERY.value, TroubleKind.LOW_BATTERY.value, POWER_CUT}
+        for t in open_troubles:
+            if t.kind in kinds:
+                self.power.restore(t.kind, t.subject, dict(t.detail), t.opened_ms)
+
     def tick(self, now_ms: int) -> None:
         """One round of the hub-wide timers (the leader's job)."""
-        assert self.supervisor and self.escalator
+        assert self.supervisor and self.escalator and self.power
         if now_ms - self._nodes_synced_ms >= NODE_REFRESH_MS:
             # Operators may register, move or disable nodes while the hub runs.
             self._nodes_synced_ms = now_ms
-            self.supervisor.set_nodes(self.store.nodes.roster())
+            roster = self.store.nodes.roster()
+            self.supervisor.set_nodes(roster)
+            self.power.set_nodes(roster)
         self._apply(self.supervisor.tick(now_ms), now_ms)
+        record_power(self.store.troubles, self.power.tick(now_ms), now_ms)
         if now_ms - self._orphans_checked_ms >= self.settings.orphan_check_s * 1000:
             # Another replica may have died between storing an incident and
             # sounding it; its nodes' re-sends are acked but never fan out again.

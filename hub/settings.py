@@ -190,7 +190,15 @@ class HubSettings(BaseSettings):
     # Many nodes of one area lost at once are one area trouble (power cut, jamming).
     area_trouble_min_nodes: int = Field(3, ge=1)
     area_trouble_fraction: float = Field(0.5, gt=0, le=1)
+    # Power (hub/power.py): a `low_battery` trouble below `low_battery_pct`, cleared at
+    # `low_battery_pct` + `low_battery_margin_pct`; this many nodes, and this fraction, of
+    # one area on battery at once are ONE `power_cut`; a node on battery outside a cut
+    # waits `power_cut_window_s` for its neighbours before its own `on_battery`.
     low_battery_pct: float = Field(20.0, ge=0, le=100)
+    low_battery_margin_pct: float = Field(5.0, ge=0, le=50)
+    power_cut_min_nodes: int = Field(3, ge=1)
+    power_cut_fraction: float = Field(0.5, gt=0, le=1)
+    power_cut_window_s: float = _pos(default=30.0)
     # Operators' API (docs/api.md): browser sessions end after `session_idle_s` without a
     # request or `session_max_s` after login; logins are throttled per user and per address.
     session_idle_s: float = _pos(default=8 * 3600.0)

@@ -38,12 +38,13 @@ from protocol import Cancel as CancelMsg
 from protocol.sdnotify import SdNotify
 from protocol.timing import SYSTEM_CLOCK, Clock
 
+from .battery import BatteryGauge, BusFactory, smbus2_bus
 from .clock import HubClock
 from .commands import CommandRunner
 from .config import NodeConfig
 from .errors import OutboxError
 from .hardware import NodeHardware
-from .hwconfig import ButtonConfig
+from .hwconfig import ButtonConfig, RemoteConfig
 from .inbound import Inbound
 from .led import LedState
 from .link import Link
@@ -112,7 +113,8 @@ class NodeAgent:
                  sound_clock: Clock = SYSTEM_CLOCK,
                  transport: TransportFactory = Link,
                  notifier: SdNotify | None = None,
-                 watchdog_interval_s: float | None = None) -> None:
+                 watchdog_interval_s: float | None = None,
+                 battery_bus: BusFactory = smbus2_bus) -> None:
         self.config = config
         self._transport = transport
         self.topics = Topics(config.mqtt.prefix)
@@ -129,6 +131,9 @@ class NodeAgent:
         self.watch = LoopWatch(sound_clock, t.watchdog_s, running=self._loop_running)
         if self.hardware.enable is not None:
             self.hardware.enable.alive = self.watch.alive
+        # The UPS HAT's gauge, when the config says one is fitted (the simulator's is fake).
+        self.battery = (None if config.battery is None
+                        else BatteryGauge(config.battery, battery_bus))
         self._notifier = notifier
         self._watchdog_interval_s = watchdog_interval_s
         self.stats: Counter[str] = Counter()
@@ -165,6 +170,7 @@ class NodeAgent:
         self.sender.outbox = self.outbox
         self._started_at = self._mono()
         self.hardware.on_press = self._on_press
+        self.hardware.on_remote = self._on_remote
         self.hardware.on_cancel = lambda: self._queue.put(_CancelPressed())
         self.player.on_fault = lambda out, why: self._queue.put(_Fault(out, why))
         will = NodeState(online=False, boot_id=self.boot_id)
@@ -210,6 +216,8 @@ class NodeAgent:
     def _close_local(self) -> None:
         self.player.close()
         self.hardware.close()
+        if self.battery is not None:
+            self.battery.close()
         if self.outbox is not None:
             self.outbox.close()
 
@@ -234,7 +242,13 @@ class NodeAgent:
 
     def _on_press(self, button: ButtonConfig) -> None:
         """gpiozero's thread: sound at once, write the outbox, queue the send."""
-        kind = Kind(button.kind)
+        self._raise(Kind(button.kind), Source.BUTTON, button.number)
+
+    def _on_remote(self, remote: RemoteConfig) -> None:
+        """A panel's or wireless receiver's input: the same path as a button, source remote."""
+        self._raise(Kind(remote.kind), Source.REMOTE, remote.number)
+
+    def _raise(self, kind: Kind, source: Source, number: int) -> None:
         alarm_id = protocol.new_id()
         local = self.config.local_pattern(kind.value)
         # Local first (rule 1): before any write or send, whatever the network.
@@ -244,13 +258,13 @@ class NodeAgent:
         # own (maybe 1970 after a power cut without an RTC), and the alarm says so.
         synced = self.clock.has_sample
         ts = self.clock.judge_ms()
-        log.warning("ALARM %s from button %d: %s", kind.value, button.number, alarm_id)
+        log.warning("ALARM %s from %s %d: %s", kind.value, source.value, number, alarm_id)
         self.stats["alarms_raised"] += 1
         self._fault = None   # a new alarm starts a new story on the LED
         try:
             assert self.outbox is not None
-            self.outbox.add(alarm_id, kind, ts, Source.BUTTON, button.number,
-                            self.clock.own_ms(), clock_synced=synced)
+            self.outbox.add(alarm_id, kind, ts, source, number, self.clock.own_ms(),
+                            clock_synced=synced)
         except (OutboxError, AssertionError) as exc:
             log.error("alarm %s could not be written to the outbox: %s", alarm_id, exc)
             self._fault = "outbox"
@@ -393,9 +407,12 @@ class NodeAgent:
             return
         self._seq += 1
         power = self.hardware.power_good()
+        # A gauge that does not answer gives no battery_pct, never a failed heartbeat.
+        pct = self.battery.percent() if self.battery is not None else None
         hb = Heartbeat(boot_id=self.boot_id, seq=self._seq, ts_ms=self.clock.judge_ms(),
                        uptime_s=int(self._mono() - self._started_at), outbox=self.outbox.depth(),
-                       power=None if power is None else (Power.MAINS if power else Power.BATTERY))
+                       power=None if power is None else (Power.MAINS if power else Power.BATTERY),
+                       battery_pct=pct)
         self._publish(TopicKind.HEARTBEAT, self.topics.heartbeat(self.config.node_id), hb)
 
     def _publish_result(self, cmd_id: str, status: ResultStatus, reason: str | None) -> None:

@@ -21,8 +21,9 @@ from protocol.patterns import DEFAULT_ALARM_DURATION_S, DEFAULT_DRILL_DURATION_S
 from protocol.secretfile import first_line
 from protocol.tomltable import Table, TableError
 
+from .battery import GAUGES, GaugeConfig
 from .errors import ConfigError
-from .hwconfig import ButtonConfig, HardwareConfig, InputConfig, OutputConfig
+from .hwconfig import ButtonConfig, HardwareConfig, InputConfig, OutputConfig, RemoteConfig
 
 DEFAULT_DATA_DIR = "/var/lib/tiengmo"
 MAX_PIN = 27
@@ -97,6 +98,7 @@ class NodeConfig:
     patterns: Mapping[str, LocalPattern] = field(default_factory=dict)
     timers: Timers = field(default_factory=Timers)
     source: str = "<memory>"
+    battery: GaugeConfig | None = None   # a UPS HAT's fuel gauge, when fitted
 
     def local_pattern(self, name: str) -> LocalPattern:
         """The configured or default local pattern for a kind or `drill`."""
@@ -169,6 +171,36 @@ def _buttons(root: Table) -> tuple[ButtonConfig, ...]:
         t.done()
         out.append(b)
     return tuple(out)
+
+
+def _remotes(root: Table) -> tuple[RemoteConfig, ...]:
+    out: list[RemoteConfig] = []
+    for t in root.tables("remotes"):
+        kind = t.string("kind", required=True)
+        if kind not in {k.value for k in Kind}:
+            raise t.fail("kind", f"{kind!r} is not one of {', '.join(k.value for k in Kind)}")
+        r = RemoteConfig(pin=_pin(t, "pin"), number=t.integer("number", lo=1, hi=999,
+                                                             required=True),
+                         kind=kind, hold_s=t.number("hold_s", 0.5, lo=0.05, hi=30),
+                         active_low=t.boolean("active_low", True))
+        if any(o.number == r.number for o in out):
+            raise t.fail("number", f"remote input number {r.number} is used twice")
+        t.done()
+        out.append(r)
+    return tuple(out)
+
+
+def _battery(root: Table) -> GaugeConfig | None:
+    t = root.sub("battery")
+    if t is None:
+        return None
+    gauge = t.string("gauge", "max17048")
+    if gauge not in GAUGES:
+        raise t.fail("gauge", f"{gauge!r} is not one of {', '.join(GAUGES)}")
+    cfg = GaugeConfig(gauge=gauge, bus=t.integer("bus", 1, lo=0, hi=255),
+                      address=t.integer("address", 0x36, lo=0x03, hi=0x77))
+    t.done()
+    return cfg
 
 
 def _outputs(root: Table) -> tuple[OutputConfig, ...]:
@@ -247,10 +279,14 @@ def _timers(root: Table) -> Timers:
     return timers
 
 
-def _pins_used_once(root: Table, hw: HardwareConfig) -> None:
+def _pins_used_once(root: Table, hw: HardwareConfig, battery: GaugeConfig | None) -> None:
     seen: dict[int, str] = {}
+    if battery is not None and battery.bus == 1:
+        # The gauge talks on the header's I2C bus: SDA and SCL are GPIO 2 and 3.
+        seen.update({2: "battery (I2C SDA)", 3: "battery (I2C SCL)"})
     uses: list[tuple[int | None, str]] = [(b.pin, f"buttons[{i}].pin")
                                            for i, b in enumerate(hw.buttons)]
+    uses += [(r.pin, f"remotes[{i}].pin") for i, r in enumerate(hw.remotes)]
     for i, o in enumerate(hw.outputs):
         uses += [(o.pin, f"outputs[{i}].pin"), (o.feedback_pin, f"outputs[{i}].feedback_pin")]
     uses += [(hw.cancel.pin if hw.cancel else None, "cancel.pin"),
@@ -308,11 +344,13 @@ def _parse(data: dict[str, Any], source: str, base: Path) -> NodeConfig:
         lt.done()
     hw = HardwareConfig(buttons=_buttons(root), cancel=cancel, outputs=_outputs(root),
                         enable_pin=enable_pin, enable_toggle_ms=toggle_ms,
-                        power_good_pin=power_pin, led_pin=led_pin, led_active_high=led_high)
-    _pins_used_once(root, hw)
+                        power_good_pin=power_pin, led_pin=led_pin, led_active_high=led_high,
+                        remotes=_remotes(root))
+    battery = _battery(root)
+    _pins_used_once(root, hw, battery)
     cfg = NodeConfig(node_id=node_id, area=area, mqtt=mqtt, hardware=hw, data_dir=data_dir,
                      log_keep_days=keep, patterns=_patterns(root), timers=_timers(root),
-                     source=source)
+                     source=source, battery=battery)
     root.done()
     return cfg
 

@@ -21,7 +21,13 @@ from gpiozero import Button, Device, DigitalInputDevice
 from protocol.timing import SYSTEM_CLOCK, Clock
 
 from .enable import EnableLine
-from .hwconfig import ButtonConfig, HardwareConfig, HardwareConfigError, check_hardware_config
+from .hwconfig import (
+    ButtonConfig,
+    HardwareConfig,
+    HardwareConfigError,
+    RemoteConfig,
+    check_hardware_config,
+)
 from .led import StatusLed
 from .outputs import SafeOutput
 
@@ -29,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 class NodeHardware:
-    """The node's buttons, cancel input, sounders, enable line, power-good input and LED.
+    """The node's buttons, remote inputs, cancel input, sounders, enable line, power-good
+    input and LED.
 
     `clock` times the sounders' caps, the enable line's toggles and the LED's rhythms (a
     fake one in tests).
@@ -43,6 +50,7 @@ class NodeHardware:
         self.config = cfg
         self.on_press: Callable[[ButtonConfig], None] | None = None
         self.on_cancel: Callable[[], None] | None = None
+        self.on_remote: Callable[[RemoteConfig], None] | None = None
         self.outputs: dict[str, SafeOutput] = {}
         self._devices: list[Device] = []
         self._enable: EnableLine | None = None
@@ -60,6 +68,13 @@ class NodeHardware:
                                 hold_repeat=False, pin_factory=pin_factory)
                 button.when_held = self._held_handler(b)
                 self._devices.append(button)
+            for r in cfg.remotes:
+                # A receiver's relay or a panel's output, held like a button: a glitch
+                # on a long wire or a burst of 433 MHz noise shorter than hold_s is nothing.
+                remote = Button(r.pin, pull_up=r.active_low, hold_time=r.hold_s,
+                                hold_repeat=False, pin_factory=pin_factory)
+                remote.when_held = self._remote_handler(r)
+                self._devices.append(remote)
             if cfg.cancel is not None:
                 cancel = Button(cfg.cancel.pin, pull_up=cfg.cancel.active_low,
                                 hold_time=cfg.cancel.hold_s, hold_repeat=False,
@@ -82,6 +97,14 @@ class NodeHardware:
             callback = self.on_press
             if callback is not None:
                 callback(b)
+        return held
+
+    def _remote_handler(self, r: RemoteConfig) -> Callable[[], None]:
+        def held() -> None:
+            log.info("remote input %d (%s) active for %.1f s", r.number, r.kind, r.hold_s)
+            callback = self.on_remote
+            if callback is not None:
+                callback(r)
         return held
 
     def _cancel_held(self) -> None:

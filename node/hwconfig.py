@@ -45,6 +45,21 @@ class ButtonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteConfig:
+    """One remote input: an output pin of a panel or a wireless receiver (docs/wiring.md).
+
+    Active for `hold_s`, it raises an alarm of `kind` with source `remote` and
+    `button` = `number` (remote inputs are numbered in their own series).
+    """
+
+    pin: int
+    number: int
+    kind: str
+    hold_s: float = 0.5      # a receiver's relay closes while the fob's key is held
+    active_low: bool = True  # a relay contact to ground, with the internal pull-up
+
+
+@dataclass(frozen=True, slots=True)
 class InputConfig:
     """The optional cancel input (a key switch or a hidden button)."""
 
@@ -85,11 +100,13 @@ class HardwareConfig:
     power_good_pin: int | None = None  # high while mains power is present
     led_pin: int | None = None
     led_active_high: bool = True
+    remotes: tuple[RemoteConfig, ...] = ()
 
 
 def _pin_uses(cfg: HardwareConfig) -> list[tuple[str, int]]:
     """Every (use, pin) pair, named the way a technician reads the config file."""
     uses: list[tuple[str, int]] = [(f"button {b.number}", b.pin) for b in cfg.buttons]
+    uses += [(f"remote input {r.number}", r.pin) for r in cfg.remotes]
     if cfg.cancel is not None:
         uses.append(("cancel input", cfg.cancel.pin))
     for out in cfg.outputs:
@@ -164,6 +181,18 @@ def check_hardware_config(cfg: HardwareConfig) -> list[str]:
             )
         if not 0.05 <= b.hold_s <= 30:
             problems.append(f"button {b.number}: hold_s must be 0.05..30, got {b.hold_s}")
+    remote_numbers: set[int] = set()
+    for r in cfg.remotes:
+        if r.number < 1:
+            problems.append(f"remote input {r.number}: remote input numbers start at 1")
+        if r.number in remote_numbers:
+            problems.append(f"remote input {r.number}: the number is used by two remote inputs")
+        remote_numbers.add(r.number)
+        if r.kind not in _KINDS:
+            problems.append(f"remote input {r.number}: unknown kind {r.kind!r} "
+                            f"(one of {', '.join(sorted(_KINDS))})")
+        if not 0.05 <= r.hold_s <= 30:
+            problems.append(f"remote input {r.number}: hold_s must be 0.05..30, got {r.hold_s}")
     if cfg.cancel is not None and not 0.05 <= cfg.cancel.hold_s <= 30:
         problems.append(f"cancel input: hold_s must be 0.05..30, got {cfg.cancel.hold_s}")
     names: set[str] = set()

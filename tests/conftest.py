@@ -36,6 +36,7 @@ TIERS: dict[str, str] = {
     "fuzz/test_ingest_fuzz.py": "quick",
     "hub/test_settings.py": "quick",
     "hub/test_supervision_logic.py": "quick",
+    "hub/test_power_logic.py": "quick",
     "hub/test_store.py": "quick",
     "hub/test_store_nodes.py": "quick",
     "hub/test_services.py": "quick",

@@ -50,6 +50,7 @@ def test_demo_shows_press_incident_gongs_and_operator(tmp_path: Path, backend: s
     assert ready is not None, out[-3000:]
     assert shown in ready.group(1)
     assert "BÁO ĐỘNG / ALARM" in out
+    assert "runs on battery (its mains adapter failed)" in out   # issue 15: a node on battery
     # Every gong of the origin's hamlet sounds (the demo's hamlets have 2 or 3 nodes).
     sounding = re.search(r"gongs sounding: ([a-z0-9, -]+)", out)
     assert sounding is not None, out[-3000:]

@@ -4,7 +4,7 @@ packages, read with `ast` (imports inside functions too, relative imports resolv
 and module names given as literal strings to importlib.import_module or __import__).
 
     protocol/      the standard library only
-    node/          protocol (+ paho, gpiozero)
+    node/          protocol (+ paho, gpiozero, smbus2)
     hub/           never node, dashboard, firmware_sim or tiengmo
     dashboard/     nothing of the project
     firmware_sim/  of the project, protocol and node only
@@ -38,7 +38,7 @@ def allowed(package: str, top: str) -> bool:
     if package == "protocol":
         return top in STDLIB
     if package == "node":
-        return top in STDLIB or top in {"protocol", "paho", "gpiozero"}
+        return top in STDLIB or top in {"protocol", "paho", "gpiozero", "smbus2"}
     if package == "hub":
         return top not in {"node", "dashboard", "firmware_sim", "tiengmo", "sentinel"}
     if package == "modem":

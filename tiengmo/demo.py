@@ -33,6 +33,10 @@ log = logging.getLogger("tiengmo.demo")
 
 DEMO_HUB_ID = "demo-hub"
 DEMO_POLICE = "+84900000113"   # the commune police's phone in the demo (made up)
+# The demo's batteries: a node on battery loses this much charge a minute (a real UPS
+# HAT lasts hours; the demo's should visibly move), and one node starts on battery.
+DRAIN_PCT_PER_MIN = 1.0
+ON_BATTERY_START_PCT = 46.0
 KIND_VI = {"fire": "CHÁY / FIRE", "theft": "TRỘM CẮP / THEFT", "robbery": "CƯỚP / ROBBERY",
            "fight": "GÂY RỐI / FIGHT", "flood": "LŨ LỤT / FLOOD", "medical": "CẤP CỨU / MEDICAL",
            "sos": "KHẨN CẤP / SOS"}
@@ -230,6 +234,7 @@ class Demo:
         _say(f"khởi động {len(self.village)} nút mô phỏng / starting {len(self.village)} "
              f"simulated nodes in {len(registry.areas)} areas ...")
         self.village.start(wait_s=30)
+        self._power_story()
         homes = sum(n.households or 0 for n in registry.nodes)
         _say(f"SẴN SÀNG / READY: {len(self.village)} nodes online, {homes} households, "
              f"broker {self.broker.url} ({self.backend}), hub {DEMO_HUB_ID}, "
@@ -239,6 +244,18 @@ class Demo:
             _say(f"Đăng nhập / Log in at http://{host}:{self._bound_port(port)}/ as admin / "
                  f"{self.admin_password}")
         _say("Ctrl-C để dừng / Ctrl-C to stop")
+
+    def _power_story(self) -> None:
+        """Every node's UPS HAT drains on battery and charges on mains (fast enough to see
+        in a demo), and one node, at the end of the village, runs on battery from the
+        start: its mains adapter has failed. The simulator panel can cut a commune."""
+        for n in self.village:
+            n.gauge.drain_pct_per_min, n.gauge.charge_pct_per_min = DRAIN_PCT_PER_MIN, 0.5
+        node = self.village.nodes[-1]
+        node.set_battery(ON_BATTERY_START_PCT)
+        node.set_power(False)
+        _say(f"nút {node.node_id} chạy pin (hỏng bộ nguồn) / {node.node_id} runs on battery "
+             f"(its mains adapter failed), {ON_BATTERY_START_PCT:.0f}% and draining")
 
     def _use_mosquitto(self) -> bool:
         from tiengmo.local_mosquitto import LocalMosquittoError, find_mosquitto

@@ -1,11 +1,12 @@
 """The demo's simulator panel routes, added to the hub's app by `tiengmo demo`.
 
-    GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED
+    GET  /api/v1/sim/nodes              every virtual node: buttons, outputs, LED, power
     POST /api/v1/sim/nodes/{id}/press   hold one of its buttons, as a household would
     GET  /api/v1/sim/households         the registry's households (alarm by phone)
     POST /api/v1/sim/households/{id}/sms   text the hub's modem as that household
     POST /api/v1/sim/households/{id}/call  ring the hub's modem as that household
     GET  /api/v1/sim/phone/messages     the SMS the hub's modem sent (its replies)
+    POST /api/v1/sim/power              cut (or restore) mains for every node of an area
 
 The phone routes go through the demo's simulated modem (modem.sim, a pty the hub's
 SMS worker drives with AT commands), exactly as a real phone reaches a real modem.
@@ -45,6 +46,20 @@ class SimNode(BaseModel):
     led: str | None
     sounding: bool
     running: bool
+    mains: bool
+    battery_pct: float | None
+
+
+class PowerSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    area: str = Field(min_length=1, max_length=255, description="an area path, e.g. a commune")
+    mains: bool = Field(description="false: the grid feeder trips; true: power is back")
+
+
+class PowerDone(BaseModel):
+    area: str
+    mains: bool
+    nodes: int
 
 
 class PressCreate(BaseModel):
@@ -115,7 +130,9 @@ def _describe(node: Any) -> SimNode:
         id=node.node_id, area=node.config.area,
         buttons=[SimButton(number=b.number, kind=str(b.kind)) for b in hw.buttons],
         outputs=outputs, led=None if led is None else str(led.value),
-        sounding=bool(node.is_sounding()), running=node.agent is not None)
+        sounding=bool(node.is_sounding()), running=node.agent is not None,
+        mains=bool(node.mains),
+        battery_pct=round(node.gauge.percent, 1) if node.config.battery else None)
 
 
 def router_for(demo: Any) -> APIRouter:
@@ -177,6 +194,20 @@ def router_for(demo: Any) -> APIRouter:
     def sim_messages(_who: Operator) -> list[SentSms]:
         """The last 50 SMS the hub sent through its modem, newest last."""
         return [SentSms(number=m.number, text=m.text) for m in _modem(demo).messages[-50:]]
+
+    @router.post("/power", response_model=PowerDone, status_code=202,
+                 operation_id="sim_power_set", responses={404: {}, 503: {}})
+    def sim_power(body: PowerSet, _who: Operator) -> PowerDone:
+        """Cut or restore mains for every node in an area (and below): a grid feeder
+        tripping over a commune. Each node's power-good input drops and its UPS HAT's
+        battery starts draining; the hub hears it in the next heartbeats."""
+        nodes = _village(demo).in_area(body.area)
+        if not nodes:
+            raise not_found(f"simulated nodes in {body.area!r}",
+                            f"nút mô phỏng trong {body.area!r}")
+        for n in nodes:
+            n.set_power(body.mains)
+        return PowerDone(area=body.area, mains=body.mains, nodes=len(nodes))
 
     return router
 

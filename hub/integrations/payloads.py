@@ -27,6 +27,7 @@ TROUBLE_VI = {"node_offline": "Nút mất kết nối", "node_missing": "Nút im
               "failed_to_sound": "Mõ không kêu", "sounder_fault": "Hỏng bộ phát âm",
               "unknown_node": "Báo động từ nút lạ", "disabled_node": "Báo động từ nút đã tắt",
               "low_battery": "Pin yếu", "on_battery": "Mất điện, đang chạy pin",
+              "power_cut": "Mất điện lưới cả khu vực, các nút chạy pin",
               "outbox_backlog": "Nút còn báo động chưa gửi", "no_broker": "Mất kết nối MQTT",
               "database_recreated": "Cơ sở dữ liệu bị xoá và tạo lại (mất lịch sử)",
               "phone_call": "Cuộc gọi báo động chờ xác nhận",

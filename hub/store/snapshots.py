@@ -48,6 +48,7 @@ class TroubleKind(StrEnum):
     DISABLED_NODE = "disabled_node"
     LOW_BATTERY = "low_battery"
     ON_BATTERY = "on_battery"
+    POWER_CUT = "power_cut"   # many nodes of one area on battery at once: ONE event
     OUTBOX_BACKLOG = "outbox_backlog"
     NO_BROKER = "no_broker"
     DATABASE_RECREATED = "database_recreated"   # the database came back empty (critical)

@@ -94,12 +94,14 @@ class Stack:
     """Hub + HTTP + simulated village on a Mosquitto that the caller owns."""
 
     def __init__(self, broker: Mosquitto, workdir: Path, *, ping_s: float = 15.0,
-                 hub_overrides: dict[str, Any] | None = None) -> None:
+                 hub_overrides: dict[str, Any] | None = None,
+                 node_timers: dict[str, Any] | None = None) -> None:
         self.broker = broker
         self.workdir = workdir
         self.ping_s = ping_s
         # Hub settings on top of the stack's own (bench/dashboard_latency.py uses them).
         self.hub_overrides = dict(hub_overrides or {})
+        self.node_timers = dict(node_timers or {})   # e.g. a short heartbeat_s
         self.hub: Hub | None = None
         self.app: Any = None
         self.server: uvicorn.Server | None = None
@@ -127,7 +129,9 @@ class Stack:
         self.start_http()
         self.village = Village.from_registry(load_registry(reg_file),
                                              broker_url=self.broker.url,
-                                             data_root=self.workdir / "nodes")
+                                             data_root=self.workdir / "nodes",
+                                             **({"timers": self.node_timers}
+                                                if self.node_timers else {}))
         self.village.start(wait_s=20)
         self.demo.village = self.village
         return self

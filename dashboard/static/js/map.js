@@ -40,6 +40,7 @@ export function mountMap(section) {
     render();
   });
   on("lang", render);
+  on("troubles", () => !root.hidden && renderMap()); // a low battery is marked at once
   setInterval(() => {
     if (!root.hidden) renderTable();
   }, 5000);
@@ -120,7 +121,15 @@ function renderMap() {
       const a = (r * 0.5).toFixed(1);
       node.append(svg("path", { d: `M-${a},-${a} L${a},${a} M${a},-${a} L-${a},${a}`, class: "cross", "stroke-width": (g.u * 2).toFixed(1) }));
     }
-    node.append(svg("title", { text: `${n.name || n.id} — ${statusLabel(c)}` }));
+    const batt = batteryNote(n);
+    if (batt) {
+      // Beside the dot: a node on battery (or low) shows its charge on the map itself.
+      node.classList.add("node-on-battery");
+      if (batt.low) node.classList.add("node-low-battery");
+      node.append(svg("text", { x: (r * 1.5).toFixed(1), y: (r * 0.45).toFixed(1), class: batt.low ? "battery-label battery-low" : "battery-label",
+        "font-size": (g.u * 12).toFixed(1), "stroke-width": (g.u * 3).toFixed(1), text: batt.text }));
+    }
+    node.append(svg("title", { text: `${n.name || n.id} — ${statusLabel(c)}${batt ? ` — ${powerLabel(n.power)}, ${batt.text}` : ""}` }));
     dots.append(node);
   }
   const summary = t("map_summary", { n: nodes.length, online: counts.online, missing: counts.missing + counts.offline, sounding: counts.sounding });
@@ -253,6 +262,16 @@ function layout(placed, screenPx, screenH) {
 
   }
   return out;
+}
+
+/** What to write beside a node on battery, or with a low_battery trouble open: null if
+ * neither (a map of 24 nodes on mains stays clean). */
+function batteryNote(n) {
+  const low = [...state.troubles.values()].some((tr) => tr.kind === "low_battery" && tr.subject === n.id && !tr.cleared_ms);
+  if (n.power !== "battery" && !low) return null;
+  const pct = typeof n.battery_pct === "number" ? n.battery_pct : null;
+  // Words, not a battery emoji: a wall display's fonts may not have one.
+  return { low, pct, text: t("map_battery", { pct: pct === null ? "?" : pct }) };
 }
 
 function renderTable() {

@@ -7,8 +7,8 @@
 
 import { get } from "./api.js";
 import { t, getLang } from "./i18n.js";
-import { on, emit, areaName } from "./state.js";
-import { el, clear, clockTime } from "./util.js";
+import { state, on, emit, areaName } from "./state.js";
+import { el, clear, clockTime, withData } from "./util.js";
 
 const POLL_MS = 3000;
 const STALE_MS = 10000; // no good answer for this long: the hub is not answering
@@ -27,6 +27,7 @@ export function mountSystem(node) {
     (items = el("ul.sys-items", { id: "sys-items" })));
   on("nodes", pollSoon);
   on("troubles", pollSoon);
+  on("troubles", paint); // a power cut shows at once, from the live stream
   on("lang", paint);
   setInterval(paint, 1000); // the staleness check needs no answer to run
 }
@@ -95,11 +96,20 @@ export function healthy() {
   return !!sys.okAt && faults().length === 0;
 }
 
+/** Open power cuts: [area, nodes on battery], one line each on the strip. */
+function powerCuts() {
+  return [...state.troubles.values()]
+    .filter((tr) => tr.kind === "power_cut" && !tr.cleared_ms)
+    .map((tr) => [tr.subject, Array.isArray(tr.detail?.nodes) ? tr.detail.nodes.length : 0])
+    .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
 let lastKey = "";
 function paint() {
   if (!box) return;
   const bad = faults();
-  const key = JSON.stringify([getLang(), sys.info, silent(), bad]);
+  const cuts = powerCuts();
+  const key = JSON.stringify([getLang(), sys.info, silent(), bad, cuts]);
   if (key === lastKey) return; // a once-a-second check must not churn the DOM
   lastKey = key;
   box.classList.toggle("is-degraded", bad.length > 0);
@@ -118,6 +128,15 @@ function paint() {
     const areas = item(t("sys_areas_lost", { n: i.areas_lost.length }), i.areas_lost.length ? "bad" : "ok", "sys-areas");
     if (lostNames) areas.append(" (", el("span", { lang: "vi", class: "data" }, lostNames), ")");
     items.append(areas);
+    // A power cut is not a fault of the system (the nodes run on battery), but the
+    // officer must know it: one line per area, never one per node.
+    for (const [area, n] of cuts) {
+      const li = item("", "bad", null);
+      li.append(...withData(t("sys_power_cut", { area: areaName(area), n }), areaName(area)));
+      li.classList.add("sys-power");
+      li.dataset.area = area;
+      items.append(li);
+    }
     items.append(item(t(i.broker_connected ? "sys_broker_ok" : "sys_broker_bad"), i.broker_connected ? "ok minor" : "bad", "sys-broker"));
     items.append(item(t(i.database_ok ? "sys_db_ok" : "sys_db_bad", { db: i.database }), i.database_ok ? "ok minor" : "bad", "sys-db"));
     items.append(item(t(i.leader ? "sys_leader" : "sys_follower", { id: i.hub_id }), "ok minor", "sys-leader"));

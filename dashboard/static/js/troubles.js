@@ -5,7 +5,7 @@
 import { get } from "./api.js";
 import { t, troubleLabel, kindLabel, ago } from "./i18n.js";
 import { state, on, emit, areaName, nodeName } from "./state.js";
-import { el, data, clear, dateTime } from "./util.js";
+import { el, data, clear, dateTime, withData } from "./util.js";
 import { showError } from "./ui.js";
 
 let root;
@@ -61,6 +61,11 @@ function describe(tr) {
       what = t("tr_what_area", { n: d.nodes.length, names: "" }).replace(/[:：]\s*$/, "");
       where = `${where}: ${d.nodes.map(nodeName).join(", ")}`;
     }
+    if (tr.kind === "power_cut" && Array.isArray(d.nodes)) {
+      // ONE event for the whole area; its nodes (and their batteries) listed under it.
+      what = t("tr_what_power_cut", { area: areaName(tr.subject), n: d.nodes.length });
+      where = `${where}: ${d.nodes.map(batteryName).join(", ")}`;
+    }
   } else if (["phone_call", "unknown_caller", "phone_flood"].includes(tr.kind)) {
     // A phone number, not a node: who called (if a household), where, what they wrote.
     const who = d.name ? `${d.name} (${tr.subject})` : tr.subject;
@@ -69,12 +74,27 @@ function describe(tr) {
   } else {
     const area = areaOf(tr);
     where = area ? t("tr_where_node", { node: nodeName(tr.subject), area: areaName(area) }) : nodeName(tr.subject);
+    if ((tr.kind === "low_battery" || tr.kind === "on_battery") && typeof batteryOf(tr.subject, d) === "number") {
+      what = t("tr_what_battery", { what, pct: batteryOf(tr.subject, d) });
+    }
     if (tr.kind === "failed_to_sound") {
       const inc = d.incident_id ? state.incidents.get(d.incident_id) : null;
       what = t("tr_what_failed", { kind: inc ? kindLabel(inc.kind) : kindLabel(null) });
     }
   }
   return [what, where];
+}
+
+/** The node's battery now (from its heartbeats), else what the trouble recorded. */
+function batteryOf(id, d) {
+  const n = state.nodes.get(id);
+  if (n && typeof n.battery_pct === "number") return n.battery_pct;
+  return d && typeof d.battery_pct === "number" ? d.battery_pct : null;
+}
+
+function batteryName(id) {
+  const pct = batteryOf(id, null);
+  return typeof pct === "number" ? `${nodeName(id)} (${pct}%)` : nodeName(id);
 }
 
 function since(tr) {
@@ -85,7 +105,7 @@ function since(tr) {
 
 function todo(kind) {
   const key = `todo_${kind}`;
-  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker", "phone_call", "unknown_caller", "phone_flood"].includes(kind) ? key : "todo_other");
+  return t(kind && ["node_offline", "node_missing", "area_loss", "noisy_node", "failed_to_sound", "sounder_fault", "unknown_node", "disabled_node", "low_battery", "on_battery", "outbox_backlog", "no_broker", "power_cut", "phone_call", "unknown_caller", "phone_flood"].includes(kind) ? key : "todo_other");
 }
 
 function render() {
@@ -118,7 +138,7 @@ function render() {
     for (const tr of items) {
       const [what, where] = describe(tr);
       ul.append(el("li.trouble", { class: tr.cleared_ms ? "trouble cleared" : "trouble open", "data-trouble": tr.id, "data-kind": tr.kind },
-        el("p.trouble-what", {}, el("strong", {}, what)),
+        el("p.trouble-what", {}, el("strong", {}, tr.kind === "power_cut" ? withData(what, areaName(tr.subject)) : what)),
         el("p.trouble-where", {}, data(where)),
         el("p.trouble-when.muted", {}, `${t("tr_since", { time: dateTime(since(tr)) })} (${ago(since(tr))})`,
           tr.cleared_ms ? ` · ${t("col_cleared")}: ${dateTime(tr.cleared_ms)}` : ""),

@@ -40,6 +40,14 @@ export function data(text, tag = "span") {
   return el(tag, { lang: "vi", class: "data" }, text ?? "");
 }
 
+/** Interface words with a place name inside: `text` is what t() made with `name` in
+ * it; the name is marked lang="vi" (data, never translated), the rest is interface. */
+export function withData(text, name) {
+  const at = name ? text.indexOf(name) : -1;
+  if (at < 0) return [text];
+  return [text.slice(0, at), data(name), text.slice(at + name.length)].filter((x) => x !== "");
+}
+
 export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
   return node;
