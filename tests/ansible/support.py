@@ -30,7 +30,7 @@ SUITE = "bookworm"
 VARIANT = "minbase"
 ROOTFS_FORMAT = "1"   # bump when make_root changes what it puts in the tarball
 DEBOOTSTRAP_TIMEOUT_S = 1500.0
-PLAYBOOKS = ["site.yml", "controller.yml", "node.yml", "broker.yml", "hub.yml"]
+PLAYBOOKS = ["site.yml", "controller.yml", "node.yml", "broker.yml", "hub.yml", "rollout.yml"]
 
 
 def tool(name: str) -> str:
