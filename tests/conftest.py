@@ -43,6 +43,7 @@ TIERS: dict[str, str] = {
     "hub/test_migrations.py": "quick",
     "hub/test_flood.py": "quick",
     "ansible/test_apply.py": "long",
+    "ansible/test_site.py": "long",
     "faults": "long",
     # tests/scale (replicas, leadership, federation) takes about 25 s: default tier.
 }

@@ -15,6 +15,7 @@ from tests.conftest import TESTS, TIERS, tier_of
     ("hub/test_ingest.py", None),                # not listed: the default tier
     ("hub/test_new_thing.py", None),             # a new file: the default tier
     ("ansible/test_apply.py", "long"),
+    ("ansible/test_site.py", "long"),
     ("ansible/test_lint.py", None),
     ("faults/test_hub_killed.py", "long"),
     ("scale/test_replicas.py", None),
