@@ -7,6 +7,10 @@ second that must change nothing. The tests then look at the CA and the files, an
 the installed nginx and the installed hub inside the root (on free ports, against a
 throwaway Mosquitto) to log in over validated HTTPS: the issue's "200, then every next
 request 401" was the session cookie being Secure over plain HTTP.
+
+Time budget (2 cores shared at load 11-25): first apply 955 s (two wheel builds, the
+hub's 48 wheels copied one by one, apt installs nginx), second 469 s, checks 30 s:
+about 25 min, hence the 3000 s timeout (long tier).
 """
 
 from __future__ import annotations
