@@ -44,6 +44,8 @@ TIERS: dict[str, str] = {
     "hub/test_flood.py": "quick",
     "ansible/test_apply.py": "long",
     "ansible/test_site.py": "long",
+    "ansible/test_hub_https.py": "long",
+    "ansible/test_offline_install.py": "quick",
     "faults": "long",
     # tests/scale (replicas, leadership, federation) takes about 25 s: default tier.
 }

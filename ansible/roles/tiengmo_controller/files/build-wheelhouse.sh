@@ -1,9 +1,14 @@
 #!/bin/sh
-# Build the project's wheel and the node extra's dependencies into a
-# wheelhouse on the control machine, so a Pi with poor internet installs
-# offline (pip install --no-index --find-links).
+# Build the project's wheel and its extras' dependencies into a wheelhouse on
+# the control machine, so a site machine installs offline (pip install
+# --no-index --find-links) and reaches no package index.
 #
-# usage: build-wheelhouse.sh REPO_DIR WHEELHOUSE_DIR [PYTHON]
+# usage: build-wheelhouse.sh REPO_DIR WHEELHOUSE_DIR [PYTHON] [EXTRAS]
+#   EXTRAS: node,sentinel (default; pure-Python wheels for the Pis) or hub.
+#   TIENGMO_WHEEL_PYTHON_VERSION (e.g. 3.11, Debian bookworm's Python) and
+#   TIENGMO_WHEEL_PLATFORM (e.g. manylinux_2_36_aarch64 for a hub on a Pi 4/5):
+#   fetch the platform wheels a hub needs (pydantic-core, psycopg-binary,
+#   sqlalchemy, ...) for that Python and machine rather than the controller's own.
 # Prints "changed" as its last line when the wheelhouse's content changed.
 # The wheel is reproducible (SOURCE_DATE_EPOCH, clean source copy), so an
 # unchanged source tree gives byte-identical wheels and Ansible sees no change.
@@ -11,6 +16,12 @@ set -eu
 repo=$1
 out=$2
 python=${3:-python3}
+extras=${4:-node,sentinel}
+: "${TIENGMO_WHEEL_PYTHON_VERSION:=}"
+: "${TIENGMO_WHEEL_PLATFORM:=}"
+target=""
+[ -z "$TIENGMO_WHEEL_PYTHON_VERSION" ] || target="$target --python-version $TIENGMO_WHEEL_PYTHON_VERSION --implementation cp"
+[ -z "$TIENGMO_WHEEL_PLATFORM" ] || target="$target --platform $TIENGMO_WHEEL_PLATFORM"
 : "${TIENGMO_BUILD_ISOLATION:=1}"
 : "${SOURCE_DATE_EPOCH:=315532800}"   # 1980-01-01: any fixed time makes zip entries stable
 export SOURCE_DATE_EPOCH
@@ -32,12 +43,14 @@ iso=""
 "$python" -m pip wheel -q --no-deps $iso --wheel-dir "$work/wh" "$work/src" >&2
 wheel=$(ls "$work/wh"/tiengmo-*.whl)
 
-# Dependencies of the node and sentinel extras: pure-Python wheels (paho-mqtt,
-# gpiozero, colorzero, pyserial), the same on a Pi as here. Offline first, so a
-# field laptop with a filled wheelhouse needs no network.
+# Dependencies of the extras. The node and sentinel ones are pure-Python wheels
+# (paho-mqtt, gpiozero, colorzero, pyserial), the same on a Pi as here; the hub's
+# include platform wheels ($target picks the site's Python and machine). Offline
+# first, so a field laptop with a filled wheelhouse needs no network.
+# shellcheck disable=SC2086  # $target is a list of options
 if ! "$python" -m pip download -q --no-index --find-links "$out" --dest "$work/wh" \
-        --only-binary=:all: "$wheel[node,sentinel]" >&2 2>/dev/null; then
-    "$python" -m pip download -q --only-binary=:all: --dest "$work/wh" "$wheel[node,sentinel]" >&2
+        --only-binary=:all: $target "$wheel[$extras]" >&2 2>/dev/null; then
+    "$python" -m pip download -q --only-binary=:all: $target --dest "$work/wh" "$wheel[$extras]" >&2
 fi
 
 changed=0
