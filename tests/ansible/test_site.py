@@ -48,7 +48,7 @@ from tests.support import progress
 pytestmark = pytest.mark.timeout(2400)     # long tier (tests/conftest.py TIERS)
 
 # Flip to True once the hub role serves HTTPS and installs from the hub wheelhouse.
-HUB_SERVES_HTTPS = False
+HUB_SERVES_HTTPS = True
 HUB_CA = "credentials/pki/web-ca.crt"    # under the test's work dir: the officers' CA
 HUB_NAME = "hub.bach-thong.test"         # in the certificate's SAN, under SITE_DOMAIN
 SITE_DOMAIN = "bach-thong.test"
@@ -103,7 +103,9 @@ def write_inventory(path: Path, work: Path, src: Path, district: nspawn.District
             "tiengmo_hubs": {"hosts": {"hub": {
                 **machine("hub"), "tiengmo_hub_id": HUB_ID,
                 "tiengmo_hub_tls_names": [HUB_NAME],
-                "tiengmo_hub_tls_addresses": [HOSTS["hub"]]}}},
+                "tiengmo_hub_tls_addresses": [HOSTS["hub"]],
+                # The machines' LAN is IPv4 only: nginx listens on IPv4 alone.
+                "tiengmo_hub_listen_ipv6": False}}},
             "tiengmo_nodes": {"children": {"thon_na_sang": {"hosts": {
                 NODE: {**machine(NODE), **support.NODE_VARS,
                        # No GPIO in a container: the agent runs on mock pins.
