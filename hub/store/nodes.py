@@ -15,6 +15,7 @@ from ..db import models as m
 from ..errors import Conflict, NotFound
 from . import convert
 from .base import Work
+from .scope import node_in
 from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
 
 REGISTRY = "registry"
@@ -306,9 +307,12 @@ class Nodes:
             row = s.get(m.Node, node_id)
             return convert.node(row) if row else None
 
-    def find(self, *, area: str | None = None) -> list[NodeInfo]:
+    def find(self, *, area: str | None = None, scope: str | None = None) -> list[NodeInfo]:
+        """Nodes in `area` and below; `scope` is the asking account's subtree."""
         with self._work.read() as s:
             q = select(m.Node).order_by(m.Node.id)
+            if scope is not None:
+                q = q.where(node_in(scope))
             if area is not None:
                 q = q.where((m.Node.area == area) | m.Node.area.startswith(area + "/",
                                                                            autoescape=True))
