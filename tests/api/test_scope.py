@@ -166,7 +166,7 @@ class World:
     def url(self, template: str) -> str:
         def fill(m: re.Match[str]) -> str:
             name = m.group(1)
-            values = {"username": "wide", "token_id": "1", **self.path_values}
+            values: dict[str, str] = {"username": "wide", "token_id": "1", **self.path_values}
             assert name in values, name
             return values[name]
         return re.sub(r"\{(\w+)(:path)?\}", fill, template)
