@@ -95,6 +95,11 @@ def test_a_scoped_officer_sees_only_their_communes_incident_live(
     wide.view("map")
     wide.page.wait_for_timeout(500)
     assert "na-ca-01" in wide.page.locator("#view-map").inner_text()
+    # Broadcasts are offered for their own commune and its hamlets only.
+    scoped.view("actions")
+    options = scoped.page.locator("#bc-area option")
+    names = [o.strip() for o in options.all_inner_texts()]
+    assert names == ["Xã Vi Hương", "Thôn Nà Chá", "Thôn Nà Sang"], names
     # Acting on their own incident works as for anyone.
     scoped.view("board")
     cards.first.locator(".btn-ack").click()
