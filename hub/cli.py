@@ -3,7 +3,7 @@
     tiengmo hub [run] --broker URL --db URL --registry FILE [--http HOST:PORT]
     tiengmo hub [run] --config FILE
     tiengmo hub create-user (--db URL | --config FILE) --username NAME --role admin
-                            [--password-file FILE]
+                            [--password-file FILE] [--area PATH [--registry FILE]]
     tiengmo hub backup --db URL --out FILE             (while the hub runs; hub/backup.py)
     tiengmo hub restore --db URL --from FILE [--force] (hub stopped)
 
@@ -100,6 +100,12 @@ def _add_create_user(sub: Any) -> None:
                    help="read the password from the first line of FILE (default: prompt)")
     p.add_argument("--update", action="store_true",
                    help="if the user exists, set this role and password instead of failing")
+    p.add_argument("--area", metavar="PATH", default=None,
+                   help="limit the user to this area subtree of the registry, e.g. "
+                        "bach-thong/vi-huong (default: the whole hub) / chỉ một khu vực")
+    p.add_argument("--registry", metavar="FILE", default=None,
+                   help="registry to check --area against when the database has no areas "
+                        "yet (default: the config's registry_file)")
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -160,32 +166,50 @@ def _plain(exc: BaseException, db_url: str | None) -> str:
 
 def create_user(args: argparse.Namespace) -> int:
     """`tiengmo hub create-user`: one account, straight into the database."""
-    from .api.accounts import check_new_account
+    from .api.accounts import check_area, check_new_account
     from .api.accounts import create_user as make
     from .errors import HubError, InvalidAction
     from .store import Store
+    from .store.auth import UNSET
 
     db = getattr(args, "db", None)
+    registry = args.registry
     try:
-        if not db:
+        if not db or (args.area and not registry and getattr(args, "config", None)):
             if not getattr(args, "config", None):
                 raise ValueError("give --db URL or --config FILE")
             from .settings import load_settings
 
-            db = load_settings(args.config).db_url
+            settings = load_settings(args.config)
+            db = db or settings.db_url
+            registry = registry or settings.registry_file
         username = args.username.strip().lower()
         check_new_account(username, args.role, "x" * 64)   # fail fast, before the prompt
-        password = _read_password(args)
         with Store.open(db) as store:
+            # No --area: a new user is hub-wide, an --update keeps the user's area.
+            area = (check_area(args.area, _known_areas(store, registry))
+                    if args.area is not None else UNSET)
+            password = _read_password(args)
             user = make(store, username, args.role, password, actor="cli",
-                        display_name=args.display_name, update=args.update)
+                        display_name=args.display_name, update=args.update, area=area)
     except (ValueError, HubError) as exc:
         hint = " (add --update to change it)" if isinstance(exc, InvalidAction) \
             and "already exists" in str(exc) else ""
         print(f"tiengmo hub create-user: {_plain(exc, db)}{hint}", file=sys.stderr)
         return 1
-    print(f"đã tạo / created: {user.username} ({user.role})")
+    where = f", {user.area}" if user.area else ""
+    print(f"đã tạo / created: {user.username} ({user.role}{where})")
     return 0
+
+
+def _known_areas(store: Any, registry: Any) -> set[str]:
+    """The areas the hub knows (its database), and those of the registry file if given."""
+    known = {a.path for a in store.nodes.areas()}
+    if registry is not None:
+        import protocol
+
+        known |= {a.path for a in protocol.load_registry(registry).areas}
+    return known
 
 
 def run(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from .store.history import EventRef, History
+from .store.scope import covers
 
 log = logging.getLogger("tiengmo.hub.events")
 
@@ -44,6 +45,13 @@ class StreamEvent:
     id: int
     type: str
     data: str            # JSON, rendered once for every subscriber
+    # The areas the thing belongs to (hub/store/scope.py): a subscriber limited to an area
+    # gets the event only if one lies in its subtree, or if it is `everyone`'s (hub-wide).
+    areas: tuple[str, ...] = ()
+    everyone: bool = False
+
+    def visible_to(self, scope: str | None) -> bool:
+        return scope is None or self.everyone or any(covers(scope, a) for a in self.areas)
 
     def sse(self) -> str:
         return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
@@ -55,8 +63,9 @@ Renderer = Callable[[list[EventRef]], list[StreamEvent]]
 class Subscription:
     """One live client's queue, filled from the feed's thread, read on its event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, scope: str | None = None) -> None:
         self.loop = loop
+        self.scope = scope     # the client's area subtree: nothing outside it is queued
         self.queue: asyncio.Queue[list[StreamEvent] | None] = asyncio.Queue()
         self.closed = False
         self._pending = 0
@@ -65,6 +74,10 @@ class Subscription:
         """False when this subscriber is gone or too far behind (then it is closed)."""
         if self.closed:
             return False
+        if self.scope is not None:
+            items = [e for e in items if e.visible_to(self.scope)]
+            if not items:
+                return True
         self._pending += len(items)
         batch: list[StreamEvent] | None = items
         if self._pending > MAX_BACKLOG:
@@ -138,9 +151,11 @@ class EventFeed:
 
     # --- subscribers ---------------------------------------------------------------------------
 
-    def subscribe(self, loop: asyncio.AbstractEventLoop) -> tuple[Subscription, int]:
-        """A new live subscriber and the cursor W it starts after (replay up to W)."""
-        sub = Subscription(loop)
+    def subscribe(self, loop: asyncio.AbstractEventLoop,
+                  scope: str | None = None) -> tuple[Subscription, int]:
+        """A new live subscriber (of the area subtree `scope`, None: everything) and the
+        cursor W it starts after (replay up to W)."""
+        sub = Subscription(loop, scope)
         with self._lock:
             self._subs.add(sub)
             return sub, self.cursor

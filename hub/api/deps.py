@@ -22,6 +22,7 @@ from ..settings import HubSettings
 from ..store import Store
 from ..store.auth import ROLES, AuthStore, UserInfo
 from ..store.history import History
+from ..store.scope import covers
 from . import security
 from .errors import ApiError, forbidden, unauthenticated
 
@@ -57,6 +58,11 @@ class Principal:
     role: str
     user: UserInfo | None = None
     session_token: str | None = None
+    area: str | None = None       # limited to this area subtree; None: the whole hub
+
+    def sees(self, path: str | None) -> bool:
+        """Whether `path` lies in this account's area (hub/api/scope.py)."""
+        return covers(self.area, path)
 
     @property
     def actor(self) -> str:
@@ -93,7 +99,7 @@ def authenticate(request: Request, ctx: Ctx) -> Principal:
         info = ctx.auth.token(security.digest(token.strip()))
         if info is None:
             raise unauthenticated()
-        return Principal("token", info.name, info.role)
+        return Principal("token", info.name, info.role, area=info.area)
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise unauthenticated()
@@ -106,7 +112,8 @@ def authenticate(request: Request, ctx: Ctx) -> Principal:
             s.secret, cookie, request.headers.get(CSRF_HEADER)):
         raise _csrf_refused()
     user = session.user
-    return Principal("user", user.username, user.role, user=user, session_token=cookie)
+    return Principal("user", user.username, user.role, user=user, session_token=cookie,
+                     area=user.area)
 
 
 Authenticated = Annotated[Principal, Depends(authenticate)]
@@ -121,6 +128,17 @@ def _require(role: str) -> object:
     return dep
 
 
+def require_hub_admin(who: Authenticated) -> Principal:
+    """An admin without an area: only such a one manages accounts and reads the audit log
+    (an admin limited to a commune must not make itself, or anyone, hub-wide)."""
+    if not who.at_least("admin"):
+        raise forbidden("admin")
+    if who.area is not None:
+        raise ApiError(403, "forbidden", "This needs an admin without an area (hub-wide).",
+                       "Việc này cần quản trị viên toàn hệ thống (không giới hạn khu vực).")
+    return who
+
+
 require_viewer = _require("viewer")
 require_operator = _require("operator")
 require_admin = _require("admin")
@@ -128,3 +146,4 @@ require_admin = _require("admin")
 Viewer = Annotated[Principal, Depends(require_viewer)]
 Operator = Annotated[Principal, Depends(require_operator)]
 Admin = Annotated[Principal, Depends(require_admin)]
+HubAdmin = Annotated[Principal, Depends(require_hub_admin)]

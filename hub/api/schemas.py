@@ -38,6 +38,8 @@ class UserPublic(BaseModel):
     active: bool = True
     created_ms: int | None = None
     last_login_ms: int | None = None
+    area: str | None = None         # limited to this area subtree (null: the whole hub)
+    area_name: str | None = None
 
 
 class SessionPublic(BaseModel):
@@ -47,11 +49,15 @@ class SessionPublic(BaseModel):
     max_expiry_s: float
 
 
+AREA_LIMIT = "limit to this area subtree of the registry; null or absent: the whole hub"
+
+
 class UserCreate(In):
     username: str = Field(pattern=USERNAME, description="2-64 of a-z 0-9 . _ -")
     password: str = Field(min_length=1, max_length=1024)
     role: Role
     display_name: str | None = Field(default=None, max_length=200)
+    area: str | None = Field(default=None, max_length=260, description=AREA_LIMIT)
 
 
 class UserUpdate(In):
@@ -59,11 +65,14 @@ class UserUpdate(In):
     role: Role | None = None
     display_name: str | None = Field(default=None, max_length=200)
     active: bool | None = None
+    area: str | None = Field(default=None, max_length=260, description=(
+        "a new area subtree; null or \"\" makes the user hub-wide; absent: unchanged"))
 
 
 class TokenCreate(In):
     name: str = Field(min_length=1, max_length=100)
     role: Role
+    area: str | None = Field(default=None, max_length=260, description=AREA_LIMIT)
 
 
 class TokenPublic(BaseModel):
@@ -75,6 +84,7 @@ class TokenPublic(BaseModel):
     created_by: str
     last_used_ms: int | None
     revoked_ms: int | None
+    area: str | None = None
 
 
 class TokenCreated(TokenPublic):

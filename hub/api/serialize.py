@@ -18,16 +18,16 @@ from . import schemas as s
 AREA_NAMES_TTL_S = 10.0
 
 
-def user(u: UserInfo) -> s.UserPublic:
+def user(u: UserInfo, area_name: str | None = None) -> s.UserPublic:
     return s.UserPublic(username=u.username, role=u.role,  # type: ignore[arg-type]
                         display_name=u.display_name, active=u.active, created_ms=u.created_ms,
-                        last_login_ms=u.last_login_ms)
+                        last_login_ms=u.last_login_ms, area=u.area, area_name=area_name)
 
 
 def token(t: TokenInfo) -> s.TokenPublic:
     return s.TokenPublic(id=t.id, name=t.name, role=t.role,  # type: ignore[arg-type]
                          prefix=t.prefix, created_ms=t.created_ms, created_by=t.created_by,
-                         last_used_ms=t.last_used_ms, revoked_ms=t.revoked_ms)
+                         last_used_ms=t.last_used_ms, revoked_ms=t.revoked_ms, area=t.area)
 
 
 def node(n: NodeInfo, sounding: bool) -> s.NodePublic:
@@ -141,20 +141,38 @@ class Presenter:
         troubles = h.troubles_by_id(int(x) for x in want.get("trouble", ()) if x.isdigit())
         cmds = h.commands_by_id(want.get("command", ()))
         data: dict[tuple[str, str], str] = {}
+        # Which areas each belongs to, for subscribers limited to an area (store/scope.py);
+        # None: hub-wide, for everyone. A thing with none (gone, unknown node): hub-wide
+        # accounts only.
+        where: dict[tuple[str, str], tuple[str, ...] | None] = {}
         for pub in self.incidents(list(inc.values())):
             data["incident", pub.id] = data["escalation", pub.id] = pub.model_dump_json()
+            where["incident", pub.id] = where["escalation", pub.id] = _areas(pub.area)
         for a in alarms.values():
             data["alarm", a.alarm_id] = alarm(a).model_dump_json()
+            where["alarm", a.alarm_id] = _areas(a.area)
         for pn in self.nodes(list(nodes.values())):
             data["node", pn.id] = pn.model_dump_json()
+            where["node", pn.id] = _areas(pn.area)
+        trouble_areas = h.trouble_areas(troubles.values())
         for t in troubles.values():
             data["trouble", str(t.id)] = trouble(t).model_dump_json()
+            where["trouble", str(t.id)] = trouble_areas[t.id]
+        command_areas = h.command_areas(cmds.values())
         for pc in self.commands(list(cmds.values())):
             data["command", pc.id] = pc.model_dump_json()
+            where["command", pc.id] = command_areas.get(pc.id, ())
         out = []
         for r in refs:
-            body = data.get((r.type, r.subject))
+            key = (r.type, r.subject)
+            body = data.get(key)
             if body is None:   # gone since (e.g. a deleted row): say so rather than skip
                 body = json.dumps({"id": r.subject, "deleted": True})
-            out.append(StreamEvent(r.id, r.type, body))
+            areas = where.get(key, ())
+            out.append(StreamEvent(r.id, r.type, body, areas=areas or (),
+                                   everyone=areas is None))
         return out
+
+
+def _areas(area: str | None) -> tuple[str, ...]:
+    return (area,) if area else ()

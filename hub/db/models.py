@@ -203,6 +203,8 @@ class User(Base):
     created_ms: Mapped[int] = mapped_column(BigInteger)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
     last_login_ms: Mapped[int | None] = mapped_column(BigInteger)
+    # The area subtree this user is limited to (None: the whole hub; migration 0004).
+    area: Mapped[str | None] = mapped_column(String(AREA))
 
 
 class ApiToken(Base):
@@ -216,6 +218,7 @@ class ApiToken(Base):
     created_by: Mapped[str] = mapped_column(String(ACTOR))
     last_used_ms: Mapped[int | None] = mapped_column(BigInteger)
     revoked_ms: Mapped[int | None] = mapped_column(BigInteger)
+    area: Mapped[str | None] = mapped_column(String(AREA))   # as users.area
 
 
 class WebSession(Base):

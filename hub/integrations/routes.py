@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..errors import HubError
-from .auth import Refused, authorize
+from ..store.scope import covers
+from .auth import Caller, Refused, authorize
 from .cap import CAP_MIME, CapAlert, CapBuilder
 from .cap_intake import CapError, expired, map_areas, parse_cap, signal_for
 
@@ -46,40 +47,47 @@ def builder(integ: Integrations) -> CapBuilder:
                       list(store.nodes().values()))
 
 
-def alerts(integ: Integrations, limit: int) -> list[CapAlert]:
+def alerts(integ: Integrations, limit: int, scope: str | None = None) -> list[CapAlert]:
+    """The newest alerts (of the area subtree `scope` only, when given)."""
     store = integ.store()
     b = builder(integ)
-    out = [b.incident(inc) for inc in store.recent_incidents(limit)]
-    out += [b.broadcast(cmd, note) for cmd, note in store.recent_broadcasts(limit)]
+    out = [b.incident(inc) for inc in store.recent_incidents(limit, scope=scope)]
+    out += [b.broadcast(cmd, note)
+            for cmd, note in store.recent_broadcasts(limit, scope=scope)]
     return sorted(out, key=lambda a: a.sent_ms, reverse=True)[:limit]
 
 
-def find_alert(integ: Integrations, identifier: str) -> CapAlert | None:
+def find_alert(integ: Integrations, identifier: str,
+               scope: str | None = None) -> CapAlert | None:
+    """The alert, or None if there is none (or it lies outside `scope`: the same 404)."""
     parts = identifier.split(":")
     if len(parts) == 5 and parts[:3] == ["urn", "tiengmo", "incident"]:
         inc = integ.store().incidents([parts[3]]).get(parts[3])
-        if inc is None or inc.flagged:
+        if inc is None or inc.flagged or not covers(scope, inc.area):
             return None
         try:
             return builder(integ).incident(inc, upto=parts[4])
         except KeyError:
             return None
     if len(parts) == 4 and parts[:3] == ["urn", "tiengmo", "broadcast"]:
-        for cmd, note in integ.store().recent_broadcasts(10_000):
+        for cmd, note in integ.store().recent_broadcasts(10_000, scope=scope):
             if cmd.cmd_id == parts[3]:
                 return builder(integ).broadcast(cmd, note)
     return None
 
 
-def take_in(integ: Integrations, body: bytes, actor: str) -> tuple[int, dict[str, Any]]:
-    """Parse, map and sound one posted CAP alert; (HTTP status, JSON body)."""
+def take_in(integ: Integrations, body: bytes, caller: Caller) -> tuple[int, dict[str, Any]]:
+    """Parse, map and sound one posted CAP alert; (HTTP status, JSON body). A token limited
+    to an area maps the alert onto that subtree only: other areas are not the hub's to it."""
+    actor, scope = caller.actor, caller.area
     msg = parse_cap(body)
     store = integ.store()
     before = store.cap_seen(msg.sender, msg.identifier)
     if before is not None:
         return 200, {"identifier": msg.identifier, "duplicate": True, "cmd_ids": before}
     hub_store = integ.hub.store
-    areas = map_areas(msg, hub_store.nodes.areas(), list(store.nodes().values()))
+    areas = map_areas(msg, [a for a in hub_store.nodes.areas() if covers(scope, a.path)],
+                      [n for n in store.nodes().values() if covers(scope, n.area)])
     now = hub_store.now_ms()
     cmd_ids: list[str] = []
     action = "none"
@@ -108,17 +116,17 @@ def take_in(integ: Integrations, body: bytes, actor: str) -> tuple[int, dict[str
                                      "action": action, "areas": areas, "cmd_ids": cmd_ids}
 
 
-def _gate(integ: Integrations, request: Request, role: str,
-          dedicated: str | None) -> Response | None:
+def _gate(integ: Integrations, request: Request, role: str, dedicated: str | None,
+          hub_wide: bool = False) -> Response | Caller:
     """The answer that ends a request before its work (hub not started, caller refused),
-    or None to go on."""
+    or the caller to go on."""
     if not integ.hub.started:
         return _unavailable()
     try:
-        authorize(request, integ.store, role=role, dedicated=dedicated)
+        return authorize(request, integ.store, role=role, dedicated=dedicated,
+                         hub_wide=hub_wide)
     except Refused as r:
         return r.response()
-    return None
 
 
 def install(app: FastAPI, integ: Integrations) -> None:
@@ -130,23 +138,25 @@ def install(app: FastAPI, integ: Integrations) -> None:
         token = integ.settings.metrics.token
         if token:
             try:
-                authorize(request, integ.store, role="admin", dedicated=token)
+                authorize(request, integ.store, role="admin", dedicated=token, hub_wide=True)
             except Refused as r:
                 return r.response()
         return Response(integ.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     def cap_feed(request: Request) -> Response:
-        if (stop := _gate(integ, request, "viewer", cap_token)) is not None:
-            return stop
-        doc = builder(integ).feed(alerts(integ, integ.settings.cap.feed_limit),
+        caller = _gate(integ, request, "viewer", cap_token)
+        if isinstance(caller, Response):
+            return caller
+        doc = builder(integ).feed(alerts(integ, integ.settings.cap.feed_limit, caller.area),
                                   str(request.url.path))
         return Response(doc, media_type="application/atom+xml; charset=utf-8")
 
     def cap_alert(request: Request) -> Response:
-        if (stop := _gate(integ, request, "viewer", cap_token)) is not None:
-            return stop
+        caller = _gate(integ, request, "viewer", cap_token)
+        if isinstance(caller, Response):
+            return caller
         identifier = str(request.path_params["identifier"])
-        found = find_alert(integ, identifier)
+        found = find_alert(integ, identifier, caller.area)
         if found is None:
             return _error(404, "not_found", f"No CAP alert {identifier!r}.",
                           "Không tìm thấy cảnh báo CAP này.")
@@ -157,9 +167,9 @@ def install(app: FastAPI, integ: Integrations) -> None:
             return _unavailable()
         body = await request.body()
         try:
-            actor = await asyncio.to_thread(authorize, request, integ.store, role="operator",
-                                            dedicated=cap_token)
-            status, out = await asyncio.to_thread(take_in, integ, body, actor)
+            caller = await asyncio.to_thread(authorize, request, integ.store, role="operator",
+                                             dedicated=cap_token)
+            status, out = await asyncio.to_thread(take_in, integ, body, caller)
         except Refused as r:
             return r.response()
         except CapError as exc:
@@ -170,7 +180,9 @@ def install(app: FastAPI, integ: Integrations) -> None:
         return JSONResponse(out, status_code=status)
 
     def deliveries(request: Request) -> Response:
-        if (stop := _gate(integ, request, "admin", None)) is not None:
+        # Every event of the hub goes through webhooks: a hub-wide token only.
+        stop = _gate(integ, request, "admin", None, hub_wide=True)
+        if isinstance(stop, Response):
             return stop
         try:
             limit = max(1, min(int(request.query_params.get("limit", "100")), 1000))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..db import models as m
 from ..store import convert
 from ..store.base import Work
+from ..store.scope import incident_in, under
 from ..store.snapshots import AlarmInfo, CommandInfo, IncidentInfo, NodeInfo, TroubleInfo
 from .config import Responder, Subscriber
 
@@ -126,18 +127,23 @@ class IntegrationStore:
         with self._work.read() as s:
             return {str(p): str(n) for p, n in s.execute(select(m.Area.path, m.Area.name))}
 
-    def recent_incidents(self, limit: int) -> list[IncidentInfo]:
+    def recent_incidents(self, limit: int, scope: str | None = None) -> list[IncidentInfo]:
         q = select(m.Incident).where(m.Incident.flagged.is_(False)).order_by(
             m.Incident.opened_ms.desc()).limit(limit)
+        if scope is not None:   # a token limited to an area (hub/store/scope.py)
+            q = q.where(incident_in(scope))
         with self._work.read() as s:
             return [convert.incident(r) for r in s.scalars(q)]
 
-    def recent_broadcasts(self, limit: int) -> list[tuple[CommandInfo, str | None]]:
+    def recent_broadcasts(self, limit: int,
+                          scope: str | None = None) -> list[tuple[CommandInfo, str | None]]:
         """Operators' warnings (a `sound` to an area with no incident), with their message."""
         q = select(m.Command).where(m.Command.action == "sound",
                                     m.Command.incident_id.is_(None),
                                     m.Command.target_kind == "area").order_by(
             m.Command.issued_ms.desc()).limit(limit)
+        if scope is not None:
+            q = q.where(under(m.Command.target, scope))
         with self._work.read() as s:
             return [(convert.command(r), r.note) for r in s.scalars(q)]
 
@@ -323,10 +329,10 @@ class IntegrationStore:
 
     # --- auth ----------------------------------------------------------------------------------
 
-    def token_role(self, token_hash: str) -> tuple[str, str] | None:
-        """(name, role) of the API token with this SHA-256, unless revoked."""
-        q = select(m.ApiToken.name, m.ApiToken.role).where(
+    def token_role(self, token_hash: str) -> tuple[str, str, str | None] | None:
+        """(name, role, area) of the API token with this SHA-256, unless revoked."""
+        q = select(m.ApiToken.name, m.ApiToken.role, m.ApiToken.area).where(
             m.ApiToken.token_hash == token_hash, m.ApiToken.revoked_ms.is_(None))
         with self._work.read() as s:
             row = s.execute(q).first()
-            return (str(row[0]), str(row[1])) if row is not None else None
+            return (str(row[0]), str(row[1]), row[2]) if row is not None else None

@@ -21,6 +21,13 @@ from .base import Work
 from .throttle import LoginThrottles
 
 ROLES = ("viewer", "operator", "admin")
+
+
+class Unset:
+    """The value of an argument not given (where None means something)."""
+
+
+UNSET = Unset()
 # Writing last_seen on every request would make every page view a write; a session's
 # idle expiry does not need better than this.
 TOUCH_EVERY_MS = 15_000
@@ -36,6 +43,7 @@ class UserInfo:
     created_ms: int
     updated_ms: int
     last_login_ms: int | None
+    area: str | None = None         # limited to this area subtree (None: the whole hub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +64,17 @@ class TokenInfo:
     created_by: str
     last_used_ms: int | None
     revoked_ms: int | None
+    area: str | None = None         # as UserInfo.area
 
 
 def _user(row: m.User) -> UserInfo:
     return UserInfo(row.id, row.username, row.display_name, row.role, bool(row.active),
-                    row.created_ms, row.updated_ms, row.last_login_ms)
+                    row.created_ms, row.updated_ms, row.last_login_ms, row.area)
 
 
 def _token(row: m.ApiToken) -> TokenInfo:
     return TokenInfo(row.id, row.name, row.role, row.prefix, row.created_ms, row.created_by,
-                     row.last_used_ms, row.revoked_ms)
+                     row.last_used_ms, row.revoked_ms, row.area)
 
 
 def _check_role(role: str) -> None:
@@ -91,7 +100,7 @@ class AuthStore:
     # --- users ---------------------------------------------------------------------------------
 
     def create_user(self, username: str, password_hash: str, role: str, actor: str, *,
-                    display_name: str | None = None) -> UserInfo:
+                    display_name: str | None = None, area: str | None = None) -> UserInfo:
         _check_role(role)
         now = self.now_ms()
 
@@ -100,10 +109,10 @@ class AuthStore:
                 raise InvalidAction(f"user {username!r} already exists")
             row = m.User(username=username, display_name=display_name, role=role,
                          password_hash=password_hash, active=True, created_ms=now,
-                         updated_ms=now)
+                         updated_ms=now, area=area)
             s.add(row)
             s.flush()
-            self._audit(s, actor, "create_user", username, role=role)
+            self._audit(s, actor, "create_user", username, role=role, area=area)
             return _user(row)
 
         return self._work.write_once(tx)
@@ -135,20 +144,26 @@ class AuthStore:
 
     @staticmethod
     def _other_admins(s: Session, username: str) -> int:
+        # Only an admin without an area can manage accounts (hub/api/scope.py): one must stay.
         return int(s.scalar(select(func.count()).select_from(m.User).where(
-            m.User.role == "admin", m.User.active.is_(True), m.User.username != username)) or 0)
+            m.User.role == "admin", m.User.active.is_(True), m.User.area.is_(None),
+            m.User.username != username)) or 0)
 
     def update_user(self, username: str, actor: str, *, role: str | None = None,
                     display_name: str | None = None, password_hash: str | None = None,
-                    active: bool | None = None) -> UserInfo:
+                    active: bool | None = None, area: str | Unset | None = UNSET) -> UserInfo:
+        """Change what is given; `area` None makes the user hub-wide (UNSET: unchanged)."""
         if role is not None:
             _check_role(role)
 
         def tx(s: Session) -> UserInfo:
             row = self._get_user(s, username)
-            demoted = (role is not None and role != "admin") or active is False
-            if row.role == "admin" and demoted and not self._other_admins(s, username):
-                raise InvalidAction("the last active admin cannot be demoted or disabled")
+            demoted = ((role is not None and role != "admin") or active is False
+                       or (not isinstance(area, Unset) and area is not None))
+            if row.role == "admin" and row.area is None and demoted \
+                    and not self._other_admins(s, username):
+                raise InvalidAction("the last active admin without an area cannot be demoted, "
+                                    "disabled or limited to an area")
             changed: dict[str, Any] = {}
             if role is not None and role != row.role:
                 changed["role"], row.role = role, role
@@ -156,12 +171,14 @@ class AuthStore:
                 changed["display_name"], row.display_name = display_name, display_name
             if active is not None and active != row.active:
                 changed["active"], row.active = active, active
+            if not isinstance(area, Unset) and area != row.area:
+                changed["area"], row.area = area or "(all)", area
             if password_hash is not None:
                 row.password_hash = password_hash
                 changed["password"] = "changed"
             if changed:
                 row.updated_ms = self.now_ms()
-                if "role" in changed or "password" in changed or active is False:
+                if changed.keys() & {"role", "password", "area"} or active is False:
                     # New rights or a new password: sessions opened before must log in again.
                     s.execute(delete(m.WebSession).where(m.WebSession.user_id == row.id))
                 self._audit(s, actor, "update_user", username, **changed)
@@ -172,8 +189,8 @@ class AuthStore:
     def delete_user(self, username: str, actor: str) -> None:
         def tx(s: Session) -> None:
             row = self._get_user(s, username)
-            if row.role == "admin" and not self._other_admins(s, username):
-                raise InvalidAction("the last active admin cannot be deleted")
+            if row.role == "admin" and row.area is None and not self._other_admins(s, username):
+                raise InvalidAction("the last active admin without an area cannot be deleted")
             s.execute(delete(m.WebSession).where(m.WebSession.user_id == row.id))
             s.delete(row)
             self._audit(s, actor, "delete_user", username)
@@ -236,16 +253,17 @@ class AuthStore:
     # --- API tokens ----------------------------------------------------------------------------
 
     def create_token(self, name: str, role: str, token_hash: str, prefix: str,
-                     actor: str) -> TokenInfo:
+                     actor: str, *, area: str | None = None) -> TokenInfo:
         _check_role(role)
         now = self.now_ms()
 
         def tx(s: Session) -> TokenInfo:
             row = m.ApiToken(name=name, role=role, token_hash=token_hash, prefix=prefix,
-                             created_ms=now, created_by=actor)
+                             created_ms=now, created_by=actor, area=area)
             s.add(row)
             s.flush()
-            self._audit(s, actor, "create_token", f"token:{name}", role=role, id=row.id)
+            self._audit(s, actor, "create_token", f"token:{name}", role=role, id=row.id,
+                        area=area)
             return _token(row)
 
         return self._work.write_once(tx)

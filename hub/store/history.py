@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Engine, Select, delete, func, or_, select
 
 from ..db import models as m
 from . import convert
+from . import scope as sc
 from .base import Work
 from .snapshots import (
     AlarmInfo,
@@ -52,6 +53,7 @@ class IncidentFilter:
     outcome: str | None = None
     drill: bool | None = None
     before_ms: int | None = None   # cursor: opened before this
+    scope: str | None = None       # the asking account's area subtree (store/scope.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class AlarmFilter:
     drill: bool | None = None
     incident_id: str | None = None
     before_ms: int | None = None   # cursor: received before this
+    scope: str | None = None       # the asking account's area subtree (store/scope.py)
 
 
 def _under(col: Any, area: str) -> ColumnElement[bool]:
@@ -87,6 +90,8 @@ def _incident_where(q: Select[Any], f: IncidentFilter) -> Select[Any]:
         q = q.where(I.outcome == f.outcome)
     if f.drill is not None:
         q = q.where(I.drill.is_(f.drill))
+    if f.scope is not None:
+        q = q.where(sc.incident_in(f.scope))
     return q
 
 
@@ -107,6 +112,8 @@ def _alarm_where(q: Select[Any], f: AlarmFilter) -> Select[Any]:
         q = q.where(A.drill.is_(f.drill))
     if f.incident_id is not None:
         q = q.where(A.incident_id == f.incident_id)
+    if f.scope is not None:
+        q = q.where(sc.alarm_in(f.scope))
     return q
 
 
@@ -185,8 +192,10 @@ class History:
 
     def commands(self, *, incident_id: str | None = None, target: str | None = None,
                  action: str | None = None, before_ms: int | None = None,
-                 limit: int = 100) -> list[CommandInfo]:
+                 limit: int = 100, scope: str | None = None) -> list[CommandInfo]:
         q = select(C)
+        if scope is not None:
+            q = q.where(sc.command_in(scope))
         if incident_id is not None:
             q = q.where(C.incident_id == incident_id)
         if target is not None:
@@ -198,6 +207,41 @@ class History:
         q = q.order_by(C.issued_ms.desc(), C.cmd_id).limit(min(limit, MAX_LIMIT))
         with self._work.read() as s:
             return [convert.command(r) for r in s.scalars(q)]
+
+    # --- which areas a thing belongs to (for scoped accounts, store/scope.py) --------------
+
+    def command_areas(self, items: Iterable[CommandInfo]) -> dict[str, tuple[str, ...]]:
+        """Per command: its target area, its target node's area, its incident's area."""
+        cmds = list(items)
+        nodes = self.node_areas(c.target for c in cmds if c.target_kind == "node")
+        incs = self.incidents_by_id({c.incident_id for c in cmds if c.incident_id})
+        out: dict[str, tuple[str, ...]] = {}
+        for c in cmds:
+            areas: list[str | None] = [c.target if c.target_kind == "area"
+                                       else nodes.get(c.target)]
+            inc = incs.get(c.incident_id) if c.incident_id else None
+            areas.append(inc.area if inc else None)
+            out[c.cmd_id] = tuple(a for a in areas if a)
+        return out
+
+    def trouble_areas(self, items: Iterable[TroubleInfo]) -> dict[int, tuple[str, ...] | None]:
+        """Per trouble: the area it is about (its subject's), or None for a hub-wide one."""
+        troubles = list(items)
+        nodes = self.node_areas(t.subject for t in troubles)
+        out: dict[int, tuple[str, ...] | None] = {}
+        for t in troubles:
+            node_area = nodes.get(t.subject)
+            out[t.id] = (None if t.kind in sc.HUB_WIDE_TROUBLES
+                         else (node_area,) if node_area else (t.subject,))
+        return out
+
+    def node_areas(self, ids: Iterable[str]) -> dict[str, str]:
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        q = select(m.Node.id, m.Node.area).where(m.Node.id.in_(wanted))
+        with self._work.read() as s:
+            return {i: a for i, a in s.execute(q) if a}
 
     # --- what is sounding ----------------------------------------------------------------------
 

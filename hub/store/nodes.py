@@ -15,6 +15,7 @@ from ..db import models as m
 from ..errors import Conflict, NotFound
 from . import convert
 from .base import Work
+from .scope import node_in
 from .snapshots import AreaInfo, NodeChange, NodeInfo, NodeStatus
 
 REGISTRY = "registry"
@@ -306,21 +307,27 @@ class Nodes:
             row = s.get(m.Node, node_id)
             return convert.node(row) if row else None
 
-    def find(self, *, area: str | None = None) -> list[NodeInfo]:
+    def find(self, *, area: str | None = None, scope: str | None = None) -> list[NodeInfo]:
+        """Nodes in `area` and below; `scope` is the asking account's subtree."""
         with self._work.read() as s:
             q = select(m.Node).order_by(m.Node.id)
+            if scope is not None:
+                q = q.where(node_in(scope))
             if area is not None:
                 q = q.where((m.Node.area == area) | m.Node.area.startswith(area + "/",
                                                                            autoescape=True))
             return [convert.node(r) for r in s.scalars(q)]
 
-    def status_counts(self, *, area: str | None = None) -> dict[str, int]:
+    def status_counts(self, *, area: str | None = None,
+                      scope: str | None = None) -> dict[str, int]:
         """{status: count} of the nodes expected to answer (registered and enabled), in
         `area` and below when given: one GROUP BY, not every row (the board asks for the
         system strip every few seconds, for thousands of nodes)."""
         n = m.Node
         q = (select(n.status, func.count())
              .where(n.registered.is_(True), n.enabled.is_(True)).group_by(n.status))
+        if scope is not None:
+            q = q.where(node_in(scope))
         if area is not None:
             q = q.where((n.area == area) | n.area.startswith(area + "/", autoescape=True))
         with self._work.read() as s:

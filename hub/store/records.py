@@ -13,6 +13,7 @@ from ..db import models as m
 from . import convert
 from .base import Work
 from .nodes import ensure_node
+from .scope import trouble_in
 from .snapshots import (
     AuditEntry,
     CommandInfo,
@@ -139,8 +140,12 @@ class Troubles:
         return self._work.write(tx)
 
     def find(self, open_only: bool = True, *, kind: str | None = None,
-             subject: str | None = None, limit: int = 500) -> list[TroubleInfo]:
+             subject: str | None = None, limit: int = 500,
+             scope: str | None = None) -> list[TroubleInfo]:
+        """Newest first; `scope` is the asking account's subtree (store/scope.py)."""
         q = select(m.Trouble)
+        if scope is not None:
+            q = q.where(trouble_in(scope))
         if open_only:
             q = q.where(m.Trouble.state == OPEN)
         if kind is not None:

@@ -44,7 +44,8 @@ def test_login_sets_a_strict_httponly_cookie_and_logout_ends_the_session(
     body = r.json()
     assert body["user"] == {"username": "op", "role": "operator", "display_name": None,
                             "active": True, "created_ms": body["user"]["created_ms"],
-                            "last_login_ms": body["user"]["last_login_ms"]}
+                            "last_login_ms": body["user"]["last_login_ms"],
+                            "area": None, "area_name": None}   # hub-wide
     me = client.get(LOGIN).json()
     assert me["csrf_token"] == body["csrf_token"] and me["user"]["username"] == "op"
     old_cookie = client.cookies.get("tiengmo_session")

@@ -81,3 +81,40 @@ def test_create_user_reads_the_database_from_the_config_file(tmp_path: Path) -> 
     with Store.open(f"sqlite:///{db}") as store:
         user = store.auth.user("night")
         assert user is not None and user.role == "operator"
+
+
+def test_create_user_limits_an_officer_to_an_area_of_the_registry(tmp_path: Path) -> None:
+    from tests.support.hub_harness import COMMUNE, write_registry
+
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    registry = write_registry(tmp_path)
+    pw = tmp_path / "pw"
+    pw.write_text("officer-password-1\n", encoding="utf-8")
+    # The database knows no areas yet: the registry file is asked.
+    bad = create_user("--db", db, "--username", "vh", "--role", "operator",
+                      "--password-file", str(pw), "--area", "bach-thong/nowhere",
+                      "--registry", str(registry))
+    assert bad.returncode == 1
+    assert "'bach-thong/nowhere' is not an area of the registry" in bad.stderr
+    unknown = create_user("--db", db, "--username", "vh", "--password-file", str(pw),
+                          "--area", COMMUNE)
+    assert unknown.returncode == 1 and "--registry" in unknown.stderr
+    r = create_user("--db", db, "--username", "vh", "--role", "operator",
+                    "--password-file", str(pw), "--area", COMMUNE + "/",
+                    "--registry", str(registry))
+    assert r.returncode == 0, r.stderr
+    assert f"vh (operator, {COMMUNE})" in r.stdout
+    # A new password with --update keeps the area; --area "" makes the user hub-wide.
+    again = create_user("--db", db, "--username", "vh", "--role", "operator",
+                        "--password-file", str(pw), "--update")
+    assert again.returncode == 0, again.stderr
+    with Store.open(db) as store:
+        user = store.auth.user("vh")
+        assert user is not None and user.area == COMMUNE
+        assert store.auth.count_users() == 1
+    wide = create_user("--db", db, "--username", "vh", "--role", "operator",
+                       "--password-file", str(pw), "--update", "--area", "")
+    assert wide.returncode == 0, wide.stderr
+    with Store.open(db) as store:
+        user = store.auth.user("vh")
+        assert user is not None and user.area is None

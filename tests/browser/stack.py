@@ -95,8 +95,10 @@ class Stack:
 
     def __init__(self, broker: Mosquitto, workdir: Path, *, ping_s: float = 15.0,
                  hub_overrides: dict[str, Any] | None = None,
-                 node_timers: dict[str, Any] | None = None) -> None:
+                 node_timers: dict[str, Any] | None = None,
+                 registry: str = REGISTRY) -> None:
         self.broker = broker
+        self.registry = registry
         self.workdir = workdir
         self.ping_s = ping_s
         # Hub settings on top of the stack's own (bench/dashboard_latency.py uses them).
@@ -116,7 +118,7 @@ class Stack:
 
     def start(self) -> Stack:
         reg_file = self.workdir / "browser-registry.toml"
-        reg_file.write_text(REGISTRY, encoding="utf-8")
+        reg_file.write_text(self.registry, encoding="utf-8")
         settings = hub_settings(self.broker, self.workdir, registry_file=str(reg_file),
                                 **{"heartbeat_s": 5.0, "loss_debounce_s": 20.0,
                                    **self.hub_overrides})

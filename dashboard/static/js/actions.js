@@ -80,7 +80,12 @@ function areaSelect(id) {
 }
 
 function fillAreas() {
-  const areas = [...state.areas.values()].sort((a, b) => a.path.localeCompare(b.path));
+  // An account limited to an area gets the areas above it too (for their names), but
+  // may sound only inside its own: offer only those.
+  const mine = state.user && state.user.area;
+  const areas = [...state.areas.values()]
+    .filter((a) => !mine || a.path === mine || a.path.startsWith(mine + "/"))
+    .sort((a, b) => a.path.localeCompare(b.path));
   for (const s of areaSelects) {
     const keep = s.value;
     clear(s);

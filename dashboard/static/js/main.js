@@ -127,7 +127,8 @@ function enter(session) {
   paintWho();
   for (const b of document.querySelectorAll(".tab")) {
     const need = b.dataset.role;
-    b.hidden = (need && !can(need)) || (b.dataset.demo === "1" && !state.demo);
+    b.hidden = (need && !can(need)) || (b.dataset.demo === "1" && !state.demo)
+      || (b.dataset.view === "users" && !!state.user.area);   // accounts: hub-wide admins only
   }
   if (!mounted) {
     // Built once per page: a different user means a reload (see logout).
@@ -136,7 +137,7 @@ function enter(session) {
     mountTroubles($("view-troubles"));
     mountHistory($("view-history"));
     if (can("operator")) mountActions($("view-actions"));
-    if (can("admin")) mountUsers($("view-users"));
+    if (can("admin") && !state.user.area) mountUsers($("view-users"));
     mountSim($("view-sim"));
     mounted = true;
   }
@@ -158,6 +159,14 @@ function paintWho() {
   const who = $("who");
   who.hidden = false;
   who.textContent = `${u.display_name || u.username} · ${roleLabel(u.role)}`;
+  // An account limited to an area: the board shows only that area (the API filters).
+  const area = $("who-area");
+  area.hidden = !u.area;
+  if (u.area) {
+    const name = u.area_name || u.area;
+    area.textContent = t("who_area", { area: name });
+    area.title = `${t("who_area_hint")} (${u.area})`;
+  }
 }
 
 function currentView() {
@@ -165,6 +174,7 @@ function currentView() {
   if (!VIEWS.includes(name)) return "board";
   if (NEEDS[name] && !can(NEEDS[name])) return "board";
   if (name === "sim" && !state.demo) return "board";
+  if (name === "users" && state.user.area) return "board";   // hub-wide admins only
   return name;
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -35,10 +36,10 @@ Filter = Annotated[AlarmFilter, Depends(alarm_filter)]
 
 
 @router.get("/alarms", response_model=list[AlarmPublic], operation_id="alarms_list")
-def alarms_list(_who: Viewer, ctx: Ctx, f: Filter,
+def alarms_list(who: Viewer, ctx: Ctx, f: Filter,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AlarmPublic]:
     """Alarms, newest first; page with `before` = the last one's received_ms."""
-    return [alarm(a) for a in ctx.history.alarms(f, limit)]
+    return [alarm(a) for a in ctx.history.alarms(replace(f, scope=who.area), limit)]
 
 
 CSV_HEADER = ["alarm_id", "received_at", "pressed_at", "node_id", "area", "kind", "source",
@@ -55,7 +56,7 @@ CSV_HEADER_VI = {
 
 @router.get("/alarms.csv", operation_id="alarms_csv", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
-def alarms_csv(_who: Viewer, ctx: Ctx, f: Filter,
+def alarms_csv(who: Viewer, ctx: Ctx, f: Filter,
                limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
                lang: Lang = "en") -> Response:
     """The same filters as the list, as CSV (UTF-8 with BOM, for Excel), times in the
@@ -64,14 +65,15 @@ def alarms_csv(_who: Viewer, ctx: Ctx, f: Filter,
     rows = ([a.alarm_id, iso(a.received_ms), iso(a.pressed_ms), a.node_id, a.area, a.kind,
              a.source, a.button, a.incident_id, a.attempts, a.copies, a.unknown_node,
              a.disabled_node, a.fanout_held, a.drill, a.cancelled, iso(a.cancelled_ms),
-             a.received_ms, a.pressed_ms] for a in ctx.history.alarms(f, limit))
+             a.received_ms, a.pressed_ms]
+            for a in ctx.history.alarms(replace(f, scope=who.area), limit))
     return csv_response("tiengmo-alarms.csv", header(CSV_HEADER, lang, CSV_HEADER_VI), rows)
 
 
 @router.get("/alarms/{alarm_id}", response_model=AlarmPublic, operation_id="alarms_get",
             responses={404: {}})
-def alarms_get(alarm_id: str, _who: Viewer, ctx: Ctx) -> AlarmPublic:
+def alarms_get(alarm_id: str, who: Viewer, ctx: Ctx) -> AlarmPublic:
     found = ctx.store.alarms.get(alarm_id)
-    if found is None:
+    if found is None or not who.sees(found.area):   # outside the account's area: as absent
         raise not_found(f"alarm {alarm_id!r}", f"báo động {alarm_id!r}")
     return alarm(found)

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ..deps import Admin, Ctx
+from ..deps import Ctx, HubAdmin
 from ..schemas import INT64_MAX, AuditPublic
 
 router = APIRouter(tags=["audit"])
 
 
 @router.get("/audit", response_model=list[AuditPublic], operation_id="audit_list")
-def audit_list(_who: Admin, ctx: Ctx, actor: str | None = None, action: str | None = None,
+def audit_list(_who: HubAdmin, ctx: Ctx, actor: str | None = None, action: str | None = None,
                subject: str | None = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0) -> list[AuditPublic]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from ...store.history import AlarmFilter, IncidentFilter
+from .. import scope
 from ..csv_export import Lang, LocalTime, csv_response, header
-from ..deps import Ctx, Operator, Viewer
-from ..errors import not_found
+from ..deps import Ctx, Operator, Principal, Viewer
 from ..schemas import (
     INT64_MAX,
     AcknowledgeCreate,
@@ -45,9 +46,10 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.get("/incidents", response_model=list[IncidentPublic], operation_id="incidents_list")
-def incidents_list(_who: Viewer, ctx: Ctx, f: Filter, limit: Limit = 100) -> list[IncidentPublic]:
+def incidents_list(who: Viewer, ctx: Ctx, f: Filter, limit: Limit = 100) -> list[IncidentPublic]:
     """Incidents, newest first; page with `before` = the last one's opened_ms."""
-    return Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
+    items = ctx.history.incidents(replace(f, scope=who.area), limit)
+    return Presenter(ctx.history, ctx.settings).incidents(items)
 
 
 CSV_HEADER = ["incident_id", "opened_at", "kind", "area", "area_name", "state", "drill",
@@ -67,13 +69,14 @@ CSV_HEADER_VI = {
 
 @router.get("/incidents.csv", operation_id="incidents_csv",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
-def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
+def incidents_csv(who: Viewer, ctx: Ctx, f: Filter,
                   limit: Annotated[int, Query(ge=1, le=EXPORT_LIMIT)] = EXPORT_LIMIT,
                   lang: Lang = "en") -> Response:
     """The same filters as the list, as CSV (UTF-8 with BOM, for Excel), times in the
     hub's `tz`; `lang=vi` names the columns in Vietnamese."""
     iso = LocalTime(ctx.settings.tz)
-    items = Presenter(ctx.history, ctx.settings).incidents(ctx.history.incidents(f, limit))
+    items = Presenter(ctx.history, ctx.settings).incidents(
+        ctx.history.incidents(replace(f, scope=who.area), limit))
     rows = ([i.id, iso(i.opened_ms), i.kind, i.area, i.area_name, i.state, i.drill, i.flagged,
              i.origin_node, i.alarm_count, iso(i.first_press_ms), iso(i.acknowledged_ms),
              i.acknowledged_by, iso(i.resolved_ms), i.resolved_by, i.outcome, i.note,
@@ -81,18 +84,16 @@ def incidents_csv(_who: Viewer, ctx: Ctx, f: Filter,
     return csv_response("tiengmo-incidents.csv", header(CSV_HEADER, lang, CSV_HEADER_VI), rows)
 
 
-def _public(ctx: Ctx, incident_id: str) -> IncidentPublic:
-    inc = ctx.store.incidents.get(incident_id)
-    if inc is None:
-        raise not_found(f"incident {incident_id!r}", f"vụ việc {incident_id!r}")
+def _public(ctx: Ctx, who: Principal, incident_id: str) -> IncidentPublic:
+    inc = scope.incident(ctx, who, incident_id)   # 404 also when outside the account's area
     return Presenter(ctx.history, ctx.settings).incidents([inc])[0]
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail,
             operation_id="incidents_get", responses={404: {}})
-def incidents_get(incident_id: str, _who: Viewer, ctx: Ctx) -> IncidentDetail:
+def incidents_get(incident_id: str, who: Viewer, ctx: Ctx) -> IncidentDetail:
     """One incident with its alarms and the commands sent for it (with nodes' results)."""
-    base = _public(ctx, incident_id)
+    base = _public(ctx, who, incident_id)
     alarms = ctx.history.alarms(AlarmFilter(incident_id=incident_id), EXPORT_LIMIT)
     cmds = Presenter(ctx.history).commands(
         list(reversed(ctx.history.commands(incident_id=incident_id, limit=1000))))
@@ -106,10 +107,10 @@ def incidents_acknowledge(incident_id: str, who: Operator, ctx: Ctx,
                           body: AcknowledgeCreate | None = None) -> IncidentPublic:
     """Take the incident (tiếp nhận): the nodes of its alarms show it. Sending it again is
     a retry (200); if someone else took or closed it first: 409 saying who and when."""
-    _public(ctx, incident_id)
+    _public(ctx, who, incident_id)
     ctx.services.acknowledge(incident_id, who.actor,
                              expected_state=body.expected_state if body else None)
-    return _public(ctx, incident_id)
+    return _public(ctx, who, incident_id)
 
 
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentPublic,
@@ -119,17 +120,17 @@ def incidents_resolve(incident_id: str, body: ResolveCreate, who: Operator,
     """Close the incident with what it was (real, false_alarm, prank, test) and a note;
     its sound is silenced. Closed already: 409 (who, when, which outcome), unless it is the
     same officer's retry with the same outcome (200)."""
-    _public(ctx, incident_id)
+    _public(ctx, who, incident_id)
     ctx.services.resolve(incident_id, who.actor, body.outcome, body.note or None,
                          expected_state=body.expected_state)
-    return _public(ctx, incident_id)
+    return _public(ctx, who, incident_id)
 
 
 @router.post("/incidents/{incident_id}/silence", response_model=CommandPublic,
              operation_id="incidents_silence", responses={404: {}, 409: {}})
 def incidents_silence(incident_id: str, who: Operator, ctx: Ctx) -> CommandPublic:
     """Silence the incident's sound where it sounded; the incident stays open."""
-    _public(ctx, incident_id)
+    _public(ctx, who, incident_id)
     cmd = ctx.services.silence(who.actor, incident_id=incident_id)
     info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None

@@ -8,19 +8,17 @@ from fastapi import APIRouter, Body
 
 from ...errors import InvalidAction
 from ...store import NodeInfo
-from ..deps import Admin, Ctx, Operator, Viewer
-from ..errors import ApiError, not_found
+from .. import scope
+from ..deps import Admin, Ctx, Operator, Principal, Viewer
+from ..errors import ApiError
 from ..schemas import CommandPublic, NodeCreate, NodePublic, NodeTestCreate, NodeUpdate
 from ..serialize import Presenter, command
 
 router = APIRouter(tags=["nodes"])
 
 
-def _node(ctx: Ctx, node_id: str) -> NodeInfo:
-    node = ctx.store.nodes.get(node_id)
-    if node is None:
-        raise not_found(f"node {node_id!r}", f"nút {node_id!r}")
-    return node
+def _node(ctx: Ctx, who: Principal, node_id: str) -> NodeInfo:
+    return scope.node(ctx, who, node_id)   # 404 also when outside the account's area
 
 
 def _one(ctx: Ctx, node: NodeInfo) -> NodePublic:
@@ -28,22 +26,28 @@ def _one(ctx: Ctx, node: NodeInfo) -> NodePublic:
 
 
 @router.get("/nodes", response_model=list[NodePublic], operation_id="nodes_list")
-def nodes_list(_who: Viewer, ctx: Ctx, area: str | None = None) -> list[NodePublic]:
+def nodes_list(who: Viewer, ctx: Ctx, area: str | None = None) -> list[NodePublic]:
     """Every node the hub knows (registered or only heard from), with its health."""
-    return Presenter(ctx.history).nodes(ctx.store.nodes.find(area=area))
+    return Presenter(ctx.history).nodes(ctx.store.nodes.find(area=area, scope=who.area))
 
 
 @router.get("/nodes/{node_id}", response_model=NodePublic, operation_id="nodes_get",
             responses={404: {}})
-def nodes_get(node_id: str, _who: Viewer, ctx: Ctx) -> NodePublic:
-    return _one(ctx, _node(ctx, node_id))
+def nodes_get(node_id: str, who: Viewer, ctx: Ctx) -> NodePublic:
+    return _one(ctx, _node(ctx, who, node_id))
 
 
 @router.post("/nodes", response_model=NodePublic, status_code=201,
              operation_id="nodes_register", responses={409: {}})
 def nodes_register(body: NodeCreate, who: Admin, ctx: Ctx) -> NodePublic:
     """Register a node (an unknown node seen on the network, or a new one)."""
+    if who.area is not None:   # an admin of a commune registers into it only
+        scope.area(ctx, who, body.area)
     existing = ctx.store.nodes.get(body.id)
+    if existing is not None and existing.area is not None and not who.sees(existing.area):
+        # Another commune's node: never taken over; where it is stays unsaid.
+        raise ApiError(409, "conflict", f"node id {body.id!r} is taken; choose another",
+                       f"Mã nút {body.id!r} đã được dùng; hãy chọn mã khác.")
     if existing is not None and existing.registered:
         raise ApiError(409, "conflict", f"node {body.id!r} is already registered; "
                        "use PATCH to enable, disable or move it",
@@ -61,7 +65,9 @@ def nodes_update(node_id: str, body: NodeUpdate, who: Admin, ctx: Ctx) -> NodePu
     if body.enabled is None and body.area is None:
         raise ApiError(422, "invalid_input", "Nothing to change: give enabled and/or area.",
                        "Không có gì để thay đổi: cần enabled và/hoặc area.")
-    node = _node(ctx, node_id)
+    node = _node(ctx, who, node_id)
+    if body.area is not None and who.area is not None:
+        scope.area(ctx, who, body.area)   # nor moves a node out of it
     if not node.registered:
         raise InvalidAction(f"node {node_id!r} is not registered; register it first")
     # Already as asked: nothing to do (another admin's identical change is no conflict).
@@ -79,7 +85,7 @@ def nodes_update(node_id: str, body: NodeUpdate, who: Admin, ctx: Ctx) -> NodePu
 def nodes_test(node_id: str, who: Operator, ctx: Ctx,
                body: Annotated[NodeTestCreate | None, Body()] = None) -> CommandPublic:
     """Ask the node to self-test: it plays the drill pattern briefly and reports."""
-    _node(ctx, node_id)
+    _node(ctx, who, node_id)
     cmd = ctx.services.test_node(node_id, who.actor, body.duration_s if body else None)
     info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None
@@ -90,7 +96,7 @@ def nodes_test(node_id: str, who: Operator, ctx: Ctx,
              operation_id="nodes_ping", responses={404: {}, 409: {}})
 def nodes_ping(node_id: str, who: Operator, ctx: Ctx) -> CommandPublic:
     """Ask the node to answer (its `done` result shows up on the command)."""
-    _node(ctx, node_id)
+    _node(ctx, who, node_id)
     cmd = ctx.services.ping_node(node_id, who.actor)
     info = ctx.store.commands.get(cmd.cmd_id)
     assert info is not None

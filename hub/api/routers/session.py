@@ -37,6 +37,8 @@ def _throttled(retry_ms: int) -> ApiError:
 
 
 def _public(ctx: Ctx, user: UserPublic, csrf: str) -> SessionPublic:
+    if user.area is not None:   # the board's header names the account's area
+        user.area_name = ctx.history.area_names().get(user.area)
     return SessionPublic(user=user, csrf_token=csrf, idle_expiry_s=ctx.settings.session_idle_s,
                          max_expiry_s=ctx.settings.session_max_s)
 
@@ -127,7 +129,7 @@ def session_get(who: Viewer, ctx: Ctx) -> SessionPublic:
     if who.user is None or who.session_token is None:
         # An API token: no cookie, so no CSRF token is needed.
         return _public(ctx, UserPublic(username=who.actor, role=who.role,  # type: ignore[arg-type]
-                                       display_name=None), "")
+                                       display_name=None, area=who.area), "")
     return _public(ctx, serialize.user(who.user),
                    security.csrf_token(ctx.settings.secret, who.session_token))
 

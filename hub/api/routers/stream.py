@@ -50,19 +50,20 @@ def _last_id(request: Request, query: int | None) -> int | None:
 
 @router.get("/stream", operation_id="stream_events", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}}}})
-async def stream_events(request: Request, _who: Viewer, ctx: Ctx,
+async def stream_events(request: Request, who: Viewer, ctx: Ctx,
                         last_event_id: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
                         ) -> StreamingResponse:
-    """Server-Sent Events: hello, then (replayed and) live events, a ping every 15 s."""
+    """Server-Sent Events: hello, then (replayed and) live events, a ping every 15 s; for
+    an account limited to an area, only what belongs to it (event ids then have gaps)."""
     after = _last_id(request, last_event_id)
-    return StreamingResponse(_events(ctx, after), media_type="text/event-stream",
+    return StreamingResponse(_events(ctx, after, who.area), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def _events(ctx: Ctx, after: int | None) -> AsyncIterator[str]:
+async def _events(ctx: Ctx, after: int | None, scope: str | None) -> AsyncIterator[str]:
     feed, history = ctx.feed, ctx.history
     presenter = Presenter(history, ctx.settings)
-    sub, cursor = feed.subscribe(asyncio.get_running_loop())
+    sub, cursor = feed.subscribe(asyncio.get_running_loop(), scope)
     try:
         yield f"retry: {RETRY_MS}\n\n"
         resume = cursor if after is None else after
@@ -87,7 +88,8 @@ async def _events(ctx: Ctx, after: int | None) -> AsyncIterator[str]:
             if not refs:
                 break
             for ev in await run_in_threadpool(presenter.render, refs):
-                yield ev.sse()
+                if ev.visible_to(scope):
+                    yield ev.sse()
             resume = refs[-1].id
         while True:
             try:

@@ -54,18 +54,18 @@ class SystemPublic(BaseModel):
 
 
 @router.get("/system", response_model=SystemPublic, operation_id="system_get")
-def system_get(_who: Viewer, ctx: Ctx) -> SystemPublic:
-    """Health and the counts of what is wrong now."""
+def system_get(who: Viewer, ctx: Ctx) -> SystemPublic:
+    """Health and the counts of what is wrong now (of the account's area, if limited)."""
     hub = ctx.hub
     health: dict[str, Any] = hub.health()
     store_error = health.get("store_error")
     ok = bool(health["started"] and health["broker_connected"] and not store_error)
     counts = {"online": 0, "offline": 0, "missing": 0, "unknown": 0}
     expected = 0
-    for status, n in ctx.store.nodes.status_counts().items():
+    for status, n in ctx.store.nodes.status_counts(scope=who.area).items():
         expected += n
         counts[status if status in counts else "unknown"] += n
-    troubles = ctx.store.troubles.find(True, limit=OPEN_LIMIT)
+    troubles = ctx.store.troubles.find(True, limit=OPEN_LIMIT, scope=who.area)
     failed = sum(1 for t in troubles if t.kind == FAILED_TO_SOUND)
     areas = sorted({t.subject for t in troubles if t.kind == AREA_LOSS})
     return SystemPublic(

@@ -14,9 +14,9 @@ router = APIRouter(tags=["troubles"])
 
 
 @router.get("/troubles", response_model=list[TroublePublic], operation_id="troubles_list")
-def troubles_list(_who: Viewer, ctx: Ctx, open: bool = True, kind: str | None = None,
+def troubles_list(who: Viewer, ctx: Ctx, open: bool = True, kind: str | None = None,
                   subject: str | None = None,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> list[TroublePublic]:
     """Open troubles (or, with open=false, the history too), newest first."""
     return [trouble(t) for t in ctx.store.troubles.find(open, kind=kind, subject=subject,
-                                                        limit=limit)]
+                                                        limit=limit, scope=who.area)]
