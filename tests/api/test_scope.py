@@ -60,7 +60,7 @@ area = "{NA_CA}"
 #   agnostic nothing of any commune in it (the session, the schema, metrics)
 SCOPE: dict[str, str] = {
     "session_login": "agnostic", "session_get": "agnostic", "session_logout": "agnostic",
-    "areas_list": "list", "areas_all_clear": "object", "households_list": "list",
+    "areas_list": "list", "areas_all_clear": "object", "households_list": "hub",
     "nodes_list": "list", "nodes_get": "object", "nodes_register": "area",
     "nodes_update": "object", "nodes_test": "object", "nodes_ping": "object",
     "incidents_list": "list", "incidents_csv": "list", "incidents_get": "object",
