@@ -143,6 +143,25 @@ class HubSettings(BaseSettings):
     not_reached_log_s: float = _pos(default=60.0)
     # threads handling inbound messages (per node order kept)
     ingest_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
+    # The lanes (hub/lanes.py, docs/alarm-lane.md). Alarms and cancels have a queue and a
+    # worker of their own and no budget; every other message of a node costs a token of
+    # its bucket (this many a second, up to `node_budget_burst` at once): without one it
+    # is dropped unparsed and counted by node and reason (/metrics). A node that had any
+    # dropped is a noisy_node trouble until none was for `noisy_quiet_s`.
+    node_budget_per_s: float = _pos(default=2.0)
+    node_budget_burst: int = Field(30, ge=1)
+    noisy_quiet_s: float = _pos(default=60.0)
+    # Queue bounds (memory): a full non-alarm queue drops and counts (`queue_full`); a full
+    # alarm queue drops too (never acked, so the node re-sends it).
+    bulk_queue_max: int = Field(10_000, ge=1)
+    alarm_queue_max: int = Field(50_000, ge=1)
+    # /healthz and /metrics say degraded when an alarm has waited this long unhandled, or
+    # more than this many messages are queued.
+    health_alarm_wait_s: float = _pos(default=1.0)
+    health_backlog_max: int = Field(2_000, ge=1)
+    # systemd's watchdog (Type=notify, WatchdogSec): pings stop when an alarm batch or a
+    # tick has run this long (a database outage fails fast and is no reason).
+    watchdog_stall_s: float = _pos(default=30.0)
     # When true this hub stores and shows but never acks or fans out (a provincial
     # hub watching bridged local brokers, ARCHITECTURE.md).
     observer: bool = False

@@ -1,0 +1,205 @@
+"""The hub's inbound lanes: alarms and cancels never wait behind anything else (issue 12).
+
+Before, every message went to two ingest shards (crc32 of the node id) with
+unbounded queues; a node flooding valid results, states and heartbeats on its own
+topics put tens of thousands of messages ahead of other hamlets' alarms (press ->
+sound 13.5 s, 20,000 queued results -> ~90 s). Now, on paho's thread, each message
+is sorted by its topic alone (no JSON is parsed there):
+
+- `alarm` and `cancel` go to the ALARM LANE: one queue and one worker
+  (`hub-alarms`) that does nothing else. One FIFO keeps a node's alarm before its
+  cancel; the worker takes whatever is queued (group commit, hub.alarm_batch). No
+  budget applies here (PROTOCOL.md rule 3: a noisy node's alarms are still stored and
+  acked). The queue is bounded (`alarm_queue_max`) only so that memory is: an alarm
+  dropped there is counted and never acked, so its node re-sends it.
+- everything else costs a token of its node's budget first (hub.budget: a token
+  bucket per node); without one it is dropped and counted, before any parsing.
+  Heartbeats are then handled at once on paho's thread (memory only); the rest goes
+  to the BULK LANE: `bulk_workers` workers sharded by node id (so a node's birth stays
+  before its death), each with a bounded queue (`bulk_queue_max` in all); a full
+  queue drops the message and counts it (`queue_full`), never blocking paho's thread.
+
+So a flood costs paho's parsing of the packet plus a dict lookup per message, and
+its memory is bounded by the queues; the alarm worker competes only for the GIL.
+`oldest_alarm_age_s` (for /healthz) and `alarm_lane_alive` (for systemd's watchdog)
+watch the alarm lane from outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .budget import QUEUE_FULL, NodeBudget
+from .mqtt import Inbound
+
+log = logging.getLogger("tiengmo.hub.lanes")
+
+ALARM_LEAVES = frozenset({"alarm", "cancel"})
+HEARTBEAT_LEAF = "heartbeat"
+ALARM_QUEUE_FULL = "alarm_queue_full"
+# How long an idle worker waits before it looks at the stop flag again.
+IDLE_WAIT_S = 0.5
+
+Item = tuple[float, Inbound]   # (monotonic time queued, the message)
+
+
+def node_topic(topic: str) -> tuple[str, str] | None:
+    """(node id, leaf) of `…/nodes/{id}/{leaf}`, else None: the topic only, no checks
+    (hub.ingest parses it properly later)."""
+    parts = topic.rsplit("/", 3)
+    if len(parts) == 4 and parts[1] == "nodes":
+        return parts[2], parts[3]
+    return None
+
+
+class Lanes:
+    """The alarm lane and the bulk lane (see the module docstring)."""
+
+    def __init__(self, *, handle_batch: Callable[[Sequence[Inbound]], None],
+                 handle_heartbeat: Callable[[Inbound], None], budget: NodeBudget,
+                 batch_max: int = 200, bulk_workers: int = 2, bulk_queue_max: int = 10_000,
+                 alarm_queue_max: int = 50_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._handle_batch = handle_batch
+        self._handle_heartbeat = handle_heartbeat
+        self.budget = budget
+        self._batch_max = max(1, batch_max)
+        self._now = monotonic
+        n = max(1, bulk_workers)
+        self.alarms: queue.Queue[Item] = queue.Queue(maxsize=max(1, alarm_queue_max))
+        self.bulk: list[queue.Queue[Item]] = [
+            queue.Queue(maxsize=max(1, bulk_queue_max // n)) for _ in range(n)]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        # The alarm worker's current batch: since when, and its oldest message's queueing.
+        self._busy_since: float | None = None
+        self._busy_oldest: float | None = None
+        self.alarm_batches = 0
+
+    # ---- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._work, args=(self.alarms, True),
+                                          daemon=True, name="hub-alarms")]
+        self._threads += [threading.Thread(target=self._work, args=(q, False), daemon=True,
+                                           name=f"hub-ingest-{i}")
+                          for i, q in enumerate(self.bulk)]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Handle what is queued, then end the workers."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout)
+        self._threads = []
+
+    # ---- paho's thread -----------------------------------------------------
+
+    def submit(self, msg: Inbound) -> None:
+        """Sort one message by its topic (called on paho's thread: never blocks)."""
+        if self._stop.is_set():
+            return
+        where = node_topic(msg.topic)
+        if where is None:   # a hub's state: no node, no budget
+            self._put(self.bulk[0], msg, msg.topic)
+            return
+        node_id, leaf = where
+        if leaf in ALARM_LEAVES:
+            try:
+                self.alarms.put_nowait((self._now(), msg))
+            except queue.Full:   # never acked: the node re-sends it
+                self.budget.drop(node_id, ALARM_QUEUE_FULL)
+            return
+        if not self.budget.take(node_id):
+            return   # dropped and counted, unparsed
+        if leaf == HEARTBEAT_LEAF:
+            # Memory only (Ingest.handle_heartbeat): no hand-over. Supervision never lets a
+            # heartbeat older than a node's death undo it, so overtaking is harmless.
+            self._handle_heartbeat(msg)
+            return
+        self._put(self.bulk[zlib.crc32(node_id.encode()) % len(self.bulk)], msg, node_id)
+
+    def _put(self, q: queue.Queue[Item], msg: Inbound, who: str) -> None:
+        try:
+            q.put_nowait((self._now(), msg))
+        except queue.Full:
+            self.budget.drop(who, QUEUE_FULL)
+
+    # ---- workers -----------------------------------------------------------
+
+    def _work(self, q: queue.Queue[Item], alarm_lane: bool) -> None:
+        """Take what is queued (up to `batch_max`) and handle it as one batch.
+
+        A lone message is handled at once; under load, what piled up during one
+        commit becomes the next batch, so commits get fewer as the rate rises.
+        """
+        while True:
+            try:
+                first = q.get(timeout=IDLE_WAIT_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            batch = [first]
+            while len(batch) < self._batch_max:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            if alarm_lane:
+                self._busy_oldest = batch[0][0]
+                self._busy_since = self._now()
+            try:
+                self._handle_batch([m for _, m in batch])
+            except Exception:   # handle_batch never raises; a bug must not end the lane
+                log.exception("inbound batch failed; carrying on")
+            finally:
+                if alarm_lane:
+                    self._busy_since = self._busy_oldest = None
+                    self.alarm_batches += 1
+
+    # ---- watched from outside -------------------------------------------------
+
+    @property
+    def backlog(self) -> int:
+        return self.alarms.qsize() + sum(q.qsize() for q in self.bulk)
+
+    @property
+    def alarm_backlog(self) -> int:
+        return self.alarms.qsize()
+
+    def oldest_alarm_age_s(self) -> float:
+        """How long the oldest alarm or cancel not yet handled has waited (0: none)."""
+        now = self._now()
+        oldest = self._busy_oldest
+        with self.alarms.mutex:
+            if self.alarms.queue:
+                head = self.alarms.queue[0][0]
+                oldest = head if oldest is None else min(oldest, head)
+        return 0.0 if oldest is None else max(0.0, now - oldest)
+
+    def alarm_lane_alive(self, stall_s: float) -> bool:
+        """The alarm worker exists and no batch of it has taken longer than `stall_s`."""
+        if not self._threads or not self._threads[0].is_alive():
+            return False
+        since = self._busy_since
+        return since is None or self._now() - since <= stall_s
+
+    def drops(self) -> dict[tuple[str, str], int]:
+        return self.budget.counts()
+
+
+def describe(lanes: Lanes | None) -> dict[str, Any]:
+    """What health() shows of the lanes."""
+    if lanes is None:
+        return {"backlog": 0, "alarm_backlog": 0, "oldest_alarm_s": 0.0}
+    return {"backlog": lanes.backlog, "alarm_backlog": lanes.alarm_backlog,
+            "oldest_alarm_s": round(lanes.oldest_alarm_age_s(), 3)}
