@@ -58,19 +58,55 @@ def node_topic(topic: str) -> tuple[str, str] | None:
     return None
 
 
+class ReadPace:
+    """At most `rate` non-alarm messages a second read from the broker (burst: one
+    second's worth); the reading thread sleeps for the rest, so the broker holds them.
+
+    Parsing a packet is paho's work in Python: a flood read at full speed holds the GIL
+    most of the time, and on a busy machine the alarm lane then waits for it (the
+    thread holding it must be scheduled to let go). Paced, a flood costs at most
+    `rate` packets' parsing a second; what it sends beyond waits in the broker's queue
+    for the hub (`max_queued_messages`, then dropped by the broker). Called from one
+    thread only (the hub's main connection's).
+    """
+
+    def __init__(self, rate: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rate = max(1.0, rate)
+        self._now = monotonic
+        self._tokens = self.rate
+        self._last = monotonic()
+        self.waited_s = 0.0
+
+    def wait(self) -> None:
+        now = self._now()
+        self._tokens = min(self.rate, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self._tokens < 1.0:
+            pause = (1.0 - self._tokens) / self.rate
+            self.waited_s += pause
+            time.sleep(pause)
+            self._last = self._now()
+            self._tokens = 1.0
+        self._tokens -= 1.0
+
+
 class Lanes:
     """The alarm lane and the bulk lane (see the module docstring)."""
 
     def __init__(self, *, handle_batch: Callable[[Sequence[Inbound]], None],
                  handle_heartbeat: Callable[[Inbound], None], budget: NodeBudget,
                  batch_max: int = 200, bulk_workers: int = 2, bulk_queue_max: int = 10_000,
-                 alarm_queue_max: int = 50_000,
+                 alarm_queue_max: int = 50_000, bulk_read_max_per_s: float | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._handle_batch = handle_batch
         self._handle_heartbeat = handle_heartbeat
         self.budget = budget
         self._batch_max = max(1, batch_max)
         self._now = monotonic
+        # Only when alarms arrive on a connection of their own (hub.link): then the
+        # other connection's thread may wait, and nothing the alarm path needs waits on it.
+        self._pace = (ReadPace(bulk_read_max_per_s) if bulk_read_max_per_s is not None
+                      else None)
         n = max(1, bulk_workers)
         self.alarms: queue.Queue[Item] = queue.Queue(maxsize=max(1, alarm_queue_max))
         self.bulk: list[queue.Queue[Item]] = [
@@ -118,6 +154,8 @@ class Lanes:
             except queue.Full:   # never acked: the node re-sends it
                 self.budget.drop(node_id, ALARM_QUEUE_FULL)
             return
+        if self._pace is not None:
+            self._pace.wait()   # the bulk connection's thread only (see ReadPace)
         if not self.budget.take(node_id):
             return   # dropped and counted, unparsed
         if leaf == HEARTBEAT_LEAF:

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import protocol
@@ -131,8 +132,14 @@ class Hub:
             reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s)
 
     def _link_config(self) -> LinkConfig:
-        return LinkConfig(hub_id=self.settings.hub_id, mqtt=self.mqtt_options(),
-                          shared_group=self.shared_group)
+        s = self.settings
+        alarm_mqtt = None
+        if s.alarm_connection:
+            own = self.mqtt_options()
+            alarm_mqtt = replace(own, username=s.alarm_username or own.username,
+                                 password=s.alarm_password())
+        return LinkConfig(hub_id=s.hub_id, mqtt=self.mqtt_options(),
+                          shared_group=self.shared_group, alarm_mqtt=alarm_mqtt)
 
     def start(self, wait_connected_s: float | None = 10.0) -> Hub:
         """Open the store, sync the registry, recover, connect; returns self."""
@@ -183,7 +190,9 @@ class Hub:
         self.lanes = Lanes(handle_batch=self.ingest.handle_batch,
                            handle_heartbeat=self.ingest.handle_heartbeat, budget=self.budget,
                            batch_max=self._batch_max, bulk_workers=self._n_workers,
-                           bulk_queue_max=s.bulk_queue_max, alarm_queue_max=s.alarm_queue_max)
+                           bulk_queue_max=s.bulk_queue_max, alarm_queue_max=s.alarm_queue_max,
+                           bulk_read_max_per_s=(s.bulk_read_max_per_s if s.alarm_connection
+                                                else None))
         self.lanes.start()
         self._tick_at = time.monotonic()
         self._threads = [threading.Thread(target=self._tick_loop, daemon=True,
@@ -438,7 +447,7 @@ class Hub:
         ing = self.ingest
         link = self.link
         s = self.settings
-        connected = bool(link and link.connected.is_set())
+        connected = bool(link and link.connected.is_set() and link.alarm_lane_connected)
         # Any write's failure (hub/store/health.py), not only an alarm's: healed, it clears.
         store_error = (self._store.db.health.error if self._store is not None else None) or (
             ing.store_error if ing is not None else None)
