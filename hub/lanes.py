@@ -6,12 +6,13 @@ topics put tens of thousands of messages ahead of other hamlets' alarms (press -
 sound 13.5 s, 20,000 queued results -> ~90 s). Now, on paho's thread, each message
 is sorted by its topic alone (no JSON is parsed there):
 
-- `alarm` and `cancel` go to the ALARM LANE: one queue and one worker
-  (`hub-alarms`) that does nothing else. One FIFO keeps a node's alarm before its
-  cancel; the worker takes whatever is queued (group commit, hub.alarm_batch). No
-  budget applies here (PROTOCOL.md rule 3: a noisy node's alarms are still stored and
-  acked). The queue is bounded (`alarm_queue_max`) only so that memory is: an alarm
-  dropped there is counted and never acked, so its node re-sends it.
+- `alarm` and `cancel` go to the ALARM LANE: queues and workers (`hub-alarms-{i}`,
+  `alarm_workers`, sharded by node id) that do nothing else. One FIFO per node keeps
+  its alarm before its cancel; a worker takes whatever is queued (group commit,
+  hub.alarm_batch). No budget applies here (PROTOCOL.md rule 3: a noisy node's alarms
+  are still stored and acked). The queues are bounded (`alarm_queue_max`) only so
+  that memory is: an alarm dropped there is counted and never acked, so its node
+  re-sends it.
 - everything else costs a token of its node's budget first (hub.budget: a token
   bucket per node); without one it is dropped and counted, before any parsing.
   Heartbeats are then handled at once on paho's thread (memory only); the rest goes
@@ -97,6 +98,7 @@ class Lanes:
                  handle_heartbeat: Callable[[Inbound], None], budget: NodeBudget,
                  batch_max: int = 200, bulk_workers: int = 2, bulk_queue_max: int = 10_000,
                  alarm_queue_max: int = 50_000, bulk_read_max_per_s: float | None = None,
+                 alarm_workers: int = 2,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._handle_batch = handle_batch
         self._handle_heartbeat = handle_heartbeat
@@ -108,23 +110,28 @@ class Lanes:
         self._pace = (ReadPace(bulk_read_max_per_s) if bulk_read_max_per_s is not None
                       else None)
         n = max(1, bulk_workers)
-        self.alarms: queue.Queue[Item] = queue.Queue(maxsize=max(1, alarm_queue_max))
+        # Alarm shards by node id, as the old ingest shards were: a batch that fails slowly
+        # (a database going down: the first failure is retried) holds only its shard.
+        k = max(1, alarm_workers)
+        self.alarm_queues: list[queue.Queue[Item]] = [
+            queue.Queue(maxsize=max(1, alarm_queue_max // k)) for _ in range(k)]
         self.bulk: list[queue.Queue[Item]] = [
             queue.Queue(maxsize=max(1, bulk_queue_max // n)) for _ in range(n)]
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         # The alarm worker's current batch: since when, and its oldest message's queueing.
-        self._busy_since: float | None = None
-        self._busy_oldest: float | None = None
+        self._busy_since: list[float | None] = [None] * k
+        self._busy_oldest: list[float | None] = [None] * k
         self.alarm_batches = 0
 
     # ---- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
         self._stop.clear()
-        self._threads = [threading.Thread(target=self._work, args=(self.alarms, True),
-                                          daemon=True, name="hub-alarms")]
-        self._threads += [threading.Thread(target=self._work, args=(q, False), daemon=True,
+        self._threads = [threading.Thread(target=self._work, args=(q, i), daemon=True,
+                                          name=f"hub-alarms-{i}")
+                         for i, q in enumerate(self.alarm_queues)]
+        self._threads += [threading.Thread(target=self._work, args=(q, None), daemon=True,
                                            name=f"hub-ingest-{i}")
                           for i, q in enumerate(self.bulk)]
         for t in self._threads:
@@ -149,8 +156,9 @@ class Lanes:
             return
         node_id, leaf = where
         if leaf in ALARM_LEAVES:
+            q = self.alarm_queues[zlib.crc32(node_id.encode()) % len(self.alarm_queues)]
             try:
-                self.alarms.put_nowait((self._now(), msg))
+                q.put_nowait((self._now(), msg))
             except queue.Full:   # never acked: the node re-sends it
                 self.budget.drop(node_id, ALARM_QUEUE_FULL)
             return
@@ -173,7 +181,7 @@ class Lanes:
 
     # ---- workers -----------------------------------------------------------
 
-    def _work(self, q: queue.Queue[Item], alarm_lane: bool) -> None:
+    def _work(self, q: queue.Queue[Item], alarm_lane: int | None) -> None:
         """Take what is queued (up to `batch_max`) and handle it as one batch.
 
         A lone message is handled at once; under load, what piled up during one
@@ -192,44 +200,45 @@ class Lanes:
                     batch.append(q.get_nowait())
                 except queue.Empty:
                     break
-            if alarm_lane:
-                self._busy_oldest = batch[0][0]
-                self._busy_since = self._now()
+            if alarm_lane is not None:
+                self._busy_oldest[alarm_lane] = batch[0][0]
+                self._busy_since[alarm_lane] = self._now()
             try:
                 self._handle_batch([m for _, m in batch])
             except Exception:   # handle_batch never raises; a bug must not end the lane
                 log.exception("inbound batch failed; carrying on")
             finally:
-                if alarm_lane:
-                    self._busy_since = self._busy_oldest = None
+                if alarm_lane is not None:
+                    self._busy_since[alarm_lane] = self._busy_oldest[alarm_lane] = None
                     self.alarm_batches += 1
 
     # ---- watched from outside -------------------------------------------------
 
     @property
     def backlog(self) -> int:
-        return self.alarms.qsize() + sum(q.qsize() for q in self.bulk)
+        return self.alarm_backlog + sum(q.qsize() for q in self.bulk)
 
     @property
     def alarm_backlog(self) -> int:
-        return self.alarms.qsize()
+        return sum(q.qsize() for q in self.alarm_queues)
 
     def oldest_alarm_age_s(self) -> float:
         """How long the oldest alarm or cancel not yet handled has waited (0: none)."""
         now = self._now()
-        oldest = self._busy_oldest
-        with self.alarms.mutex:
-            if self.alarms.queue:
-                head = self.alarms.queue[0][0]
-                oldest = head if oldest is None else min(oldest, head)
-        return 0.0 if oldest is None else max(0.0, now - oldest)
+        times = [t for t in self._busy_oldest if t is not None]
+        for q in self.alarm_queues:
+            with q.mutex:
+                if q.queue:
+                    times.append(q.queue[0][0])
+        return max(0.0, now - min(times)) if times else 0.0
 
     def alarm_lane_alive(self, stall_s: float) -> bool:
-        """The alarm worker exists and no batch of it has taken longer than `stall_s`."""
-        if not self._threads or not self._threads[0].is_alive():
+        """The alarm workers exist and no batch of theirs has taken longer than `stall_s`."""
+        k = len(self.alarm_queues)
+        if len(self._threads) < k or not all(t.is_alive() for t in self._threads[:k]):
             return False
-        since = self._busy_since
-        return since is None or self._now() - since <= stall_s
+        now = self._now()
+        return all(since is None or now - since <= stall_s for since in self._busy_since)
 
     def drops(self) -> dict[tuple[str, str], int]:
         return self.budget.counts()

@@ -192,7 +192,8 @@ class Hub:
                            batch_max=self._batch_max, bulk_workers=self._n_workers,
                            bulk_queue_max=s.bulk_queue_max, alarm_queue_max=s.alarm_queue_max,
                            bulk_read_max_per_s=(s.bulk_read_max_per_s if s.alarm_connection
-                                                else None))
+                                                else None),
+                           alarm_workers=s.alarm_workers)
         self.lanes.start()
         self._tick_at = time.monotonic()
         self._threads = [threading.Thread(target=self._tick_loop, daemon=True,

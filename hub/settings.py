@@ -148,6 +148,8 @@ class HubSettings(BaseSettings):
     # its bucket (this many a second, up to `node_budget_burst` at once): without one it
     # is dropped unparsed and counted by node and reason (/metrics). A node that had any
     # dropped is a noisy_node trouble until none was for `noisy_quiet_s`.
+    # Alarm workers, sharded by node id: a batch that fails slowly holds only its shard.
+    alarm_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
     node_budget_per_s: float = _pos(default=2.0)
     node_budget_burst: int = Field(30, ge=1)
     noisy_quiet_s: float = _pos(default=60.0)
