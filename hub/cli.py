@@ -300,6 +300,11 @@ def _run_hub(args: argparse.Namespace, settings: Any, app: Any, stop: threading.
         print(f"tiengmo hub: cannot start: {exc}", file=sys.stderr)
         hub.stop()
         return 1
+    from protocol.sdnotify import SdNotify, watchdog_interval_s
+
+    # systemd (Type=notify, WatchdogSec): ready now; pings only while the alarm lane and
+    # the tick loop make progress (Hub.alive); hub.stop() says STOPPING=1.
+    hub.tell_systemd(SdNotify.from_env(), watchdog_interval_s())
     watch = BrokerWatch(hub, s.broker_url, s.not_reached_log_s, first_why=broker.why)
     try:
         from .app import create_app

@@ -17,6 +17,7 @@ What it adds to the client:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -38,6 +39,8 @@ from .mqtt import Inbound, MqttClient, MqttEvent, MqttOptions, Outgoing, Refused
 
 __all__ = ["Inbound", "Link", "LinkConfig"]
 
+ALARM_LANE_TOPICS = ("/alarm", "/cancel")
+
 
 @dataclass(frozen=True, slots=True)
 class LinkConfig:
@@ -50,6 +53,11 @@ class LinkConfig:
     # retained births are never delivered to shared subscriptions (MQTT 5
     # §4.8.2), and supervision needs every heartbeat on whichever replica leads.
     unshared_leaves: tuple[str, ...] = ("state", "heartbeat")
+    # The alarm lane's own connection (client id `<hub_id>-alarms`, this login): alarm
+    # and cancel topics are subscribed there only, so the broker never queues them behind
+    # what a flooding node sends on its other topics (docs/alarm-lane.md). None: one
+    # connection for everything.
+    alarm_mqtt: MqttOptions | None = None
 
 
 class Link:
@@ -65,8 +73,17 @@ class Link:
         self._state_topic = topics.hub_state(config.hub_id)
         # The transport as the link uses it (another lane on the same broker starts here).
         self.options = options = replace(config.mqtt, mqtt5=config.shared_group is not None)
+        subs = self._subscriptions()
+        self.alarm_client: MqttClient | None = None
+        if config.alarm_mqtt is not None:
+            lane = [sub for sub in subs if sub[0].endswith(ALARM_LANE_TOPICS)]
+            subs = [sub for sub in subs if sub not in lane]
+            self.alarm_client = MqttClient(
+                replace(config.alarm_mqtt, mqtt5=options.mqtt5), f"{config.hub_id}-alarms",
+                subscriptions=lane, on_event=self._on_event,
+                name=f"hub {config.hub_id} alarm lane", clock_ms=clock_ms)
         self.client = MqttClient(
-            options, config.hub_id, subscriptions=self._subscriptions(),
+            options, config.hub_id, subscriptions=subs,
             will=self._state(HubState(online=False, hub_id=config.hub_id)),
             birth=lambda: self._state(HubState(online=True, hub_id=config.hub_id,
                                                ts_ms=self._clock_ms())),
@@ -103,23 +120,40 @@ class Link:
         """The broker's last refusal (reason and code), until a connection is accepted."""
         return self.client.refused
 
+    @property
+    def alarm_lane_connected(self) -> bool:
+        """The alarm lane's own connection is up (True when there is none)."""
+        return self.alarm_client is None or self.alarm_client.connected.is_set()
+
     def start(self) -> None:
-        """Connect; the client keeps retrying with back-off until the broker answers."""
+        """Connect; the clients keep retrying with back-off until the broker answers."""
+        if self.alarm_client is not None:
+            self.alarm_client.start()
         self.client.start()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self.client.wait_connected(timeout)
+        deadline = time.monotonic() + timeout
+        ok = self.client.wait_connected(timeout)
+        if self.alarm_client is not None:
+            ok = self.alarm_client.wait_connected(max(0.0, deadline - time.monotonic())) and ok
+        return ok
 
     def stop(self, timeout: float = 5.0) -> None:
         """Publish the hub's death (retained) ourselves, then disconnect cleanly."""
         self.client.stop(self._state(HubState(online=False, hub_id=self.config.hub_id)),
                          timeout)
+        if self.alarm_client is not None:
+            self.alarm_client.stop()
 
     # ---- publishing -------------------------------------------------------
 
     def publish_raw(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
-        """Hand one message to the client; it is sent now or after the next reconnect."""
-        self.client.publish(topic, payload, qos, retain)
+        """Hand one message to the client; it is sent now or after the next reconnect.
+
+        With the alarm lane's own connection, everything the hub publishes (acks, sounds,
+        beacons) goes out on it: the other connection's thread may be pacing a flood
+        (hub.lanes.ReadPace), and paho writes on its loop thread."""
+        (self.alarm_client or self.client).publish(topic, payload, qos, retain)
 
     def publish_message(self, topic: str, msg: Message) -> None:
         """Publish with the QoS and retain flag PROTOCOL.md gives the topic."""

@@ -22,23 +22,25 @@ a replica that takes over first reloads which troubles are open.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import protocol
 from protocol import Topics
+from protocol.sdnotify import SdNotify, WatchdogPinger
 from protocol.timing import wall_ms
 
+from .budget import NodeBudget, NoisyTroubles
 from .correlation import memory_for
 from .dynsec import BrokerAccess, broker_access_for
 from .escalation import Escalator
 from .fanout import FanOut
 from .freshness import AgePolicy, Freshness
 from .ingest import Ingest
+from .lanes import Lanes, describe
 from .leadership import AlwaysLeader, Leadership, leadership_for
 from .link import Inbound, Link, LinkConfig
 from .mqtt import MqttOptions
@@ -59,16 +61,12 @@ from .supervision import NodeStatus as SupStatus
 
 log = logging.getLogger("tiengmo.hub")
 
-_STOP = object()
 NODE_REFRESH_MS = 10_000
 # Births within this delay share one prompt time beacon (see Hub._beacon_soon).
 BIRTH_BEACON_DELAY_S = 0.3
 # Group commit: a worker takes what is queued, up to this many messages, and stores
 # the alarms among them in one transaction. Nothing waits for a batch to fill.
 BATCH_MAX = 200
-HEARTBEAT_LEAF = "/heartbeat"
-
-
 
 class Hub:
     def __init__(self, settings: HubSettings, store: Store | None = None,
@@ -101,8 +99,15 @@ class Hub:
         self.power: PowerWatch | None = None
         self.fanout: FanOut | None = None
         self.escalator: Escalator | None = None
-        self._queues: list[queue.Queue[Any]] = []
+        self.lanes: Lanes | None = None       # hub.lanes: the alarm lane and the bulk lane
+        self.budget = NodeBudget(settings.node_budget_per_s, settings.node_budget_burst,
+                                 quiet_s=settings.noisy_quiet_s)
+        self._noisy: NoisyTroubles | None = None
         self._threads: list[threading.Thread] = []
+        self._tick_at = time.monotonic()      # the tick loop's last turn (the watchdog's)
+        self._tick_s = 1.0
+        self._pinger: WatchdogPinger | None = None
+        self._notifier: SdNotify | None = None
         self._stop = threading.Event()
         self._nodes_synced_ms = 0
         self._orphans_checked_ms = 0
@@ -132,8 +137,14 @@ class Hub:
             reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s)
 
     def _link_config(self) -> LinkConfig:
-        return LinkConfig(hub_id=self.settings.hub_id, mqtt=self.mqtt_options(),
-                          shared_group=self.shared_group)
+        s = self.settings
+        alarm_mqtt = None
+        if s.alarm_connection:
+            own = self.mqtt_options()
+            alarm_mqtt = replace(own, username=s.alarm_username or own.username,
+                                 password=s.alarm_password())
+        return LinkConfig(hub_id=s.hub_id, mqtt=self.mqtt_options(),
+                          shared_group=self.shared_group, alarm_mqtt=alarm_mqtt)
 
     def start(self, wait_connected_s: float | None = 10.0) -> Hub:
         """Open the store, sync the registry, recover, connect; returns self."""
@@ -192,12 +203,19 @@ class Hub:
         _call(self.leadership, "start")
         self._leading = self.leadership.is_leader()  # _recover loaded the troubles already
         self._stop.clear()
-        self._queues = [queue.Queue() for _ in range(self._n_workers)]
-        self._threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
-                                          name=f"hub-ingest-{i}")
-                         for i, q in enumerate(self._queues)]
-        self._threads.append(threading.Thread(target=self._tick_loop, daemon=True,
-                                              name="hub-tick"))
+        self._noisy = NoisyTroubles(self.budget, self._store.troubles,
+                                    TroubleKind.NOISY_NODE.value)
+        self.lanes = Lanes(handle_batch=self.ingest.handle_batch,
+                           handle_heartbeat=self.ingest.handle_heartbeat, budget=self.budget,
+                           batch_max=self._batch_max, bulk_workers=self._n_workers,
+                           bulk_queue_max=s.bulk_queue_max, alarm_queue_max=s.alarm_queue_max,
+                           bulk_read_max_per_s=(s.bulk_read_max_per_s if s.alarm_connection
+                                                else None),
+                           alarm_workers=s.alarm_workers)
+        self.lanes.start()
+        self._tick_at = time.monotonic()
+        self._threads = [threading.Thread(target=self._tick_loop, daemon=True,
+                                          name="hub-tick")]
         for t in self._threads:
             t.start()
         self.link.start()
@@ -220,8 +238,9 @@ class Hub:
         if self.link is not None:
             self.link.stop()  # no new messages from here; the death is published
         self._stop.set()
-        for q in self._queues:
-            q.put(_STOP)
+        self.stopping_systemd()
+        if self.lanes is not None:
+            self.lanes.stop()   # what is queued is handled first
         for t in self._threads:
             t.join(10)
         if self.ingest is not None:
@@ -327,57 +346,24 @@ class Hub:
     # ---- ingest workers ----------------------------------------------------
 
     def submit(self, msg: Inbound) -> None:
-        """Queue one inbound message (called on paho's thread: nothing else happens here)."""
-        if not self._queues:
-            return
-        topic = msg.topic
-        if topic.endswith(HEARTBEAT_LEAF):
-            # Memory only (see Ingest.handle_heartbeat): handled here, no hand-over.
-            # Supervision never lets a heartbeat older than a node's death undo it,
-            # so overtaking a queued death or birth of the same node is harmless.
-            if self.ingest is not None:
-                self.ingest.handle_heartbeat(msg)
-            return
-        # Shard by the node segment so each node's messages stay in order.
-        parts = topic.split("/")
-        key = parts[-2] if len(parts) >= 2 else topic
-        self._queues[zlib.crc32(key.encode()) % len(self._queues)].put(msg)
-
-    def _work(self, q: queue.Queue[Any]) -> None:
-        """Take what is queued (up to `batch_max`) and handle it as one batch.
-
-        A lone message is handled at once; under load, what piled up during one
-        commit becomes the next batch, so commits get fewer as the rate rises.
-        """
-        assert self.ingest is not None
-        while True:
-            batch = [q.get()]
-            while len(batch) < self._batch_max:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is _STOP for item in batch)
-            if stop:
-                batch = batch[:next(i for i, item in enumerate(batch) if item is _STOP)]
-            if batch:
-                self.ingest.handle_batch(batch)
-            if stop:
-                return
+        """One inbound message, on paho's thread: sorted into its lane (hub.lanes)."""
+        if self.lanes is not None:
+            self.lanes.submit(msg)
 
     @property
     def backlog(self) -> int:
-        return sum(q.qsize() for q in self._queues)
+        return self.lanes.backlog if self.lanes is not None else 0
 
     # ---- the tick thread -------------------------------------------------
 
     def _tick_loop(self) -> None:
         assert self.supervisor is not None and self.link is not None
         s = self.settings
-        tick_s = min(self.supervisor.timers.tick_s, s.time_beacon_s, s.failed_to_sound_s / 3,
-                     s.escalate_after_s / 10)
+        tick_s = self._tick_s = min(self.supervisor.timers.tick_s, s.time_beacon_s,
+                                    s.failed_to_sound_s / 3, s.escalate_after_s / 10)
         next_beacon = 0.0
         while not self._stop.wait(tick_s):
+            self._tick_at = time.monotonic()
             try:
                 if time.monotonic() >= next_beacon and self.link.connected.is_set():
                     self.link.publish_time()
@@ -391,6 +377,7 @@ class Hub:
                 if self.fanout is not None:
                     # The commands this replica issued: checked here, leader or not.
                     self.fanout.check(now)
+                self._check_noisy(now)
                 leading = self.leadership.is_leader()
                 if leading and not self._leading:
                     self._take_over()
@@ -399,6 +386,16 @@ class Hub:
                     self.tick(now)
             except Exception:  # a database hiccup must not stop supervision for good
                 log.exception("hub tick failed; retrying at the next tick")
+
+    def _check_noisy(self, now_ms: int) -> None:
+        """Open or clear the noisy-node troubles of nodes over their budget (hub.budget)."""
+        if self._noisy is None:
+            return
+        try:
+            self._noisy.check(now_ms)
+        except Exception:   # the database: the next tick tries again, the rest goes on
+            log.warning("noisy-node troubles not written; retrying at the next tick",
+                        exc_info=True)
 
     def _take_over(self) -> None:
         """Newly leading: which troubles are open is the old leader's news, in the database."""
@@ -478,36 +475,82 @@ class Hub:
     # ---- for metrics and /healthz -----------------------------------------
 
     def health(self) -> dict[str, Any]:
+        """What /healthz, /metrics and /api/v1/system say: `reason` is None when all is
+        well, else why the hub is degraded, in plain words (`reasons`: short codes)."""
         ing = self.ingest
         link = self.link
-        connected = bool(link and link.connected.is_set())
+        s = self.settings
+        connected = bool(link and link.connected.is_set() and link.alarm_lane_connected)
         # Any write's failure (hub/store/health.py), not only an alarm's: healed, it clears.
         store_error = (self._store.db.health.error if self._store is not None else None) or (
             ing.store_error if ing is not None else None)
-        reason = None
+        lanes = describe(self.lanes)
+        why: dict[str, str] = {}
         if not self.started:
-            reason = "the hub is not started"
-        elif store_error:
-            reason = f"the database cannot be written: {store_error}"
-        elif not connected:
-            reason = (f"broker {self.settings.broker_url} not reached yet"
-                      if link is None or link.connect_count == 0
-                      else f"broker {self.settings.broker_url} lost; reconnecting")
+            why["not_started"] = "the hub is not started"
+        if self.started and store_error:
+            why["database"] = f"the database cannot be written: {store_error}"
+        if self.started and not connected:
+            why["broker"] = (f"broker {s.broker_url} not reached yet"
+                             if link is None or link.connect_count == 0
+                             else f"broker {s.broker_url} lost; reconnecting")
+        if lanes["oldest_alarm_s"] > s.health_alarm_wait_s:
+            why["alarm_wait"] = (f"an alarm has waited {lanes['oldest_alarm_s']:.1f} s to be "
+                                 f"handled (more than {s.health_alarm_wait_s:g} s)")
+        if lanes["backlog"] > s.health_backlog_max:
+            why["backlog"] = (f"{lanes['backlog']} messages queued (more than "
+                              f"{s.health_backlog_max})")
         return {
-            "reason": reason,   # why /healthz says degraded, in plain words (else None)
-            "hub_id": self.settings.hub_id,
+            "status": "degraded" if why else "ok",
+            "reason": "; ".join(why.values()) or None,   # why degraded, in plain words
+            "reasons": sorted(why),
+            "hub_id": s.hub_id,
             "started": self.started,
             "broker_connected": connected,
             # Why not, when the broker says so (bad password, not authorised).
             "broker_refused": link.refused.reason if link and link.refused else None,
             "leader": self.leadership.is_leader(),
-            "backlog": self.backlog,
+            **lanes,
             "handled": dict(ing.handled) if ing else {},
             "rejected": dict(ing.rejects) if ing else {},
             # retained / foreign refused, late stored unsounded, future stamps (hub.freshness)
             "freshness": dict(ing.freshness.counts) if ing else {},
+            "dropped": {f"{node}/{reason}": n
+                        for (node, reason), n in sorted(self.budget.counts().items())},
             "store_error": store_error,
         }
+
+    # ---- systemd's watchdog ------------------------------------------------
+
+    def alive(self) -> bool:
+        """The alarm lane and the tick loop make progress (what the watchdog vouches for).
+
+        A database outage is not death: the alarm lane still sounds from memory
+        (hub.alarm_batch) and every write fails fast or within the database timeouts,
+        so both keep turning; only a lane or loop stuck past `watchdog_stall_s` is."""
+        if not self.started or self.lanes is None:
+            return False
+        stall = self.settings.watchdog_stall_s
+        return (self.lanes.alarm_lane_alive(stall)
+                and time.monotonic() - self._tick_at <= stall + self._tick_s)
+
+    def tell_systemd(self, notifier: SdNotify | None, interval_s: float | None) -> None:
+        """READY=1 now, then WATCHDOG=1 every `interval_s` only while `alive()`."""
+        if notifier is None or not notifier.enabled:
+            return
+        self._notifier = notifier
+        notifier.notify("READY=1")
+        if interval_s is not None:
+            self._pinger = WatchdogPinger(notifier, interval_s, self.alive).start()
+
+    def stopping_systemd(self) -> None:
+        """No more pings; tell systemd the stop is ours."""
+        if self._pinger is not None:
+            self._pinger.stop()
+            self._pinger = None
+        if self._notifier is not None:
+            self._notifier.notify("STOPPING=1")
+            self._notifier = None
 
 
 def _call(obj: object, method: str) -> None:

@@ -143,6 +143,37 @@ class HubSettings(BaseSettings):
     not_reached_log_s: float = _pos(default=60.0)
     # threads handling inbound messages (per node order kept)
     ingest_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
+    # The lanes (hub/lanes.py, docs/alarm-lane.md). Alarms and cancels have a queue and a
+    # worker of their own and no budget; every other message of a node costs a token of
+    # its bucket (this many a second, up to `node_budget_burst` at once): without one it
+    # is dropped unparsed and counted by node and reason (/metrics). A node that had any
+    # dropped is a noisy_node trouble until none was for `noisy_quiet_s`.
+    # Alarm workers, sharded by node id: a batch that fails slowly holds only its shard.
+    alarm_workers: int = Field(2, ge=1, le=MAX_INGEST_WORKERS)
+    node_budget_per_s: float = _pos(default=2.0)
+    node_budget_burst: int = Field(30, ge=1)
+    noisy_quiet_s: float = _pos(default=60.0)
+    # Queue bounds (memory): a full non-alarm queue drops and counts (`queue_full`); a full
+    # alarm queue drops too (never acked, so the node re-sends it).
+    bulk_queue_max: int = Field(10_000, ge=1)
+    alarm_queue_max: int = Field(50_000, ge=1)
+    # The alarm lane's own MQTT connection (client id `<hub_id>-alarms`): alarms and cancels
+    # never queue at the broker behind a flood of the hub's other topics. On a broker with
+    # `use_username_as_clientid` (production) it needs a login of its own, with the hub's
+    # role: `alarm_username` (and `alarm_password_file`); else the hub's login is used.
+    alarm_connection: bool = False
+    alarm_username: str | None = None
+    alarm_password_file: Path | None = None
+    # With the alarm lane's own connection, the other one reads at most this many
+    # messages a second (a flood then costs bounded CPU; the broker holds the rest).
+    bulk_read_max_per_s: float = _pos(default=2000.0)
+    # /healthz and /metrics say degraded when an alarm has waited this long unhandled, or
+    # more than this many messages are queued.
+    health_alarm_wait_s: float = _pos(default=1.0)
+    health_backlog_max: int = Field(2_000, ge=1)
+    # systemd's watchdog (Type=notify, WatchdogSec): pings stop when an alarm batch or a
+    # tick has run this long (a database outage fails fast and is no reason).
+    watchdog_stall_s: float = _pos(default=30.0)
     # When true this hub stores and shows but never acks or fans out (a provincial
     # hub watching bridged local brokers, ARCHITECTURE.md).
     observer: bool = False
@@ -337,6 +368,18 @@ class HubSettings(BaseSettings):
         except (OSError, IndexError) as exc:
             raise SettingsError(f"{self.source}: dynsec_password_file "
                                 f"{self.dynsec_password_file}: cannot read a password "
+                                f"({exc})") from None
+
+    def alarm_password(self) -> str | None:
+        """The alarm lane's broker password: `alarm_password_file`'s first line, else the
+        hub's own."""
+        if self.alarm_password_file is None:
+            return self.mqtt_password()
+        try:
+            return self.alarm_password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError) as exc:
+            raise SettingsError(f"{self.source}: alarm_password_file "
+                                f"{self.alarm_password_file}: cannot read a password "
                                 f"({exc})") from None
 
     def mqtt_password(self) -> str | None:

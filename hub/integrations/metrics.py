@@ -68,6 +68,26 @@ class _HubCollector(Collector):
         g = GaugeMetricFamily("tiengmo_ingest_backlog", "Messages queued for the ingest workers")
         g.add_metric([], float(health.get("backlog", 0)))
         yield g
+        g = GaugeMetricFamily("tiengmo_alarm_backlog", "Alarms and cancels queued (alarm lane)")
+        g.add_metric([], float(health.get("alarm_backlog", 0)))
+        yield g
+        g = GaugeMetricFamily("tiengmo_oldest_alarm_wait_seconds",
+                              "How long the oldest alarm or cancel not yet handled has waited")
+        g.add_metric([], float(health.get("oldest_alarm_s", 0.0)))
+        yield g
+        # The same rule as /healthz: 1 with the reason's code while degraded.
+        g = GaugeMetricFamily("tiengmo_degraded", "1 while the hub is degraded, by reason",
+                              labels=["reason"])
+        for code in ("alarm_wait", "backlog", "broker", "database", "not_started"):
+            g.add_metric([code], 1.0 if code in (health.get("reasons") or ()) else 0.0)
+        yield g
+        c = CounterMetricFamily("tiengmo_messages_dropped",
+                                "Non-alarm messages dropped unparsed, by node and reason "
+                                "(over_budget, queue_full)", labels=["node", "reason"])
+        for key, n in sorted(dict(health.get("dropped") or {}).items()):
+            node, _, reason = key.rpartition("/")
+            c.add_metric([node, reason], float(n))
+        yield c
         c = CounterMetricFamily("tiengmo_messages_rejected",
                                 "Messages this hub process rejected, by reason",
                                 labels=["reason"])

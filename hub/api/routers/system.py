@@ -59,7 +59,7 @@ def system_get(who: Viewer, ctx: Ctx) -> SystemPublic:
     hub = ctx.hub
     health: dict[str, Any] = hub.health()
     store_error = health.get("store_error")
-    ok = bool(health["started"] and health["broker_connected"] and not store_error)
+    ok = health.get("status") == "ok"   # the same rule as /healthz (Hub.health)
     counts = {"online": 0, "offline": 0, "missing": 0, "unknown": 0}
     expected = 0
     for status, n in ctx.store.nodes.status_counts(scope=who.area).items():

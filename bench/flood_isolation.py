@@ -1,0 +1,357 @@
+"""Other hamlets' alarms while one node credential floods the hub (issue 12 point 1).
+
+On a private Mosquitto (tests/support/broker.py), the hub in its own process (as in
+production, so its RSS and CPU are its own), and in one run:
+
+1. the baseline: `--presses` presses, no flood;
+2. the same presses while a flooder (its own process, one node's credential and its
+   own topics only, as the ACL allows) publishes a mix of valid `result`, `state` and
+   `heartbeat` messages as fast as paho lets it.
+
+A press is an alarm published for one of three probe nodes, each in a hamlet of its
+own (never the flooder's), one at a time: t0 as it is published, `received` when
+its ack reaches the origin, `sound` when the area command reaches a remote
+subscribed like a node to the three hamlets' `cmd`. Each press is its own incident
+(correlation window 10 ms, presses `--gap-ms` apart). A press with no ack or no
+sound within `--timeout` s is lost. The hub's RSS (max of samples) and CPU (user +
+system over the phase) come from /proc; its health at the end (messages handled,
+dropped by node and reason) from its own report.
+
+    python -m bench.flood_isolation --presses 200
+
+Targets: p99 <= 100 ms for both during the flood, 0 lost. Writes
+bench/results/flood_isolation.json with the commit and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Server,
+    client,
+    hub_settings,
+    load,
+    ready_then_wait,
+    registry_text,
+    subscribe,
+    write_result,
+)
+from protocol import (
+    Alarm,
+    Heartbeat,
+    Kind,
+    NodeState,
+    Result,
+    ResultStatus,
+    Source,
+    Topics,
+    encode,
+)
+from tests.support.broker import Mosquitto
+
+T = Topics()
+MODULE = "bench.flood_isolation"
+PROBES = {f"probe-{i}": f"bench/xa/thon-probe-{i}" for i in range(3)}
+REMOTES = {f"remote-{i}": area for i, area in enumerate(PROBES.values())}
+FLOODER, FLOOD_AREA = "flooder", "bench/xa/thon-flood"
+TARGET_P99_MS = 100.0
+
+
+def registry() -> str:
+    return registry_text({**PROBES, **REMOTES, FLOODER: FLOOD_AREA})
+
+
+# ---- the hub and the flooder (each in its own process) ------------------------------------
+
+def serve_hub(port: int, work: Path, alarm_connection: bool) -> None:
+    from hub.runtime import Hub
+
+    lane = {"alarm_connection": True} if alarm_connection else {}
+    settings = hub_settings(port, work, "registry.toml", correlation_window_s=0.01,
+                            noisy_max_fanouts=1_000_000, noisy_window_s=1.0, **lane)
+    hub = Hub(settings).start()
+    ready_then_wait()
+    health = hub.health()
+    hub.stop()
+    keep = ("handled", "rejected", "dropped", "backlog", "reason")
+    print(json.dumps({k: health.get(k) for k in keep}), flush=True)
+
+
+def serve_flood(port: int) -> None:
+    """Publish result/state/heartbeat on the flooder's own topics until stdin closes."""
+    c = client(port, FLOODER)
+    stop = threading.Event()
+    count = [0]
+
+    def run() -> None:
+        now = time.time_ns() // 1_000_000
+        state = encode(NodeState(online=True, boot_id=1, ts_ms=now, version="flood",
+                                 area=FLOOD_AREA, outputs=("gong",),
+                                 buttons=((1, Kind.THEFT), (2, Kind.FIRE))))
+        topics = (T.result(FLOODER), T.node_state(FLOODER), T.heartbeat(FLOODER))
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            which = seq % 3
+            if which == 0:
+                payload = encode(Result(cmd_id=str(uuid.uuid4()), status=ResultStatus.DONE,
+                                        ts_ms=now))
+            elif which == 1:
+                payload = state
+            else:
+                payload = encode(Heartbeat(boot_id=1, seq=seq, ts_ms=now, uptime_s=seq,
+                                           outbox=0))
+            c.publish(topics[which], payload, qos=1 if which < 2 else 0)
+            count[0] += 1
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    ready_then_wait()
+    stop.set()
+    t.join(5)
+    c.disconnect()
+    c.loop_stop()
+    print(json.dumps({"sent": count[0]}), flush=True)
+
+
+# ---- the probes -------------------------------------------------------------------------
+
+class Probes:
+    """Origin publishes alarms (and hears its acks); remote times each area `sound`."""
+
+    def __init__(self, port: int) -> None:
+        self.origin = client(port, "probe-origin")
+        self.remote = client(port, "probe-remote")
+        self.got = threading.Condition()
+        self.acked: dict[str, float] = {}
+        self.sounded: dict[str, float] = {}
+        self.pressed: dict[str, float] = {}   # alarm_id -> wall ms at publish
+        self.origin.on_message = self._on_ack
+        self.remote.on_message = self._on_cmd
+        for node in PROBES:
+            subscribe(self.origin, T.ack(node))
+        for area in PROBES.values():
+            subscribe(self.remote, T.area_cmd(area))
+
+    def _on_ack(self, c: Any, u: Any, msg: Any) -> None:
+        t = time.perf_counter()
+        body = json.loads(msg.payload)
+        if body.get("status") == "received":
+            with self.got:
+                self.acked.setdefault(body["alarm_id"], t)
+                self.got.notify_all()
+
+    def _on_cmd(self, c: Any, u: Any, msg: Any) -> None:
+        t = time.perf_counter()
+        area = msg.topic
+        with self.got:
+            self.sounded.setdefault(area, t)
+            self.got.notify_all()
+
+    def press(self, node: str, timeout: float) -> tuple[float | None, float | None]:
+        """One press; ms to `received` and to `sound` (None: not within `timeout`)."""
+        a = Alarm(alarm_id=str(uuid.uuid4()), kind=Kind.FIRE,
+                  ts_ms=time.time_ns() // 1_000_000, source=Source.BUTTON, button=2,
+                  attempt=1)
+        cmd_topic = T.area_cmd(PROBES[node])
+        with self.got:
+            self.sounded.pop(cmd_topic, None)
+        t0 = time.perf_counter()
+        self.pressed[a.alarm_id] = time.time_ns() / 1e6
+        self.origin.publish(T.alarm(node), encode(a), qos=1)
+        with self.got:
+            self.got.wait_for(lambda: a.alarm_id in self.acked and cmd_topic in self.sounded,
+                              timeout)
+            ack, snd = self.acked.get(a.alarm_id), self.sounded.get(cmd_topic)
+        return (None if ack is None else (ack - t0) * 1000,
+                None if snd is None else (snd - t0) * 1000)
+
+    def close(self) -> None:
+        for c in (self.origin, self.remote):
+            c.disconnect()
+            c.loop_stop()
+
+
+def _quantiles(got: list[float]) -> dict[str, float | None]:
+    if not got:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    got = sorted(got)
+    q = statistics.quantiles(got, n=100, method="inclusive") if len(got) > 1 else got * 99
+    return {"p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(got[-1], 2)}
+
+
+class ProcWatch:
+    """A process's CPU seconds (user + system) and its largest RSS while watched."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.rss_max_mib = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._sample, daemon=True)
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.rss_max_mib = max(self.rss_max_mib, self.rss_mib())
+
+    def __enter__(self) -> ProcWatch:
+        self.rss_max_mib = self.rss_mib()
+        self._cpu0, self._t0 = self.cpu_s(), time.monotonic()
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join(2)
+        self.cpu_used_s = self.cpu_s() - self._cpu0
+        self.wall_s = time.monotonic() - self._t0
+
+    def report(self) -> dict[str, float]:
+        return {"hub_rss_max_mib": round(self.rss_max_mib, 1),
+                "hub_cpu_s": round(self.cpu_used_s, 2),
+                "hub_cpu_pct": round(100 * self.cpu_used_s / max(self.wall_s, 1e-9), 1)}
+
+
+def measure(probes: Probes, presses: int, gap_s: float, timeout: float,
+            hub_pid: int) -> dict[str, Any]:
+    received: list[float] = []
+    sound: list[float] = []
+    lost = 0
+    nodes = list(PROBES)
+    with ProcWatch(hub_pid) as watch:
+        for i in range(presses):
+            r, s = probes.press(nodes[i % len(nodes)], timeout)
+            if r is None or s is None:
+                lost += 1
+            if r is not None:
+                received.append(r)
+            if s is not None:
+                sound.append(s)
+            time.sleep(gap_s)
+    return {"presses": presses, "lost": lost, "received": _quantiles(received),
+            "sound": _quantiles(sound), **watch.report()}
+
+
+def _arrival(db: Path, pressed: dict[str, float]) -> dict[str, Any]:
+    """Publish -> the hub's receipt (its stamp on the alarm row), for the baseline's and
+    the flood's presses: how much of the wait is the broker and paho's reading."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        rows = dict(conn.execute("SELECT alarm_id, received_ms FROM alarms").fetchall())
+        issued = dict(conn.execute(
+            "SELECT a.alarm_id, c.issued_ms FROM alarms a JOIN commands c "
+            "ON c.incident_id = a.incident_id WHERE c.action = 'sound'").fetchall())
+    ids = list(pressed)
+    half = len(ids) // 2
+    out: dict[str, Any] = {}
+    for name, part in (("baseline", ids[:half]), ("flood", ids[half:])):
+        out[name] = {"to_receipt": _quantiles([rows[i] - pressed[i] for i in part
+                                               if i in rows]),
+                     "receipt_to_sound_issued": _quantiles([issued[i] - rows[i] for i in part
+                                                            if i in rows and i in issued])}
+    return out
+
+
+def _line(name: str, r: dict[str, Any]) -> str:
+    rc, sd = r["received"], r["sound"]
+    return (f"{name:<13} received p50 {rc['p50_ms']} p99 {rc['p99_ms']} max {rc['max_ms']} ms | "
+            f"sound p50 {sd['p50_ms']} p99 {sd['p99_ms']} max {sd['max_ms']} ms | lost "
+            f"{r['lost']} | hub RSS {r['hub_rss_max_mib']} MiB, CPU {r['hub_cpu_pct']}%")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--gap-ms", type=float, default=50.0, help="between presses")
+    ap.add_argument("--timeout", type=float, default=30.0, help="a press is lost after this")
+    ap.add_argument("--no-write", action="store_true", help="print only (a comparison run)")
+    ap.add_argument("--one-connection", action="store_true",
+                    help="the hub without the alarm lane's own MQTT connection")
+    ap.add_argument("--serve", choices=["hub", "flood"], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.serve == "hub":
+        return serve_hub(args.port, args.work, not args.one_connection)
+    if args.serve == "flood":
+        return serve_flood(args.port)
+
+    result: dict[str, Any] = {"presses": args.presses, "gap_ms": args.gap_ms,
+                              "alarm_connection": not args.one_connection,
+                              "cpus": os.cpu_count(), "loadavg_start": load()}
+    gap = args.gap_ms / 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "registry.toml").write_text(registry())
+        broker = Mosquitto(work).start()
+        hub: Server | None = None
+        try:
+            hub = Server(MODULE, ["--serve", "hub", "--port", str(broker.port),
+                                  "--work", str(work)]
+                         + (["--one-connection"] if args.one_connection else []))
+            probes = Probes(broker.port)
+            for i in range(10):   # warm-up: first connections, first queries
+                probes.press(list(PROBES)[i % len(PROBES)], args.timeout)
+            result["baseline"] = measure(probes, args.presses, gap, args.timeout,
+                                         hub.proc.pid)
+            print(_line("baseline", result["baseline"]), flush=True)
+            flood = Server(MODULE, ["--serve", "flood", "--port", str(broker.port)])
+            time.sleep(1.0)   # the flood is at full rate before the first press
+            result["flood"] = measure(probes, args.presses, gap, args.timeout, hub.proc.pid)
+            flood.stop()
+            assert flood.proc.stdout is not None
+            result["flood"]["flood_sent"] = json.loads(flood.proc.stdout.read() or "{}").get(
+                "sent")
+            print(_line("during flood", result["flood"]), flush=True)
+            probes.close()
+        finally:
+            if hub is not None:
+                hub.stop()
+                assert hub.proc.stdout is not None
+                result["hub_health"] = json.loads(hub.proc.stdout.read() or "{}")
+                result["broker_to_hub_ms"] = _arrival(work / "hub.db", probes.pressed)
+            broker.stop()
+    f = result["flood"]
+    print(f"publish -> hub receipt: {result.get('broker_to_hub_ms')}")
+    result["loadavg_end"] = load()
+    result["p99_target_ms"] = TARGET_P99_MS
+    result["met"] = bool(f["lost"] == 0 and f["received"]["p99_ms"] is not None
+                         and f["received"]["p99_ms"] <= TARGET_P99_MS
+                         and f["sound"]["p99_ms"] <= TARGET_P99_MS)
+    dropped = result.get("hub_health", {}).get("dropped") or {}
+    print(f"flood: {f['flood_sent']} messages sent by {FLOODER}; hub dropped "
+          f"{sum(dropped.values())} unparsed ({dropped}); handled "
+          f"{result.get('hub_health', {}).get('handled')}")
+    print(f"target p99 <= {TARGET_P99_MS:g} ms and 0 lost during the flood: "
+          f"{'met' if result['met'] else 'NOT met'}; load {result['loadavg_start']} -> "
+          f"{result['loadavg_end']} on {os.cpu_count()} cpus")
+    if not args.no_write:
+        print(f"written to {write_result('flood_isolation', result)}")
+    sys.exit(0 if result["met"] else 1)
+
+
+if __name__ == "__main__":
+    main()
