@@ -37,6 +37,7 @@ from firmware_sim.headless import HeadlessNode
 from firmware_sim.village import node_config
 from firmware_sim.virtual import VirtualNode
 from node.hwconfig import ButtonConfig
+from tests.faults.sounds import SoundWatch
 from tests.support.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,8 +108,9 @@ class HubProcess:
     """One hub process; start/kill/restart on the same database and port."""
 
     def __init__(self, workdir: Path, broker_url: str, registry: Path, db_path: DbRef,
-                 **settings: Any) -> None:
+                 prefix: list[str] | None = None, **settings: Any) -> None:
         self.workdir = workdir
+        self.prefix = prefix or []   # e.g. setpriv, to drop root's file-mode override
         self.db_path = db_path
         self.http_port = free_port()
         self.config = workdir / "hub.toml"
@@ -125,8 +127,8 @@ class HubProcess:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         env.pop("TIENGMO_CONFIG", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tiengmo.cli", "hub", "run", "--config", str(self.config),
-             "--http", f"127.0.0.1:{self.http_port}"],
+            [*self.prefix, sys.executable, "-m", "tiengmo.cli", "hub", "run",
+             "--config", str(self.config), "--http", f"127.0.0.1:{self.http_port}"],
             stdout=logf, stderr=logf, cwd=str(self.workdir), env=env)
         self.starts += 1
         if wait_s:
@@ -337,6 +339,18 @@ def db_alarm_ids(db_path: DbRef) -> set[str]:
         conn.close()
 
 
+def incident_count(db_path: DbRef) -> int:
+    """Incidents in the hub's database, drills left out."""
+    sql = "SELECT count(*) FROM incidents WHERE NOT drill"
+    if _is_pg(db_path):
+        return int(_pg_rows(str(db_path), sql)[0][0])
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
 def duplicate_incidents(db_path: DbRef) -> int:
     """Incidents beyond the first per kind and hamlet (a scenario runs inside one window)."""
     sql = "SELECT kind, area, count(*) FROM incidents WHERE NOT drill GROUP BY kind, area"
@@ -364,12 +378,20 @@ class Figures:
     acked_not_stored: int = 0
     recover_s: float = 0.0
     hub_crashes: int = 0
+    incidents: int = 0
+    # `sound` commands seen on the broker, and those naming an incident the database
+    # does not hold at the end (tests/faults/sounds.py); None where not watched.
+    sounds: int | None = None
+    phantom_sounds: int | None = None
+    # 1 when the scenario did not recover within its bound without restarting the hub.
+    restarts_needed: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def survived(self) -> bool:
         return (self.lost == 0 and self.duplicate_incidents == 0 and self.acked_not_stored == 0
                 and self.local_gongs == self.pressed and self.hub_crashes == 0
+                and not self.phantom_sounds and self.restarts_needed == 0
                 and self.pressed > 0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -421,7 +443,8 @@ def wait_all_home(nodes: Nodes, db_path: DbRef, timeout: float) -> float:
         time.sleep(0.1)
 
 
-def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit) -> Figures:
+def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit,
+                  sounds: SoundWatch | None = None) -> Figures:
     held, _ = nodes.outbox_ids()
     stored = held & db_alarm_ids(db_path)
     fig.pressed = len(nodes.presses)
@@ -429,6 +452,9 @@ def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit) -
     # A press whose alarm never reached the outbox is lost as surely as one the hub dropped.
     fig.lost = fig.pressed - fig.stored
     fig.duplicate_incidents = duplicate_incidents(db_path)
+    fig.incidents = incident_count(db_path)
+    if sounds is not None:
+        fig.sounds, fig.phantom_sounds = sounds.phantoms(db_path)
     lat = nodes.gong_latencies()
     fig.local_gongs = sum(1 for x in lat if x is not None)
     fig.notes["gong_latency_max_s"] = round(max((x for x in lat if x is not None),
