@@ -131,6 +131,11 @@ def idle_sockets(workdir: Path, sockets: int = 1100, nodes: int = 8,
         assert r.broker.proc is not None
         fig.notes["broker_nofile"] = int(Path(f"/proc/{r.broker.proc.pid}/limits").read_text()
                                          .split("Max open files")[1].split()[0])
+        # These nodes are offline while the sockets pile up, and must log in again
+        # through the crowded broker afterwards (a node back from a power cut).
+        late = list(r.nodes.nodes)[:late_nodes]
+        for nid in late:
+            r.nodes[nid].stop()
         # Held by another process, as an attacker's are: paho's select() loop in this
         # one cannot watch a descriptor numbered past 1,024.
         holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(r.broker.port),
@@ -140,9 +145,7 @@ def idle_sockets(workdir: Path, sockets: int = 1100, nodes: int = 8,
             assert holder.stdout is not None
             fig.notes.update(json.loads(holder.stdout.readline()))
             t0 = time.monotonic()
-            late = list(r.nodes.nodes)[:late_nodes]
-            for nid in late:        # these must log in again through the crowded broker
-                r.nodes[nid].stop()
+            for nid in late:
                 r.nodes.start_one(nid)
             connected = [nid for nid in late if r.nodes[nid].wait_connected(20.0)]
             fig.notes["late_nodes_connected"] = f"{len(connected)}/{len(late)}"
