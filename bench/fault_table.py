@@ -82,7 +82,8 @@ def _key_figure(r: dict[str, Any]) -> str:
         return f"stored/acked while read-only {n.get('stored_while_readonly')}/" \
                f"{n.get('acked_while_readonly')}, healthz {n.get('health_while_readonly')}"
     if k == "commit_failures":
-        return f"sounds {r.get('sounds')}, all for stored incidents"
+        return f"ENOSPC logged: {n.get('logged_full')}; {r.get('sounds')} sounds, " \
+               f"{r.get('phantom_sounds')} for an incident not stored"
     for note in ("acked_while_full", "acked_while_locked", "acked_while_gone"):
         if note in n:
             return f"{note.replace('_', ' ')}: {n[note]}"

@@ -4,6 +4,8 @@
     python -m bench.faults --fuzz-cases 0      # faults only; fuzz figures from the last
                                                # bench/fuzz_ingest run, if any
     python -m bench.faults --only hub_killed --only disk_full
+    python -m bench.faults --fuzz-cases 0 --only big_body --table-md   # and write its
+                                               # row into docs/faults.md's fault table
 
 Runs the six fault scenarios of tests/faults at full size (real Mosquitto, the
 hub as a process on SQLite, the real node agents), then the bad-input run of
@@ -11,6 +13,12 @@ bench/fuzz_ingest, and prints one table: per fault, alarms pressed / stored /
 lost, duplicate incidents, local gongs fired, acks without a stored row, time
 to recover; then inputs tried and rejections by reason. Writes
 bench/results/faults.json. Root is needed for the disk-full scenario (tmpfs).
+
+Issue 12 added the rows of docs/faults.md's fault table (bench/fault_table.py):
+the flood (bench/flood_isolation.run_flood, when present), a retained stale
+alarm, a node taking a share of the replicas' stream, failing commits, the
+hub's SQLite read-only, 300 MB bodies, 1,100 idle sockets; every row also
+counts incidents, phantom sounds and restarts needed.
 """
 
 from __future__ import annotations
