@@ -14,3 +14,5 @@ def assert_survived(fig: Figures) -> None:
     assert fig.acked_not_stored == 0, f"acked before stored: {fig}"
     assert fig.local_gongs == fig.pressed, f"a press without its local gong: {fig}"
     assert fig.hub_crashes == 0, fig
+    assert not fig.phantom_sounds, f"a sound for an incident never stored: {fig}"
+    assert fig.restarts_needed == 0, f"did not recover without a restart: {fig}"

@@ -37,6 +37,7 @@ from firmware_sim.headless import HeadlessNode
 from firmware_sim.village import node_config
 from firmware_sim.virtual import VirtualNode
 from node.hwconfig import ButtonConfig
+from tests.faults.sounds import SoundWatch
 from tests.support.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,8 @@ class HubProcess:
                  *, prefix: list[str] | None = None, http_host: str = "127.0.0.1",
                  **settings: Any) -> None:
         self.workdir = workdir
-        # `prefix` runs the hub inside something (e.g. `ip netns exec NS`); its HTTP is
+        # `prefix` runs the hub inside something (e.g. `ip netns exec NS`, or setpriv to drop root's
+        # file-mode override); its HTTP is
         # then bound (and asked) at `http_host`, an address of that namespace.
         self.prefix = prefix or []
         self.http_host = http_host
@@ -342,6 +344,18 @@ def db_alarm_ids(db_path: DbRef) -> set[str]:
         conn.close()
 
 
+def incident_count(db_path: DbRef) -> int:
+    """Incidents in the hub's database, drills left out."""
+    sql = "SELECT count(*) FROM incidents WHERE NOT drill"
+    if _is_pg(db_path):
+        return int(_pg_rows(str(db_path), sql)[0][0])
+    conn = sqlite3.connect(str(db_path), timeout=30)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
 def duplicate_incidents(db_path: DbRef) -> int:
     """Incidents beyond the first per kind and hamlet (a scenario runs inside one window)."""
     sql = "SELECT kind, area, count(*) FROM incidents WHERE NOT drill GROUP BY kind, area"
@@ -369,12 +383,20 @@ class Figures:
     acked_not_stored: int = 0
     recover_s: float = 0.0
     hub_crashes: int = 0
+    incidents: int = 0
+    # `sound` commands seen on the broker, and those naming an incident the database
+    # does not hold at the end (tests/faults/sounds.py); None where not watched.
+    sounds: int | None = None
+    phantom_sounds: int | None = None
+    # 1 when the scenario did not recover within its bound without restarting the hub.
+    restarts_needed: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def survived(self) -> bool:
         return (self.lost == 0 and self.duplicate_incidents == 0 and self.acked_not_stored == 0
                 and self.local_gongs == self.pressed and self.hub_crashes == 0
+                and not self.phantom_sounds and self.restarts_needed == 0
                 and self.pressed > 0)
 
     def as_dict(self) -> dict[str, Any]:
@@ -426,7 +448,8 @@ def wait_all_home(nodes: Nodes, db_path: DbRef, timeout: float) -> float:
         time.sleep(0.1)
 
 
-def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit) -> Figures:
+def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit,
+                  sounds: SoundWatch | None = None) -> Figures:
     held, _ = nodes.outbox_ids()
     stored = held & db_alarm_ids(db_path)
     fig.pressed = len(nodes.presses)
@@ -434,6 +457,9 @@ def count_figures(fig: Figures, nodes: Nodes, db_path: DbRef, audit: AckAudit) -
     # A press whose alarm never reached the outbox is lost as surely as one the hub dropped.
     fig.lost = fig.pressed - fig.stored
     fig.duplicate_incidents = duplicate_incidents(db_path)
+    fig.incidents = incident_count(db_path)
+    if sounds is not None:
+        fig.sounds, fig.phantom_sounds = sounds.phantoms(db_path)
     lat = nodes.gong_latencies()
     fig.local_gongs = sum(1 for x in lat if x is not None)
     fig.notes["gong_latency_max_s"] = round(max((x for x in lat if x is not None),

@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tests.faults.rig import (
     registry_text,
     wait_all_home,
 )
+from tests.faults.sounds import SoundWatch
 from tests.support.broker import Mosquitto
 
 HOME_TIMEOUT_S = 90.0
@@ -45,38 +46,56 @@ class Rig:
     hub: HubProcess
     nodes: Nodes
     audit: AckAudit
+    sounds: SoundWatch
 
     @property
     def db(self) -> DbRef:
         return self.hub.db_path
 
-    def finish(self, fig: Figures, t_cleared: float) -> Figures:
-        """Wait for every alarm to be home, then count (recovery from `t_cleared`)."""
-        done = wait_all_home(self.nodes, self.db, HOME_TIMEOUT_S)
+    def finish(self, fig: Figures, t_cleared: float, bound_s: float = HOME_TIMEOUT_S) -> Figures:
+        """Wait for every alarm to be home, then count (recovery from `t_cleared`).
+
+        Not home within `bound_s`: the hub did not heal by itself. It is restarted
+        (restarts_needed = 1) so the rest can still be counted."""
+        try:
+            done = wait_all_home(self.nodes, self.db, bound_s)
+        except AssertionError as exc:
+            fig.restarts_needed = 1
+            fig.notes["not_recovered"] = str(exc)[:200]
+            self.hub.stop()
+            self.hub.start()
+            done = wait_all_home(self.nodes, self.db, HOME_TIMEOUT_S)
         fig.recover_s = round(max(0.0, done - t_cleared), 2)
         if not self.hub.alive:
             fig.hub_crashes += 1
-        return count_figures(fig, self.nodes, self.db, self.audit)
+        return count_figures(fig, self.nodes, self.db, self.audit, self.sounds)
 
 
 @contextlib.contextmanager
 def rig(workdir: Path, nodes: int, hamlets: int, *, broker_extra: str = "",
         db_dir: Path | None = None, headless: bool = True, db: DbRef | None = None,
-        **hub_settings: Any) -> Iterator[Rig]:
+        before_hub: Callable[[Mosquitto], None] | None = None,
+        hub_prefix: list[str] | None = None, **hub_settings: Any) -> Iterator[Rig]:
+    """`before_hub(broker)`: what the scenario does on the broker before the hub starts."""
     workdir.mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(workdir, extra=broker_extra).start()
     registry = workdir / "registry.toml"
     registry.write_text(registry_text(nodes, hamlets), encoding="utf-8")
     hub = HubProcess(workdir, broker.url, registry,
-                     db if db is not None else (db_dir or workdir) / "hub.db", **hub_settings)
+                     db if db is not None else (db_dir or workdir) / "hub.db", prefix=hub_prefix,
+                     **hub_settings)
     ns = Nodes(broker.url, workdir / "nodes", nodes, hamlets, headless=headless)
     audit: AckAudit | None = None
+    sounds = SoundWatch(broker.url)
     try:
+        if before_hub is not None:
+            before_hub(broker)
         hub.start()
         ns.start()
         audit = AckAudit(ns, hub.db_path)
-        yield Rig(workdir, broker, hub, ns, audit)
+        yield Rig(workdir, broker, hub, ns, audit, sounds)
     finally:
+        sounds.stop()
         if audit is not None:
             audit.stop()
         ns.stop()
