@@ -30,7 +30,7 @@ from typing import Any
 
 import protocol
 from protocol import Topics
-from protocol.sdnotify import SdNotify, WatchdogPinger
+from protocol.sdnotify import SdNotify, ServiceTie
 from protocol.timing import wall_ms
 
 from .budget import NodeBudget, NoisyTroubles
@@ -106,8 +106,7 @@ class Hub:
         self._threads: list[threading.Thread] = []
         self._tick_at = time.monotonic()      # the tick loop's last turn (the watchdog's)
         self._tick_s = 1.0
-        self._pinger: WatchdogPinger | None = None
-        self._notifier: SdNotify | None = None
+        self._systemd = ServiceTie()   # READY, watchdog pings while alive(), STOPPING
         self._stop = threading.Event()
         self._nodes_synced_ms = 0
         self._orphans_checked_ms = 0
@@ -536,21 +535,11 @@ class Hub:
 
     def tell_systemd(self, notifier: SdNotify | None, interval_s: float | None) -> None:
         """READY=1 now, then WATCHDOG=1 every `interval_s` only while `alive()`."""
-        if notifier is None or not notifier.enabled:
-            return
-        self._notifier = notifier
-        notifier.notify("READY=1")
-        if interval_s is not None:
-            self._pinger = WatchdogPinger(notifier, interval_s, self.alive).start()
+        self._systemd.ready(notifier, interval_s, self.alive)
 
     def stopping_systemd(self) -> None:
         """No more pings; tell systemd the stop is ours."""
-        if self._pinger is not None:
-            self._pinger.stop()
-            self._pinger = None
-        if self._notifier is not None:
-            self._notifier.notify("STOPPING=1")
-            self._notifier = None
+        self._systemd.stopping()
 
 
 def _call(obj: object, method: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocol.sdnotify import SdNotify, WatchdogPinger
+from protocol.sdnotify import SdNotify, ServiceTie
 from protocol.timing import Clock
 
 
@@ -29,8 +29,7 @@ class LoopWatch:
         self._running = running
         self._busy_since: float | None = None
         self.progress_at = clock.monotonic()   # the loop's heartbeat, for logs and tests
-        self._pinger: WatchdogPinger | None = None
-        self._notifier: SdNotify | None = None
+        self._systemd = ServiceTie()   # READY, watchdog pings while alive(), STOPPING
 
     def begin(self) -> None:
         self.progress_at = self._clock.monotonic()
@@ -48,18 +47,8 @@ class LoopWatch:
 
     def tell_systemd(self, notifier: SdNotify | None, interval_s: float | None) -> None:
         """READY=1 now, then WATCHDOG=1 every `interval_s` only while `alive()`."""
-        if notifier is None or not notifier.enabled:
-            return
-        self._notifier = notifier
-        notifier.notify("READY=1")
-        if interval_s is not None:
-            self._pinger = WatchdogPinger(notifier, interval_s, self.alive).start()
+        self._systemd.ready(notifier, interval_s, self.alive)
 
     def stopping(self) -> None:
         """No more pings; tell systemd the stop is ours (it then waits, not kills)."""
-        if self._pinger is not None:
-            self._pinger.stop()
-            self._pinger = None
-        if self._notifier is not None:
-            self._notifier.notify("STOPPING=1")
-            self._notifier = None
+        self._systemd.stopping()

@@ -121,3 +121,31 @@ class WatchdogPinger:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(2.0)
+
+
+class ServiceTie:
+    """What a service says to systemd over its life, for the node agent and the hub
+    alike: READY=1 once started, WATCHDOG=1 every `interval_s` only while `alive()`
+    (a WatchdogPinger), STOPPING=1 when the stop is its own (systemd then waits for
+    it, rather than killing it)."""
+
+    def __init__(self) -> None:
+        self._pinger: WatchdogPinger | None = None
+        self._notifier: SdNotify | None = None
+
+    def ready(self, notifier: SdNotify | None, interval_s: float | None,
+              alive: Callable[[], bool]) -> None:
+        if notifier is None or not notifier.enabled:
+            return
+        self._notifier = notifier
+        notifier.notify("READY=1")
+        if interval_s is not None:
+            self._pinger = WatchdogPinger(notifier, interval_s, alive).start()
+
+    def stopping(self) -> None:
+        if self._pinger is not None:
+            self._pinger.stop()
+            self._pinger = None
+        if self._notifier is not None:
+            self._notifier.notify("STOPPING=1")
+            self._notifier = None
