@@ -67,6 +67,9 @@ class UserUpdate(In):
     active: bool | None = None
     area: str | None = Field(default=None, max_length=260, description=(
         "a new area subtree; null or \"\" makes the user hub-wide; absent: unchanged"))
+    # What the admin saw: another (changed meanwhile by someone else) is 409 saying who.
+    expected_role: Role | None = None
+    expected_active: bool | None = None
 
 
 class TokenCreate(In):

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..db import models as m
-from ..errors import InvalidAction, NotFound
+from ..errors import Conflict, InvalidAction, NotFound
 from .base import Work
 from .throttle import LoginThrottles
 
@@ -151,13 +151,22 @@ class AuthStore:
 
     def update_user(self, username: str, actor: str, *, role: str | None = None,
                     display_name: str | None = None, password_hash: str | None = None,
-                    active: bool | None = None, area: str | Unset | None = UNSET) -> UserInfo:
-        """Change what is given; `area` None makes the user hub-wide (UNSET: unchanged)."""
+                    active: bool | None = None, area: str | Unset | None = UNSET,
+                    expected_role: str | None = None,
+                    expected_active: bool | None = None) -> UserInfo:
+        """Change what is given; `area` None makes the user hub-wide (UNSET: unchanged).
+        `expected_*`: what the admin saw; another value (someone changed it first) is a
+        Conflict saying who and when, and nothing is changed."""
         if role is not None:
             _check_role(role)
 
         def tx(s: Session) -> UserInfo:
             row = self._get_user(s, username)
+            for field, seen, wanted, now in (("role", expected_role, role, row.role),
+                                             ("active", expected_active, active, row.active)):
+                # Already as asked (a retry, or the same change twice): nothing to refuse.
+                if seen is not None and seen != now and wanted != now:
+                    raise self._stale(s, username, field, seen, now)
             demoted = ((role is not None and role != "admin") or active is False
                        or (not isinstance(area, Unset) and area is not None))
             if row.role == "admin" and row.area is None and demoted \
@@ -185,6 +194,23 @@ class AuthStore:
             return _user(row)
 
         return self._work.write_once(tx)
+
+    @staticmethod
+    def _stale(s: Session, username: str, field: str, expected: object,
+               current: object) -> Conflict:
+        """Another admin changed `field` first: who and when, from the audit log."""
+        last = s.scalars(select(m.AuditRow).where(
+            m.AuditRow.subject == username,
+            m.AuditRow.action.in_(("create_user", "update_user"))).order_by(
+                m.AuditRow.id.desc())).first()
+        by, at = (last.actor, last.ts_ms) if last is not None else (None, None)
+        who, who_vi = (f" by {by}", f" bởi {by}") if by else ("", "")
+        return Conflict(
+            f"user {username}: {field} is now {current!r}{who}, not {expected!r} as "
+            "expected; nothing was changed",
+            f"Người dùng {username}: {field} hiện là {current!r}{who_vi}, không phải "
+            f"{expected!r} như đã thấy; không có gì bị thay đổi.",
+            current=str(current).lower(), by=by, at_ms=at, field=field, username=username)
 
     def delete_user(self, username: str, actor: str) -> None:
         def tx(s: Session) -> None:

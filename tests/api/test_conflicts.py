@@ -180,3 +180,28 @@ def test_node_changes_compare_and_set_on_what_the_admin_saw(
     assert off.status_code == 200 and off.json()["enabled"] is False
     stored = hub.store.nodes.get("na-sang-01")
     assert stored is not None and stored.area == "bach-thong/xa-hai" and not stored.enabled
+
+
+def test_user_changes_compare_and_set_on_what_the_admin_saw(
+        hub: Hub, browsers: dict[str, Browser]) -> None:
+    """Two admins change one officer's role from what each page showed: the second is
+    409 saying who changed it and when, and the first's change stands."""
+    admin = browsers["admin"]
+    add_user(hub, "duty-x", "operator")
+    first = admin.request("PATCH", f"{API}/users/duty-x",
+                          json={"role": "viewer", "expected_role": "operator"})
+    assert first.status_code == 200, first.text
+    stale = admin.request("PATCH", f"{API}/users/duty-x",
+                          json={"role": "admin", "expected_role": "operator"})
+    assert stale.status_code == 409, stale.text
+    err = stale.json()["error"]
+    assert (err["current"], err["by"], err["field"]) == ("viewer", "admin", "role")
+    assert err["at_ms"] and err["message_vi"]
+    again = admin.request("PATCH", f"{API}/users/duty-x",
+                          json={"role": "viewer", "expected_role": "operator"})
+    assert again.status_code == 200                   # already as asked: a retry
+    off = admin.request("PATCH", f"{API}/users/duty-x",
+                        json={"active": False, "expected_active": False})
+    assert off.status_code == 409 and off.json()["error"]["field"] == "active"
+    user = hub.store.auth.user("duty-x")
+    assert user is not None and (user.role, user.active) == ("viewer", True)

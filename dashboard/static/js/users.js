@@ -67,11 +67,14 @@ function render(users) {
     roleSel.disabled = self; // an admin cannot demote themself out of the last admin seat by accident
     roleSel.addEventListener("change", async () => {
       try {
-        await patch(`/users/${encodeURIComponent(u.username)}`, { role: roleSel.value });
+        // The role this page showed: if another admin changed it meanwhile, 409 says who.
+        await patch(`/users/${encodeURIComponent(u.username)}`, { role: roleSel.value, expected_role: u.role });
+        u.role = roleSel.value;
         toast(t("done_user_role", { name: u.username, role: roleLabel(roleSel.value) }));
       } catch (err) {
         roleSel.value = u.role;
         showError(err);
+        if (err && err.status === 409) load(); // show the users as they are now
       }
     });
     const pw = el("button.btn.btn-small.btn-ghost", { type: "button" }, t("user_reset_password"));

@@ -57,7 +57,9 @@ def users_update(username: str, body: UserUpdate, who: HubAdmin, ctx: Ctx) -> Us
     digest = security.hash_password(body.password) if body.password is not None else None
     user = ctx.auth.update_user(username, who.actor, role=body.role,
                                 display_name=body.display_name, password_hash=digest,
-                                active=body.active, area=area)
+                                active=body.active, area=area,
+                                expected_role=body.expected_role,
+                                expected_active=body.expected_active)
     return serialize.user(user)
 
 
