@@ -107,6 +107,13 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
             result = once()
         except IntegrityError:
             result = store.transaction(unit, urgent=True)   # a race: decide again
+        except StoreError:
+            # The store fails fast (another writer found the database failing a moment
+            # ago): nothing was tried, and the gongs must not wait for the next probe.
+            mem.failed()
+            if publish is not None:
+                _decide_in_memory(store, mem, items, window_ms, publish, late)
+            raise
         except DBAPIError as exc:
             mem.failed()
             if publish is not None:

@@ -165,6 +165,10 @@ def write_inventory(path: Path, root: Path, work: Path, ports: dict[str, int],
             "tiengmo_broker_local_port": ports["plain"],
             "tiengmo_broker_tls_bind_address": "127.0.0.1",
             "tiengmo_broker_dynsec_admin": "hub-admin",
+            # The officers' CA's name constraints (the controller refuses to make it
+            # without them; docs/security.md).
+            "tiengmo_site_domains": ["bach-thong.test"],
+            "tiengmo_site_networks": ["127.0.0.0/8"],
             "tiengmo_areas": [
                 {"path": "bach-thong", "name": "Huyện Bạch Thông", "level": "huyện"},
                 {"path": "bach-thong/vi-huong", "name": "Xã Vi Hương", "level": "xã"},

@@ -84,7 +84,9 @@ function renderPower() {
     if (!communes.has(c)) communes.set(c, []);
     communes.get(c).push(n);
   }
-  const key = JSON.stringify([...communes].map(([c, ms]) => [c, ms.every((n) => n.mains)]));
+  // The names are in the key: they may land (with the snapshot) after the first paint,
+  // and the language may change; a path is never shown for long.
+  const key = JSON.stringify([...communes].map(([c, ms]) => [c, areaName(c), ms.every((n) => n.mains)]).concat([t("sim_cut_power", { area: "" })]));
   if (powerBox.dataset.key === key) return;
   powerBox.dataset.key = key;
   clear(powerBox);
