@@ -267,7 +267,8 @@ class Ingest:
         # Committed: every alarm of the batch is durable from here on.
         self.store_error = None
         with self._lock:
-            self.handled[TopicKind.ALARM.value] += len(outcomes)
+            # Another node's alarm_id is counted once, as its rejection (_after_store).
+            self.handled[TopicKind.ALARM.value] += sum(1 for o in outcomes if not o.foreign)
             self.largest_batch = max(self.largest_batch, len(outcomes))
         if self.observer:
             return
