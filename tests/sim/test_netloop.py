@@ -41,7 +41,7 @@ def test_one_thread_carries_many_nodes_through_a_broker_restart(
     try:
         for n in nodes:
             n.start()
-        assert all(n.wait_connected(15) for n in nodes)
+        assert all(n.wait_connected(30) for n in nodes)
         ids = {n.node_id for n in nodes}
         assert wait_until(lambda: _births(wire) == ids, timeout=5)
         # Two threads per node (agent, player), none for the network.
@@ -63,7 +63,11 @@ def test_one_thread_carries_many_nodes_through_a_broker_restart(
             assert wait_until(lambda: all(n.agent is not None and n.agent.connected
                                           for n in nodes), timeout=20)
             assert wait_until(lambda: _births(rewire) == ids, timeout=10)
-            assert all(n.agent is not None and n.agent.stats["connects"] >= 2 for n in nodes)
+            # The count is kept by each agent's loop, which may run a moment after its
+            # link published the birth (seen once in CI, under load).
+            assert wait_until(lambda: all(n.agent is not None
+                                          and n.agent.stats["connects"] >= 2 for n in nodes),
+                              timeout=20)
         finally:
             rewire.close()
     finally:
