@@ -28,26 +28,11 @@ from tests.api.sse import Reader, serve
 from tests.api.test_roles import EXPECTED, PUBLIC_PATHS, ROLES
 from tests.integrations.cap_docs import flood_warning
 from tests.support.hub_harness import COMMUNE, HAMLET, REGISTRY, alarm, send_alarm, wait_until
+from tests.support.second_commune import NA_CA, SY_BINH, with_second_commune
 from tests.support.wire import Wire
 
 API = "/api/v1"
-SY_BINH = "bach-thong/sy-binh"
-NA_CA = "bach-thong/sy-binh/na-ca"
-TWO_COMMUNES = REGISTRY + f"""
-[[areas]]
-path = "{SY_BINH}"
-name = "Xã Sỹ Bình"
-level = "xã"
-
-[[areas]]
-path = "{NA_CA}"
-name = "Thôn Nà Ca"
-level = "thôn"
-
-[[nodes]]
-id = "na-ca-01"
-area = "{NA_CA}"
-"""
+TWO_COMMUNES = with_second_commune(REGISTRY)
 
 # What every route does for an account limited to an area, written down here apart from
 # the code: a route missing from this table fails the test.

@@ -15,27 +15,9 @@ from tests.browser.conftest import Page
 from tests.browser.stack import REGISTRY, USERS, Stack
 from tests.support.broker import Mosquitto
 from tests.support.hub_harness import wait_until
+from tests.support.second_commune import with_second_commune
 
-SY_BINH = "bach-thong/sy-binh"
-NA_CA = "bach-thong/sy-binh/na-ca"
-TWO_COMMUNES = REGISTRY + f"""
-[[areas]]
-path = "{SY_BINH}"
-name = "Xã Sỹ Bình"
-level = "xã"
-
-[[areas]]
-path = "{NA_CA}"
-name = "Thôn Nà Ca"
-level = "thôn"
-
-[[nodes]]
-id = "na-ca-01"
-area = "{NA_CA}"
-households = 11
-lat = 22.2210
-lon = 105.8800
-"""
+TWO_COMMUNES = with_second_commune(REGISTRY, "households = 11\nlat = 22.2210\nlon = 105.8800\n")
 OFFICER = ("officer-vh", "officer-pass-123")
 
 
