@@ -172,6 +172,9 @@ def test_unit_restarts_always_and_drives_outputs_off_after_exit(applied: Applied
     assert "User=tiengmo" in unit
     # The agent says READY=1 and pings WATCHDOG=1 while its main loop makes progress.
     assert {"Type=notify", "WatchdogSec=30", "NotifyAccess=main"} <= set(unit.splitlines())
+    # lgpio's notification pipe goes in the working directory: a writable one of its own.
+    assert {"RuntimeDirectory=tiengmo-node", "RuntimeDirectoryPreserve=restart",
+            "WorkingDirectory=/run/tiengmo-node"} <= set(unit.splitlines())
     wants = applied.root / "etc/systemd/system/multi-user.target.wants/tiengmo-node.service"
     assert wants.is_symlink()
     assert (applied.root / "etc/systemd/system/sysinit.target.wants/"

@@ -207,6 +207,16 @@ def test_the_installed_units_run_under_the_machines_systemd(site: Site) -> None:
     pid = node.run("systemctl", "show", "-p", "MainPID", "--value", "tiengmo-node").stdout
     cmdline = node.run("cat", f"/proc/{pid.strip()}/cmdline").stdout.replace("\0", " ")
     assert "tiengmo node --config /etc/tiengmo/node.toml" in cmdline
+    # lgpio makes its notification pipe in the working directory at import: under
+    # ProtectSystem=strict that must be the unit's own writable runtime directory, or
+    # the agent and ExecStopPost cannot open a pin on a real Pi (found by tests/hil).
+    cwd = node.run("readlink", f"/proc/{pid.strip()}/cwd").stdout.strip()
+    assert cwd == "/run/tiengmo-node"
+    probe = node.run("systemd-run", "--wait", "--pipe", "-q", "-p", "User=tiengmo",
+                     "-p", "ProtectSystem=strict", "-p", "WorkingDirectory=/run/tiengmo-node",
+                     "touch", ".lgd-nfy-probe")
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    node.run("rm", "-f", "/run/tiengmo-node/.lgd-nfy-probe")
 
 
 def admin_password(site: Site) -> str:
