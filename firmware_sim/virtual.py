@@ -88,14 +88,7 @@ class VirtualNode(AgentLifecycle):
 
         With block=False the hold runs on a thread and this returns at once.
         """
-        b = self._button(button)
-        held = b.hold_s + 0.3 if hold_s is None else hold_s
-        if block:
-            self._hold(b.pin, b.active_low, held)
-            return
-        t = threading.Thread(target=self._hold, args=(b.pin, b.active_low, held), daemon=True)
-        self._presses.append(t)
-        t.start()
+        self._drive(self._button(button), hold_s, block)
 
     def _remote(self, which: int | str) -> RemoteConfig:
         for r in self.config.hardware.remotes:
@@ -107,12 +100,16 @@ class VirtualNode(AgentLifecycle):
                block: bool = True) -> None:
         """Drive a remote input (by number or kind) as its receiver's relay would while a
         key fob is held: active for `hold_s` (default: its hold time + 0.3 s, as `press`)."""
-        r = self._remote(which)
-        held = r.hold_s + 0.3 if hold_s is None else hold_s
+        self._drive(self._remote(which), hold_s, block)
+
+    def _drive(self, inp: ButtonConfig | RemoteConfig, hold_s: float | None,
+               block: bool) -> None:
+        held = inp.hold_s + 0.3 if hold_s is None else hold_s
         if block:
-            self._hold(r.pin, r.active_low, held)
+            self._hold(inp.pin, inp.active_low, held)
             return
-        t = threading.Thread(target=self._hold, args=(r.pin, r.active_low, held), daemon=True)
+        t = threading.Thread(target=self._hold, args=(inp.pin, inp.active_low, held),
+                             daemon=True)
         self._presses.append(t)
         t.start()
 

@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import protocol
@@ -24,6 +24,8 @@ from protocol.tomltable import Table, TableError
 from .battery import GAUGES, GaugeConfig
 from .errors import ConfigError
 from .hwconfig import ButtonConfig, HardwareConfig, InputConfig, OutputConfig, RemoteConfig
+
+_Input = TypeVar("_Input", ButtonConfig, RemoteConfig)
 
 DEFAULT_DATA_DIR = "/var/lib/tiengmo"
 MAX_PIN = 27
@@ -157,36 +159,30 @@ def _mqtt(t: Table, node_id: str, base: Path) -> MqttConfig:
 
 
 def _buttons(root: Table) -> tuple[ButtonConfig, ...]:
-    out: list[ButtonConfig] = []
-    for t in root.tables("buttons"):
-        kind = t.string("kind", required=True)
-        if kind not in {k.value for k in Kind}:
-            raise t.fail("kind", f"{kind!r} is not one of {', '.join(k.value for k in Kind)}")
-        b = ButtonConfig(pin=_pin(t, "pin"), number=t.integer("number", lo=1, hi=999,
-                                                            required=True),
-                         kind=kind, hold_s=t.number("hold_s", 1.5, lo=0.0, hi=60),
-                         active_low=t.boolean("active_low", True))
-        if any(o.number == b.number for o in out):
-            raise t.fail("number", f"button number {b.number} is used twice")
-        t.done()
-        out.append(b)
-    return tuple(out)
+    return _inputs(root, "buttons", ButtonConfig, "button", hold_s=(1.5, 0.0, 60))
 
 
 def _remotes(root: Table) -> tuple[RemoteConfig, ...]:
-    out: list[RemoteConfig] = []
-    for t in root.tables("remotes"):
+    # A receiver's relay output is short and clean: a shorter hold than a button's.
+    return _inputs(root, "remotes", RemoteConfig, "remote input", hold_s=(0.5, 0.05, 30))
+
+
+def _inputs(root: Table, table: str, cls: type[_Input], what: str, *,
+            hold_s: tuple[float, float, float]) -> tuple[_Input, ...]:
+    """The `[[buttons]]` or `[[remotes]]` tables: each a pin, a number, a kind, a hold."""
+    out: list[_Input] = []
+    default, lo, hi = hold_s
+    for t in root.tables(table):
         kind = t.string("kind", required=True)
         if kind not in {k.value for k in Kind}:
             raise t.fail("kind", f"{kind!r} is not one of {', '.join(k.value for k in Kind)}")
-        r = RemoteConfig(pin=_pin(t, "pin"), number=t.integer("number", lo=1, hi=999,
-                                                             required=True),
-                         kind=kind, hold_s=t.number("hold_s", 0.5, lo=0.05, hi=30),
-                         active_low=t.boolean("active_low", True))
-        if any(o.number == r.number for o in out):
-            raise t.fail("number", f"remote input number {r.number} is used twice")
+        i = cls(pin=_pin(t, "pin"), number=t.integer("number", lo=1, hi=999, required=True),
+                kind=kind, hold_s=t.number("hold_s", default, lo=lo, hi=hi),
+                active_low=t.boolean("active_low", True))
+        if any(o.number == i.number for o in out):
+            raise t.fail("number", f"{what} number {i.number} is used twice")
         t.done()
-        out.append(r)
+        out.append(i)
     return tuple(out)
 
 

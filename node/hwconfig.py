@@ -8,6 +8,7 @@ power cut (PROTOCOL.md rule 6).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from protocol import Kind
@@ -168,31 +169,22 @@ def check_hardware_config(cfg: HardwareConfig) -> list[str]:
             problems.append(f"{use}: GPIO {pin} is already used by the {seen[pin]}")
         else:
             seen[pin] = use
-    numbers: set[int] = set()
-    for b in cfg.buttons:
-        if b.number < 1:
-            problems.append(f"button {b.number}: button numbers start at 1")
-        if b.number in numbers:
-            problems.append(f"button {b.number}: the number is used by two buttons")
-        numbers.add(b.number)
-        if b.kind not in _KINDS:
-            problems.append(
-                f"button {b.number}: unknown kind {b.kind!r} (one of {', '.join(sorted(_KINDS))})"
-            )
-        if not 0.05 <= b.hold_s <= 30:
-            problems.append(f"button {b.number}: hold_s must be 0.05..30, got {b.hold_s}")
-    remote_numbers: set[int] = set()
-    for r in cfg.remotes:
-        if r.number < 1:
-            problems.append(f"remote input {r.number}: remote input numbers start at 1")
-        if r.number in remote_numbers:
-            problems.append(f"remote input {r.number}: the number is used by two remote inputs")
-        remote_numbers.add(r.number)
-        if r.kind not in _KINDS:
-            problems.append(f"remote input {r.number}: unknown kind {r.kind!r} "
-                            f"(one of {', '.join(sorted(_KINDS))})")
-        if not 0.05 <= r.hold_s <= 30:
-            problems.append(f"remote input {r.number}: hold_s must be 0.05..30, got {r.hold_s}")
+    # Buttons and remote inputs are numbered in series of their own, by the same rules.
+    inputs: list[tuple[str, str, Sequence[ButtonConfig | RemoteConfig]]] = [
+        ("button", "buttons", cfg.buttons), ("remote input", "remote inputs", cfg.remotes)]
+    for what, plural, items in inputs:
+        numbers: set[int] = set()
+        for b in items:
+            if b.number < 1:
+                problems.append(f"{what} {b.number}: {what} numbers start at 1")
+            if b.number in numbers:
+                problems.append(f"{what} {b.number}: the number is used by two {plural}")
+            numbers.add(b.number)
+            if b.kind not in _KINDS:
+                problems.append(f"{what} {b.number}: unknown kind {b.kind!r} "
+                                f"(one of {', '.join(sorted(_KINDS))})")
+            if not 0.05 <= b.hold_s <= 30:
+                problems.append(f"{what} {b.number}: hold_s must be 0.05..30, got {b.hold_s}")
     if cfg.cancel is not None and not 0.05 <= cfg.cancel.hold_s <= 30:
         problems.append(f"cancel input: hold_s must be 0.05..30, got {cfg.cancel.hold_s}")
     names: set[str] = set()
