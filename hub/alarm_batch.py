@@ -33,7 +33,7 @@ from protocol import Command
 from .correlation import Memory, Pin, memory_for, memory_incident
 from .errors import StoreError
 from .policy import Sound
-from .store import AlarmOutcome, IncidentInfo, Repositories, Store
+from .store import AlarmInfo, AlarmOutcome, IncidentInfo, Repositories, Store
 from .store.alarms import AlarmItem, corr_key
 from .store.phone import PhoneAlarm
 
@@ -56,6 +56,19 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
     an alarm of `late` (too old: hub.freshness), decided in memory or not. Raises
     when the batch could not be stored: nothing of it is acked then."""
     mem = memory if memory is not None else memory_for(store)
+    foreign = {i: pin for i, (n, a, _) in enumerate(items)
+               if (pin := mem.pinned_to_another(n, a.alarm_id)) is not None}
+    if foreign:
+        # Another node's alarm_id, decided in memory and not yet stored: refused here
+        # as the stored row would refuse it, never stored or pinned as this node's.
+        rest = [it for i, it in enumerate(items) if i not in foreign]
+        stored, sounds = (store_alarm_batch(
+            store, rest, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
+            noisy_window_s=noisy_window_s, publish=publish, memory=mem, late=late)
+            if rest else ([], {}))
+        it = iter(stored)
+        return [_foreign(items[i], foreign[i]) if i in foreign else next(it)
+                for i in range(len(items))], sounds
     window_ms = int(window_s * 1000)
     pins = mem.pinned([a.alarm_id for _, a, _ in items])
     # A pinned alarm keeps its first receipt: the window it was decided in.
@@ -85,7 +98,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
                 # Pinned before the commit: a retry, or the node's re-send after a
                 # failed commit, is stored under this very incident.
                 mem.sounded(out, Pin(out.incident_id, received_ms, out.incident.opened_ms,
-                                     sent))
+                                     sent, out.alarm.node_id))
 
         outcomes = uow.alarms.record_batch(
             items, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
@@ -164,7 +177,7 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         inc_id, opened_ms, new = mem.decide(key, received_ms, window_ms,
                                             lambda i: _known_closed(store, i))
         if not new:
-            mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, None))
+            mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, None, node_id))
             continue
         inc = memory_incident(inc_id, alarm.kind.value, area, node_id, opened_ms)
         try:
@@ -172,9 +185,23 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         except Exception:   # the store attempt below still runs
             log.exception("could not sound incident %s decided in memory", inc_id)
             continue
-        mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, sent))
+        mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, sent, node_id))
         log.warning("BÁO ĐỘNG / ALARM %s from %s sounded as incident %s before it could "
                     "be stored (database unwritable)", alarm.kind.value, node_id, inc_id)
+
+
+def _foreign(item: AlarmItem, pin: Pin) -> AlarmOutcome:
+    """The refusal of an alarm whose id `pin` binds to another node (nothing written)."""
+    node_id, alarm, received_ms = item
+    inc = memory_incident(pin.incident_id, alarm.kind.value, "", pin.node_id, pin.opened_ms)
+    info = AlarmInfo(alarm_id=alarm.alarm_id, node_id=node_id, kind=alarm.kind.value,
+                     pressed_ms=alarm.ts_ms, received_ms=received_ms,
+                     source=alarm.source.value, button=alarm.button, attempts=alarm.attempt,
+                     copies=1, incident_id=pin.incident_id, area=None, unknown_node=False,
+                     disabled_node=False, fanout_held=False, drill=False, cancelled=False,
+                     cancelled_ms=None)
+    return AlarmOutcome(alarm.alarm_id, pin.incident_id, False, False, True, True, False,
+                        inc, info, foreign=True)
 
 
 def _known_closed(store: Store, incident: str) -> bool:

@@ -55,6 +55,7 @@ class Pin:
     received_ms: int          # its first receipt: the window it was decided in
     opened_ms: int
     sound: tuple[Sound, Command] | None   # published for it before it was stored
+    node_id: str              # the node that sent it first: the id is that node's alone
 
 
 @dataclass(slots=True)
@@ -84,6 +85,9 @@ class Memory:
             self._pin(alarm_id, p)
 
     def _pin(self, alarm_id: str, p: Pin) -> None:
+        held = self.pins.get(alarm_id)
+        if held is not None and held.node_id != p.node_id:
+            return   # bound to the node that sent it first, as a stored row is
         if alarm_id not in self.pins and len(self.pins) >= MAX_PINS:
             self.pins.pop(next(iter(self.pins)))
         self.pins[alarm_id] = p
@@ -101,6 +105,13 @@ class Memory:
     def pinned(self, alarm_ids: list[str]) -> dict[str, Pin]:
         with self._lock:
             return {a: self.pins[a] for a in alarm_ids if a in self.pins}
+
+    def pinned_to_another(self, node_id: str, alarm_id: str) -> Pin | None:
+        """The pin of `alarm_id` if another node sent it first (while it was not stored,
+        the database cannot tell: memory must, or that node would take the id over)."""
+        with self._lock:
+            p = self.pins.get(alarm_id)
+        return p if p is not None and p.node_id != node_id else None
 
     # ---- what was committed ---------------------------------------------
 

@@ -153,3 +153,35 @@ def test_two_replicas_sounding_one_hamlet_during_an_outage_name_one_incident(
         assert {k["incident_id"] for k in acks} == {sounds[0]["incident_id"]}
         assert a.store.incidents.count(kind="fire") == 1
         assert a.store.alarms.count(kind="fire") == len(presses)
+
+
+def test_another_nodes_alarm_id_is_refused_while_the_owners_alarm_waits_to_be_stored(
+        broker: Mosquitto, wire: Wire, tmp_path: Path) -> None:
+    """An alarm_id is bound to the node that sent it first even while only memory knows
+    it (the database down): another node's copy is refused at once, never stored as
+    that node's, and the owner's re-send is stored under the incident that sounded."""
+    watch_all(wire)
+    with running_hub(hub_settings(broker, tmp_path)) as hub:
+        warm = alarm("theft")
+        send_alarm(wire, "na-cha-01", warm)   # the hub knows the other hamlet's node
+        wire.wait_for(is_ack("na-cha-01", warm.alarm_id))
+        wire.clear()
+        with outage(hub.store.engine, at="write"):
+            a = alarm("fire")
+            send_alarm(wire, "na-sang-01", a)
+            sound = wire.wait_for(is_area_cmd(HAMLET))[0].json()
+            send_alarm(wire, "na-cha-01", alarm("fire", a.alarm_id, attempt=2))
+            refused = wire.wait_for(is_ack("na-cha-01", a.alarm_id, "rejected"))[0].json()
+            assert refused["reason"] == "foreign_alarm_id" and "incident_id" not in refused
+            beacons_later(wire, 2)
+            assert [m.json()["incident_id"] for m in cmds(wire)] == [sound["incident_id"]]
+        # The database is back. The other node tries again first: still not its alarm.
+        send_alarm(wire, "na-cha-01", alarm("fire", a.alarm_id, attempt=3))
+        wire.wait_for(is_ack("na-cha-01", a.alarm_id, "rejected"), count=2)
+        send_alarm(wire, "na-sang-01", alarm("fire", a.alarm_id, attempt=3))
+        ack = wire.wait_for(is_ack("na-sang-01", a.alarm_id))[0].json()
+        assert ack["incident_id"] == sound["incident_id"]
+        stored = hub.store.alarms.get(a.alarm_id)
+        assert stored is not None and stored.node_id == "na-sang-01"
+        assert hub.store.alarms.count(node_id="na-cha-01") == 1   # its own warm-up alarm
+        assert hub.health()["rejected"].get("foreign_alarm_id") == 2
