@@ -122,9 +122,12 @@ def start_broker(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def client(port: int, name: str) -> mqtt.Client:
-    """A connected bare paho client with room for a whole window of messages in flight."""
+def client(port: int, name: str, password: str | None = None) -> mqtt.Client:
+    """A connected bare paho client with room for a whole window of messages in flight;
+    with `password`, logged in as `name` (a broker with logins, e.g. production's)."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}")
+    if password is not None:
+        c.username_pw_set(name, password)
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     ready = threading.Event()
@@ -202,3 +205,44 @@ class Subscriber:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
+
+
+class ProcWatch:
+    """A process's CPU seconds (user + system) and its largest RSS while watched."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.rss_max_mib = 0.0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._sample, daemon=True)
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.2):
+            self.rss_max_mib = max(self.rss_max_mib, self.rss_mib())
+
+    def __enter__(self) -> ProcWatch:
+        self.rss_max_mib = self.rss_mib()
+        self._cpu0, self._t0 = self.cpu_s(), time.monotonic()
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join(2)
+        self.cpu_used_s = self.cpu_s() - self._cpu0
+        self.wall_s = time.monotonic() - self._t0
+
+    def report(self) -> dict[str, float]:
+        return {"hub_rss_max_mib": round(self.rss_max_mib, 1),
+                "hub_cpu_s": round(self.cpu_used_s, 2),
+                "hub_cpu_pct": round(100 * self.cpu_used_s / max(self.wall_s, 1e-9), 1)}

@@ -65,6 +65,13 @@ def _key_figure(r: dict[str, Any]) -> str:
     """The one figure that says whether this fault bit, per scenario."""
     n = r.get("notes", {})
     k = r.get("key")
+    if k == "flood":
+        return (f"{n.get('flood_sent') or 0:,} flood msgs ({n.get('flood_dropped') or 0:,} "
+                f"dropped unparsed); during it received p99 {n.get('flood_received_p99_ms')} "
+                f"ms, sound p99 {n.get('flood_sound_p99_ms')} ms (target "
+                f"{n.get('p99_target_ms')}: {'met' if n.get('met') else 'NOT met'}); "
+                f"no flood {n.get('baseline_received_p99_ms')}/"
+                f"{n.get('baseline_sound_p99_ms')} ms")
     if k == "retained_stale":
         return f"sounds for the stale alarm: {n.get('sounds_for_the_stale_alarm')}, " \
                f"stored: {n.get('stale_stored')}"

@@ -17,7 +17,12 @@ sound within `--timeout` s is lost. The hub's RSS (max of samples) and CPU (user
 system over the phase) come from /proc; its health at the end (messages handled,
 dropped by node and reason) from its own report.
 
-    python -m bench.flood_isolation --presses 200
+    python -m bench.flood_isolation --presses 200 [--production-broker] [--one-connection]
+
+`--production-broker`: the production Mosquitto config with the dynamic-security store
+of tiengmo.dynsec_config (a login per node, the hub's and its alarm lane's own,
+`use_username_as_clientid`), every client with its own login, as users run it; the
+fault table's flood row (`run_flood`) uses it.
 
 Targets: p99 <= 100 ms for both during the flood, 0 lost. Writes
 bench/results/flood_isolation.json with the commit and the load average.
@@ -29,6 +34,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -39,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ProcWatch,
     Server,
     client,
     hub_settings,
@@ -48,6 +55,7 @@ from bench.common import (
     subscribe,
     write_result,
 )
+from hub.logins import alarm_login
 from protocol import (
     Alarm,
     Heartbeat,
@@ -69,8 +77,27 @@ FLOODER, FLOOD_AREA = "flooder", "bench/xa/thon-flood"
 TARGET_P99_MS = 100.0
 
 
+HUB_ID = "bench-hub"   # bench.common.hub_settings
+
+
 def registry() -> str:
     return registry_text({**PROBES, **REMOTES, FLOODER: FLOOD_AREA})
+
+
+def production_logins(work: Path) -> dict[str, str]:
+    """Every login of a run on the production broker (`--production-broker`): the hub,
+    its alarm lane, each node; kept in `work` for the hub's and the flooder's process."""
+    users = {u: secrets.token_urlsafe(12) for u in
+             [HUB_ID, alarm_login(HUB_ID), *PROBES, *REMOTES, FLOODER]}
+    for user, pw in users.items():
+        (work / f"{user}.pass").write_text(pw + "\n")
+    (work / "logins.json").write_text(json.dumps(users))
+    return users
+
+
+def saved_logins(work: Path | None) -> dict[str, str] | None:
+    f = work / "logins.json" if work is not None else None
+    return json.loads(f.read_text()) if f is not None and f.exists() else None
 
 
 # ---- the hub and the flooder (each in its own process) ------------------------------------
@@ -78,7 +105,12 @@ def registry() -> str:
 def serve_hub(port: int, work: Path, alarm_connection: bool) -> None:
     from hub.runtime import Hub
 
-    lane = {"alarm_connection": True} if alarm_connection else {}
+    lane: dict[str, Any] = {"alarm_connection": True} if alarm_connection else {}
+    if saved_logins(work) is not None:   # the production broker: as the hub role sets it
+        lane |= {"username": HUB_ID, "password_file": str(work / f"{HUB_ID}.pass")}
+        if alarm_connection:
+            lane |= {"alarm_username": alarm_login(HUB_ID),
+                     "alarm_password_file": str(work / f"{alarm_login(HUB_ID)}.pass")}
     settings = hub_settings(port, work, "registry.toml", correlation_window_s=0.01,
                             noisy_max_fanouts=1_000_000, noisy_window_s=1.0, **lane)
     hub = Hub(settings).start()
@@ -89,9 +121,9 @@ def serve_hub(port: int, work: Path, alarm_connection: bool) -> None:
     print(json.dumps({k: health.get(k) for k in keep}), flush=True)
 
 
-def serve_flood(port: int) -> None:
+def serve_flood(port: int, work: Path | None) -> None:
     """Publish result/state/heartbeat on the flooder's own topics until stdin closes."""
-    c = client(port, FLOODER)
+    c = client(port, FLOODER, (saved_logins(work) or {}).get(FLOODER))
     stop = threading.Event()
     count = [0]
 
@@ -129,21 +161,26 @@ def serve_flood(port: int) -> None:
 # ---- the probes -------------------------------------------------------------------------
 
 class Probes:
-    """Origin publishes alarms (and hears its acks); remote times each area `sound`."""
+    """Each probe node publishes its alarms (and hears its acks); each remote, a node of
+    the same hamlet, times its area's `sound`. One client per node, with its login on
+    the production broker (which lets a node publish and read only its own)."""
 
-    def __init__(self, port: int) -> None:
-        self.origin = client(port, "probe-origin")
-        self.remote = client(port, "probe-remote")
+    def __init__(self, port: int, logins: dict[str, str] | None = None) -> None:
+        pw = (logins or {}).get
+        self.origins = {node: client(port, node, pw(node)) for node in PROBES}
+        self.remotes = [client(port, node, pw(node)) for node in REMOTES]
         self.got = threading.Condition()
         self.acked: dict[str, float] = {}
         self.sounded: dict[str, float] = {}
         self.pressed: dict[str, float] = {}   # alarm_id -> wall ms at publish
-        self.origin.on_message = self._on_ack
-        self.remote.on_message = self._on_cmd
-        for node in PROBES:
-            subscribe(self.origin, T.ack(node))
-        for area in PROBES.values():
-            subscribe(self.remote, T.area_cmd(area))
+        self.sound_incidents: list[str] = []  # incident id of each `sound` (cmd_id once)
+        self._cmd_ids: set[str] = set()
+        for node, origin in self.origins.items():
+            origin.on_message = self._on_ack
+            subscribe(origin, T.ack(node))
+        for remote, area in zip(self.remotes, REMOTES.values(), strict=True):
+            remote.on_message = self._on_cmd
+            subscribe(remote, T.area_cmd(area))
 
     def _on_ack(self, c: Any, u: Any, msg: Any) -> None:
         t = time.perf_counter()
@@ -156,8 +193,13 @@ class Probes:
     def _on_cmd(self, c: Any, u: Any, msg: Any) -> None:
         t = time.perf_counter()
         area = msg.topic
+        body = json.loads(msg.payload)
         with self.got:
             self.sounded.setdefault(area, t)
+            # For the fault table: every sound must name an incident the database holds.
+            if body.get("action") == "sound" and body.get("cmd_id") not in self._cmd_ids:
+                self._cmd_ids.add(body.get("cmd_id"))
+                self.sound_incidents.append(str(body.get("incident_id")))
             self.got.notify_all()
 
     def press(self, node: str, timeout: float) -> tuple[float | None, float | None]:
@@ -170,7 +212,7 @@ class Probes:
             self.sounded.pop(cmd_topic, None)
         t0 = time.perf_counter()
         self.pressed[a.alarm_id] = time.time_ns() / 1e6
-        self.origin.publish(T.alarm(node), encode(a), qos=1)
+        self.origins[node].publish(T.alarm(node), encode(a), qos=1)
         with self.got:
             self.got.wait_for(lambda: a.alarm_id in self.acked and cmd_topic in self.sounded,
                               timeout)
@@ -179,7 +221,7 @@ class Probes:
                 None if snd is None else (snd - t0) * 1000)
 
     def close(self) -> None:
-        for c in (self.origin, self.remote):
+        for c in (*self.origins.values(), *self.remotes):
             c.disconnect()
             c.loop_stop()
 
@@ -190,47 +232,6 @@ def _quantiles(got: list[float]) -> dict[str, float | None]:
     got = sorted(got)
     q = statistics.quantiles(got, n=100, method="inclusive") if len(got) > 1 else got * 99
     return {"p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2), "max_ms": round(got[-1], 2)}
-
-
-class ProcWatch:
-    """A process's CPU seconds (user + system) and its largest RSS while watched."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.rss_max_mib = 0.0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._sample, daemon=True)
-
-    def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.2):
-            self.rss_max_mib = max(self.rss_max_mib, self.rss_mib())
-
-    def __enter__(self) -> ProcWatch:
-        self.rss_max_mib = self.rss_mib()
-        self._cpu0, self._t0 = self.cpu_s(), time.monotonic()
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._t.join(2)
-        self.cpu_used_s = self.cpu_s() - self._cpu0
-        self.wall_s = time.monotonic() - self._t0
-
-    def report(self) -> dict[str, float]:
-        return {"hub_rss_max_mib": round(self.rss_max_mib, 1),
-                "hub_cpu_s": round(self.cpu_used_s, 2),
-                "hub_cpu_pct": round(100 * self.cpu_used_s / max(self.wall_s, 1e-9), 1)}
 
 
 def measure(probes: Probes, presses: int, gap_s: float, timeout: float,
@@ -281,59 +282,82 @@ def _line(name: str, r: dict[str, Any]) -> str:
             f"{r['lost']} | hub RSS {r['hub_rss_max_mib']} MiB, CPU {r['hub_cpu_pct']}%")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--presses", type=int, default=200)
-    ap.add_argument("--gap-ms", type=float, default=50.0, help="between presses")
-    ap.add_argument("--timeout", type=float, default=30.0, help="a press is lost after this")
-    ap.add_argument("--no-write", action="store_true", help="print only (a comparison run)")
-    ap.add_argument("--one-connection", action="store_true",
-                    help="the hub without the alarm lane's own MQTT connection")
-    ap.add_argument("--serve", choices=["hub", "flood"], help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.ERROR)
-    if args.serve == "hub":
-        return serve_hub(args.port, args.work, not args.one_connection)
-    if args.serve == "flood":
-        return serve_flood(args.port)
+def _counts(db: Path, probes: Probes) -> dict[str, Any]:
+    """What the fault table counts (bench/fault_table.py): every press of the run, its
+    row, the incidents, acks without a row, sounds naming an incident not held."""
+    import sqlite3
 
-    result: dict[str, Any] = {"presses": args.presses, "gap_ms": args.gap_ms,
-                              "alarm_connection": not args.one_connection,
+    with sqlite3.connect(db) as conn:
+        stored = {r[0] for r in conn.execute("SELECT alarm_id FROM alarms")}
+        incidents = {r[0] for r in conn.execute("SELECT incident_id FROM incidents")}
+    pressed = set(probes.pressed)
+    return {"pressed": len(pressed), "stored": len(pressed & stored),
+            "incidents": len(incidents),
+            "acked_not_stored": len(set(probes.acked) - stored),
+            "sounds": len(probes.sound_incidents),
+            "phantom_sounds": sum(1 for i in probes.sound_incidents if i not in incidents)}
+
+
+def start_broker(work: Path, production: bool) -> tuple[Mosquitto, dict[str, str] | None]:
+    """A plain Mosquitto, or the production one (deploy/mosquitto/mosquitto.conf with
+    the dynamic-security store tiengmo.dynsec_config makes: one login per node, the
+    hub's and its alarm lane's, `use_username_as_clientid`), as users run it."""
+    if not production:
+        return Mosquitto(work).start(), None
+    from protocol import load_registry
+    from tests.support.prod_mosquitto import ProductionMosquitto, dynsec_store
+
+    users = production_logins(work)
+    store = dynsec_store(load_registry(work / "registry.toml"), [HUB_ID], users)
+    (work / "broker").mkdir(exist_ok=True)
+    return ProductionMosquitto(work / "broker", users, store).start(), users
+
+
+def run(work: Path, presses: int = 200, gap_ms: float = 50.0, timeout: float = 30.0,
+        one_connection: bool = False, production: bool = False) -> dict[str, Any]:
+    """The whole bench in `work` (registry, broker, hub database): the baseline, then the
+    flood; returns the result (what main writes), `counts` for the fault table."""
+    result: dict[str, Any] = {"presses": presses, "gap_ms": gap_ms,
+                              "alarm_connection": not one_connection,
+                              "broker": "production" if production else "plain",
                               "cpus": os.cpu_count(), "loadavg_start": load()}
-    gap = args.gap_ms / 1000
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        (work / "registry.toml").write_text(registry())
-        broker = Mosquitto(work).start()
-        hub: Server | None = None
-        try:
-            hub = Server(MODULE, ["--serve", "hub", "--port", str(broker.port),
-                                  "--work", str(work)]
-                         + (["--one-connection"] if args.one_connection else []))
-            probes = Probes(broker.port)
-            for i in range(10):   # warm-up: first connections, first queries
-                probes.press(list(PROBES)[i % len(PROBES)], args.timeout)
-            result["baseline"] = measure(probes, args.presses, gap, args.timeout,
-                                         hub.proc.pid)
-            print(_line("baseline", result["baseline"]), flush=True)
-            flood = Server(MODULE, ["--serve", "flood", "--port", str(broker.port)])
-            time.sleep(1.0)   # the flood is at full rate before the first press
-            result["flood"] = measure(probes, args.presses, gap, args.timeout, hub.proc.pid)
-            flood.stop()
-            assert flood.proc.stdout is not None
-            result["flood"]["flood_sent"] = json.loads(flood.proc.stdout.read() or "{}").get(
-                "sent")
-            print(_line("during flood", result["flood"]), flush=True)
+    gap = gap_ms / 1000
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "registry.toml").write_text(registry())
+    broker, logins = start_broker(work, production)
+    hub: Server | None = None
+    probes: Probes | None = None
+    try:
+        hub = Server(MODULE, ["--serve", "hub", "--port", str(broker.port),
+                              "--work", str(work)]
+                     + (["--one-connection"] if one_connection else []))
+        probes = Probes(broker.port, logins)
+        for i in range(10):   # warm-up: first connections, first queries
+            probes.press(list(PROBES)[i % len(PROBES)], timeout)
+        result["baseline"] = measure(probes, presses, gap, timeout, hub.proc.pid)
+        print(_line("baseline", result["baseline"]), flush=True)
+        flood = Server(MODULE, ["--serve", "flood", "--port", str(broker.port),
+                                "--work", str(work)])
+        time.sleep(1.0)   # the flood is at full rate before the first press
+        result["flood"] = measure(probes, presses, gap, timeout, hub.proc.pid)
+        flood.stop()
+        assert flood.proc.stdout is not None
+        result["flood"]["flood_sent"] = json.loads(flood.proc.stdout.read() or "{}").get(
+            "sent")
+        print(_line("during flood", result["flood"]), flush=True)
+        time.sleep(1.0)   # a late ack or sound still counts in the table
+    finally:
+        if probes is not None:
             probes.close()
-        finally:
-            if hub is not None:
-                hub.stop()
-                assert hub.proc.stdout is not None
-                result["hub_health"] = json.loads(hub.proc.stdout.read() or "{}")
+        if hub is not None:
+            hub.stop()
+            assert hub.proc.stdout is not None
+            result["hub_health"] = json.loads(hub.proc.stdout.read() or "{}")
+            result["hub_exit"] = hub.proc.returncode
+            if probes is not None:
                 result["broker_to_hub_ms"] = _arrival(work / "hub.db", probes.pressed)
-            broker.stop()
+                result["counts"] = _counts(work / "hub.db", probes)
+        broker.stop()
     f = result["flood"]
     print(f"publish -> hub receipt: {result.get('broker_to_hub_ms')}")
     result["loadavg_end"] = load()
@@ -348,6 +372,74 @@ def main() -> None:
     print(f"target p99 <= {TARGET_P99_MS:g} ms and 0 lost during the flood: "
           f"{'met' if result['met'] else 'NOT met'}; load {result['loadavg_start']} -> "
           f"{result['loadavg_end']} on {os.cpu_count()} cpus")
+    return result
+
+
+def run_flood(workdir: Path, presses: int = 200, production: bool = True) -> dict[str, Any]:
+    """The fault table's flood row (bench/fault_table.flood_row): this bench with the
+    alarm lane's own connection, as the Figures' keys plus notes.
+
+    Sent = every press of the run (warm-up, baseline and flood), each published once by
+    a bare client (no local gong to miss); "recover" is 0: a flood is no outage, what
+    bites is the wait, hence the p99s in the notes (and `met`: p99 <= 100 ms for both
+    during the flood, 0 lost). A hub that did not exit cleanly counts as a crash."""
+    t0 = time.monotonic()
+    r = run(workdir, presses=presses, production=production)
+    c = r.get("counts", {})
+    f, b = r["flood"], r["baseline"]
+    pressed = int(c.get("pressed", 0))
+    dropped = r.get("hub_health", {}).get("dropped") or {}
+    out: dict[str, Any] = {
+        "pressed": pressed, "stored": int(c.get("stored", 0)),
+        "lost": pressed - int(c.get("stored", 0)) + int(f["lost"]) + int(b["lost"]),
+        "incidents": int(c.get("incidents", 0)),
+        # One incident per press (correlation window 10 ms, presses 50 ms apart): any
+        # beyond is a duplicate; presses received within 10 ms of each other may share one.
+        "duplicate_incidents": max(0, int(c.get("incidents", 0)) - pressed),
+        "local_gongs": pressed, "acked_not_stored": int(c.get("acked_not_stored", 0)),
+        "recover_s": 0.0, "hub_crashes": 0 if r.get("hub_exit") == 0 else 1,
+        "sounds": c.get("sounds"), "phantom_sounds": c.get("phantom_sounds"),
+        # The hub was never restarted; whether the wait met the target is `met`.
+        "restarts_needed": 0 if r.get("hub_exit") == 0 else 1,
+        "flood_sent": f.get("flood_sent"), "flood_dropped": sum(dropped.values()),
+        "flood_received_p99_ms": f["received"]["p99_ms"],
+        "flood_sound_p99_ms": f["sound"]["p99_ms"],
+        "baseline_received_p99_ms": b["received"]["p99_ms"],
+        "baseline_sound_p99_ms": b["sound"]["p99_ms"],
+        "p99_target_ms": TARGET_P99_MS, "met": r["met"],
+        "hub_rss_max_mib": f["hub_rss_max_mib"], "hub_cpu_pct": f["hub_cpu_pct"],
+        "alarm_connection": r["alarm_connection"], "broker": r["broker"],
+        "loadavg_start": r["loadavg_start"], "loadavg_end": r["loadavg_end"],
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--gap-ms", type=float, default=50.0, help="between presses")
+    ap.add_argument("--timeout", type=float, default=30.0, help="a press is lost after this")
+    ap.add_argument("--no-write", action="store_true", help="print only (a comparison run)")
+    ap.add_argument("--one-connection", action="store_true",
+                    help="the hub without the alarm lane's own MQTT connection")
+    ap.add_argument("--production-broker", action="store_true",
+                    help="the production Mosquitto config with its dynamic-security store "
+                         "(a login per node, the hub's and its alarm lane's)")
+    ap.add_argument("--serve", choices=["hub", "flood"], help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    if args.serve == "hub":
+        return serve_hub(args.port, args.work, not args.one_connection)
+    if args.serve == "flood":
+        return serve_flood(args.port, args.work)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(Path(tmp), args.presses, args.gap_ms, args.timeout, args.one_connection,
+                     args.production_broker)
+    result.pop("counts", None)
+    result.pop("hub_exit", None)
     if not args.no_write:
         print(f"written to {write_result('flood_isolation', result)}")
     sys.exit(0 if result["met"] else 1)

@@ -35,6 +35,7 @@ from protocol import (
 from protocol.timing import wall_ms
 from protocol.topics import QOS, RETAINED
 
+from .logins import alarm_login
 from .mqtt import Inbound, MqttClient, MqttEvent, MqttOptions, Outgoing, Refused
 
 __all__ = ["Inbound", "Link", "LinkConfig"]
@@ -79,7 +80,7 @@ class Link:
             lane = [sub for sub in subs if sub[0].endswith(ALARM_LANE_TOPICS)]
             subs = [sub for sub in subs if sub not in lane]
             self.alarm_client = MqttClient(
-                replace(config.alarm_mqtt, mqtt5=options.mqtt5), f"{config.hub_id}-alarms",
+                replace(config.alarm_mqtt, mqtt5=options.mqtt5), alarm_login(config.hub_id),
                 subscriptions=lane, on_event=self._on_event,
                 name=f"hub {config.hub_id} alarm lane", clock_ms=clock_ms)
         self.client = MqttClient(
@@ -124,6 +125,12 @@ class Link:
     def alarm_lane_connected(self) -> bool:
         """The alarm lane's own connection is up (True when there is none)."""
         return self.alarm_client is None or self.alarm_client.connected.is_set()
+
+    @property
+    def alarm_refused(self) -> Refused | None:
+        """The broker's last refusal of the alarm lane's connection (a login it does not
+        know: the broker was not given `<hub_id>-alarms`), until one is accepted."""
+        return self.alarm_client.refused if self.alarm_client is not None else None
 
     def start(self) -> None:
         """Connect; the clients keep retrying with back-off until the broker answers."""

@@ -142,6 +142,12 @@ class Hub:
             own = self.mqtt_options()
             alarm_mqtt = replace(own, username=s.alarm_username or own.username,
                                  password=s.alarm_password())
+            if alarm_mqtt.username == own.username:
+                # Fine on a broker that keeps client ids (the lane's is `<hub_id>-alarms`);
+                # with `use_username_as_clientid` the two would take each other's session.
+                log.warning("alarm_connection with the hub's own login %s: the broker must "
+                            "not set use_username_as_clientid (set alarm_username, "
+                            "docs/hub-config.md)", own.username)
         return LinkConfig(hub_id=s.hub_id, mqtt=self.mqtt_options(),
                           shared_group=self.shared_group, alarm_mqtt=alarm_mqtt)
 
@@ -479,7 +485,10 @@ class Hub:
         ing = self.ingest
         link = self.link
         s = self.settings
-        connected = bool(link and link.connected.is_set() and link.alarm_lane_connected)
+        main_up = bool(link and link.connected.is_set())
+        alarm_up = link is None or link.alarm_lane_connected
+        alarm_refused = link.alarm_refused if link is not None else None
+        connected = main_up and alarm_up
         # Any write's failure (hub/store/health.py), not only an alarm's: healed, it clears.
         store_error = (self._store.db.health.error if self._store is not None else None) or (
             ing.store_error if ing is not None else None)
@@ -489,10 +498,18 @@ class Hub:
             why["not_started"] = "the hub is not started"
         if self.started and store_error:
             why["database"] = f"the database cannot be written: {store_error}"
-        if self.started and not connected:
+        if self.started and not main_up:
             why["broker"] = (f"broker {s.broker_url} not reached yet"
                              if link is None or link.connect_count == 0
                              else f"broker {s.broker_url} lost; reconnecting")
+        # Alarms and cancels are subscribed on that connection only: while it is down
+        # they wait at the broker (a whole broker down is said once, as `broker`).
+        if self.started and not alarm_up and (main_up or alarm_refused is not None):
+            login = s.alarm_username or self.mqtt_options().username
+            why["alarm_link"] = (
+                f"the alarm lane's own connection (login {login}) is down: "
+                + (f"the broker refused it ({alarm_refused.reason})" if alarm_refused
+                   else "reconnecting") + "; alarms wait at the broker")
         if lanes["oldest_alarm_s"] > s.health_alarm_wait_s:
             why["alarm_wait"] = (f"an alarm has waited {lanes['oldest_alarm_s']:.1f} s to be "
                                  f"handled (more than {s.health_alarm_wait_s:g} s)")
@@ -508,6 +525,7 @@ class Hub:
             "broker_connected": connected,
             # Why not, when the broker says so (bad password, not authorised).
             "broker_refused": link.refused.reason if link and link.refused else None,
+            "alarm_link_refused": alarm_refused.reason if alarm_refused else None,
             "leader": self.leadership.is_leader(),
             **lanes,
             "handled": dict(ing.handled) if ing else {},

@@ -159,8 +159,12 @@ class HubSettings(BaseSettings):
     alarm_queue_max: int = Field(50_000, ge=1)
     # The alarm lane's own MQTT connection (client id `<hub_id>-alarms`): alarms and cancels
     # never queue at the broker behind a flood of the hub's other topics. On a broker with
-    # `use_username_as_clientid` (production) it needs a login of its own, with the hub's
-    # role: `alarm_username` (and `alarm_password_file`); else the hub's login is used.
+    # `use_username_as_clientid` (production) it needs a login of its own,
+    # `<hub_id>-alarms` (hub.logins; the broker role and `tiengmo demo` make it):
+    # `alarm_username` and `alarm_password_file`; else the hub's login is used.
+    # Off by default: a hub started by hand against a broker that was not given that login
+    # would have its alarm topics refused or its two sessions taking each other over
+    # (docs/alarm-lane.md, "Why not on by default"). The hub role and the demo turn it on.
     alarm_connection: bool = False
     alarm_username: str | None = None
     alarm_password_file: Path | None = None
@@ -297,7 +301,7 @@ class HubSettings(BaseSettings):
             if not values.get("db_url"):
                 values["db_url"] = default_db_url(data_dir)
         for key in ("registry_file", "password_file", "ca_file", "cert_file", "key_file",
-                    "dynsec_password_file"):
+                    "dynsec_password_file", "alarm_password_file"):
             if isinstance(values.get(key), str) and values[key]:
                 values[key] = Path(values[key]).expanduser()
         return values

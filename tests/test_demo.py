@@ -75,16 +75,22 @@ def test_demo_shows_press_incident_gongs_and_operator(tmp_path: Path, backend: s
             "button", "call"]
     finally:
         db.close()
-    # One login per node and one for the hub, each its own password.
+    # One login per node and two for the hub (its own and its alarm lane's), each its
+    # own password; the hub ran with its alarm lane's own connection.
     passwords = {p.name: p.read_text().strip() for p in (data / "passwords").iterdir()}
-    assert len(passwords) == 25 and len(set(passwords.values())) == 25
+    assert len(passwords) == 26 and len(set(passwords.values())) == 26
+    assert "demo-hub-alarms" in passwords
     assert all((p.stat().st_mode & 0o077) == 0 for p in (data / "passwords").iterdir())
+    assert "alarm lane: its own connection demo-hub-alarms (đã kết nối / connected)" in out
     if backend == "mosquitto":
         # The production rules: per-node logins and the ACL of tiengmo.acl.
         acl = (data / "broker" / "acl").read_text()
         assert "user demo-hub" in acl and "user don-bay-01" in acl
-        assert len((data / "broker" / "passwd").read_text().splitlines()) == 25
-        assert "Denied" not in (data / "broker" / "mosquitto.log").read_text()
+        assert "user demo-hub-alarms" in acl
+        assert len((data / "broker" / "passwd").read_text().splitlines()) == 26
+        broker_log = (data / "broker" / "mosquitto.log").read_text()
+        assert "Denied" not in broker_log
+        assert " as demo-hub-alarms " in broker_log and " as demo-hub " in broker_log
     else:
         assert not (data / "broker").exists()
 

@@ -78,5 +78,6 @@ def test_round_trips_and_yields_an_acl() -> None:
     again = parse_registry(tomllib.loads(dump_registry(reg)))
     assert again.nodes == reg.nodes and again.areas == reg.areas
     acl = render_acl(reg, ["hub-1"])
-    assert acl.count("\nuser ") == len(reg.nodes) + 1
+    assert acl.count("\nuser ") == len(reg.nodes) + 2   # + the hub and its alarm lane
+    assert "\nuser hub-1-alarms\n" in acl
     assert "topic read mo/v1/areas/bach-thong/vi-huong/na-sang/cmd" in acl

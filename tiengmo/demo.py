@@ -29,9 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hub.logins import alarm_login
+
 log = logging.getLogger("tiengmo.demo")
 
 DEMO_HUB_ID = "demo-hub"
+DEMO_ALARM_LOGIN = alarm_login(DEMO_HUB_ID)
 DEMO_POLICE = "+84900000113"   # the commune police's phone in the demo (made up)
 # The demo's batteries: a node on battery loses this much charge a minute (a real UPS
 # HAT lasts hours; the demo's should visibly move), and one node starts on battery.
@@ -188,10 +191,12 @@ class Demo:
         reg_file = self.data / "registry.toml"
         reg_file.write_text(dump_registry(registry), encoding="utf-8")
 
-        # One login per node and one for the hub, as in production (client id =
-        # username, so a node cannot pose as another); new passwords every run.
+        # One login per node and two for the hub (its own, and its alarm lane's own
+        # connection, docs/alarm-lane.md), as in production (client id = username, so a
+        # node cannot pose as another); new passwords every run.
         nodes = [n for n in registry.nodes if n.enabled]
-        users = {DEMO_HUB_ID: secrets.token_urlsafe(16)} | {
+        users = {DEMO_HUB_ID: secrets.token_urlsafe(16),
+                 DEMO_ALARM_LOGIN: secrets.token_urlsafe(16)} | {
             n.id: secrets.token_urlsafe(16) for n in nodes}
         pw_files = _write_passwords(self.data / "passwords", users)
         self.broker = self._start_broker(registry, users, use_mosquitto)
@@ -217,7 +222,8 @@ class Demo:
             None, env={}, hub_id=DEMO_HUB_ID, data_dir=self.data / "hub",
             registry_file=reg_file, broker_url=self.broker.url, username=DEMO_HUB_ID,
             password=users[DEMO_HUB_ID], http_host=host, http_port=port or 8080,
-            integrations=integrations)
+            alarm_connection=True, alarm_username=DEMO_ALARM_LOGIN,
+            alarm_password_file=pw_files[DEMO_ALARM_LOGIN], integrations=integrations)
         (self.data / "hub").mkdir(exist_ok=True)
         self.hub = Hub(settings).start()
         self.services = self.hub.services()
@@ -239,6 +245,9 @@ class Demo:
         _say(f"SẴN SÀNG / READY: {len(self.village)} nodes online, {homes} households, "
              f"broker {self.broker.url} ({self.backend}), hub {DEMO_HUB_ID}, "
              f"database {settings.db_url}")
+        lane = self.hub.link is not None and self.hub.link.alarm_lane_connected
+        _say(f"luồng báo động / alarm lane: its own connection {DEMO_ALARM_LOGIN} "
+             f"({'đã kết nối / connected' if lane else 'CHƯA kết nối / NOT connected'})")
         if self.server is not None:
             _say(f"hub HTTP at http://{host}:{self._bound_port(port)}/  (health: /healthz)")
             _say(f"Đăng nhập / Log in at http://{host}:{self._bound_port(port)}/ as admin / "

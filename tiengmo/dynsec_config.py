@@ -24,6 +24,11 @@ What this module writes, for `plugin_opt_config_file`:
 - a role per hub (`hub-<id>`: its own state) plus the shared `tiengmo-hub` role (read
   every node's topics, plainly or as a shared subscription; send cmd, ack, area cmd and
   the time beacon);
+- per hub, the login of its alarm lane's own connection (`<hub_id>-alarms`, hub.logins;
+  docs/alarm-lane.md) with the shared `tiengmo-hub-alarms` role: subscribe to and
+  receive the nodes' `alarm` and `cancel` topics (plainly or shared), publish what the
+  hub publishes (`cmd`, `ack`, area `cmd`, the time beacon); nothing else (not the
+  hub's state, not the nodes' other topics);
 - the shared `tiengmo-sentinel` role for each sentinel login (`tiengmo sentinel`, the
   watcher that texts people when the hub dies): read `hubs/+/state` and `hub/time`,
   nothing else, publish nothing, and no shared subscription;
@@ -50,6 +55,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hub.logins import alarm_login
 from protocol import (
     DEFAULT_PREFIX,
     Registry,
@@ -59,12 +65,13 @@ from protocol import (
     is_node_id,
     load_registry,
 )
-from tiengmo.acl import NODE_READS, NODE_WRITES
+from tiengmo.acl import NODE_READS, NODE_WRITES, hub_writes
 
 ITERATIONS = 101        # what mosquitto_ctrl and mosquitto_passwd use
 SALT_BYTES = 12         # what the plugin makes
 ACL_DEFAULTS = ("publishClientSend", "publishClientReceive", "subscribe", "unsubscribe")
 HUB_ROLE = "tiengmo-hub"
+ALARM_ROLE = "tiengmo-hub-alarms"
 SENTINEL_ROLE = "tiengmo-sentinel"
 ADMIN_ROLE = "dynsec-admin"
 CONTROL = "$CONTROL/dynamic-security/#"
@@ -125,13 +132,24 @@ def hub_roles(topics: Topics, hubs: Sequence[str]) -> list[dict[str, Any]]:
               "acls": [*_reads(reads),
                        *(a for t in shared_reads for a in (_acl("subscribePattern", t),
                                                            _acl("unsubscribePattern", t))),
-                       _acl("publishClientSend", f"{p}/nodes/+/cmd"),
-                       _acl("publishClientSend", f"{p}/nodes/+/ack"),
-                       _acl("publishClientSend", f"{p}/areas/#"),
-                       _acl("publishClientSend", topics.hub_time())]}
+                       *(_acl("publishClientSend", t) for t in hub_writes(topics))]}
     own = [{"rolename": f"hub-{h}", "textname": f"tiengmo hub {h}: its own state",
             "acls": [_acl("publishClientSend", topics.hub_state(h))]} for h in hubs]
     return [common, *own]
+
+
+def alarm_lane_role(topics: Topics) -> dict[str, Any]:
+    """Every hub's alarm connection (docs/alarm-lane.md): alarms and cancels in, plainly
+    or as the replicas' shared subscription; out, what the hub publishes on it."""
+    reads = [topics.node_wildcard("alarm"), topics.node_wildcard("cancel")]
+    shared_reads = [f"$share/+/{t}" for t in reads]
+    return {"rolename": ALARM_ROLE,
+            "textname": "tiengmo hub's alarm lane: alarms and cancels in, commands, acks "
+                        "and the beacon out",
+            "acls": [*_reads(reads),
+                     *(a for t in shared_reads for a in (_acl("subscribePattern", t),
+                                                         _acl("unsubscribePattern", t))),
+                     *(_acl("publishClientSend", t) for t in hub_writes(topics))]}
 
 
 def bridge_role(name: str, prefix: str) -> dict[str, Any]:
@@ -172,10 +190,16 @@ def render_dynsec(registry: Registry, hubs: Iterable[str], password: Callable[[s
     for hub in hub_ids:
         if not is_hub_id(hub):
             raise DynsecConfigError(f"hub login {hub!r} is not a valid hub id")
-        if registry.node(hub) is not None:
-            raise DynsecConfigError(f"{hub!r} is both a hub login and a node in "
-                                    f"{registry.source}; a node must never get a hub's rights")
+        for login in (hub, alarm_login(hub)):
+            if registry.node(login) is not None:
+                raise DynsecConfigError(f"{login!r} is both a hub login and a node in "
+                                        f"{registry.source}; a node must never get a hub's "
+                                        "rights")
         logins.append(hub)
+    logins += [alarm_login(h) for h in hub_ids]
+    if len(set(logins)) != len(logins):
+        raise DynsecConfigError(f"hub logins {logins} collide (a hub id ending in "
+                                "'-alarms' names another hub's alarm connection)")
     for name in bridge_names:
         if not is_node_id(name):
             raise DynsecConfigError(f"bridge name {name!r} is not a slug (a-z, 0-9, -)")
@@ -199,9 +223,12 @@ def render_dynsec(registry: Registry, hubs: Iterable[str], password: Callable[[s
                 "roles": [{"rolename": r} for r in roles]}
 
     clients = [client(h, [HUB_ROLE, f"hub-{h}"], f"tiengmo hub {h}") for h in hub_ids]
+    clients += [client(alarm_login(h), [ALARM_ROLE], f"tiengmo hub {h}: its alarm lane")
+                for h in hub_ids]
     clients += [client(n.id, [f"node-{n.id}"], f"tiengmo node in {n.area}") for n in nodes]
     clients += [client(f"bridge-{b}", [f"bridge-{b}"], f"bridge from {b}") for b in bridge_names]
-    roles = [*hub_roles(topics, hub_ids), *(node_role(topics, n.id, n.area) for n in nodes),
+    roles = [*hub_roles(topics, hub_ids), alarm_lane_role(topics),
+             *(node_role(topics, n.id, n.area) for n in nodes),
              *(bridge_role(b, topics.prefix) for b in bridge_names)]
     if watchers:
         clients += [client(w, [SENTINEL_ROLE], "tiengmo sentinel (watches the hub)")
@@ -232,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  description=(__doc__ or "").split("\n")[0])
     ap.add_argument("registry", help="registry TOML file (areas and nodes)")
     ap.add_argument("--hub", action="append", required=True, dest="hubs",
-                    help="a hub's login (= hub id); repeat for replicas")
+                    help="a hub's login (= hub id; its alarm connection's login "
+                         "<hub id>-alarms comes with it); repeat for replicas")
     ap.add_argument("--admin", help="the dynamic-security admin login the hub uses")
     ap.add_argument("--bridge", action="append", default=[], dest="bridges",
                     help="a local broker allowed to bridge in (login bridge-NAME); repeatable")

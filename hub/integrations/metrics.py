@@ -78,7 +78,8 @@ class _HubCollector(Collector):
         # The same rule as /healthz: 1 with the reason's code while degraded.
         g = GaugeMetricFamily("tiengmo_degraded", "1 while the hub is degraded, by reason",
                               labels=["reason"])
-        for code in ("alarm_wait", "backlog", "broker", "database", "not_started"):
+        for code in ("alarm_link", "alarm_wait", "backlog", "broker", "database",
+                     "not_started"):
             g.add_metric([code], 1.0 if code in (health.get("reasons") or ()) else 0.0)
         yield g
         c = CounterMetricFamily("tiengmo_messages_dropped",

@@ -13,18 +13,20 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 class Client:
     def __init__(self, host: str, port: int, username: str, password: str,
-                 ca_file: str | None = None) -> None:
+                 ca_file: str | None = None, client_id: str | None = None) -> None:
         self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.connected = threading.Event()
         self.done = threading.Event()
         self.reason: object = None
         self.granted: queue.Queue[list[int]] = queue.Queue()
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username,
+        self.dropped = threading.Event()   # the broker closed an accepted connection
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or username,
                              protocol=mqtt.MQTTv311)
         self.c.username_pw_set(username, password)
         if ca_file:
             self.c.tls_set(ca_certs=ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.c.on_connect = self._on_connect
+        self.c.on_disconnect = lambda *a: self.connected.is_set() and self.dropped.set()
         self.c.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.granted.put([r.value for r in rcs])
         self.c.connect_async(host, port, keepalive=15)

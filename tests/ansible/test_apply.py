@@ -110,7 +110,7 @@ def test_first_apply_changes_things_and_the_second_changes_nothing(applied: Appl
 
 
 def test_secrets_are_never_printed(applied: Applied) -> None:
-    for user in ("na-sang-01", "na-cha-01", "hub-test-1", "hub-admin"):
+    for user in ("na-sang-01", "na-cha-01", "hub-test-1", "hub-test-1-alarms", "hub-admin"):
         secret = applied.password(user)
         assert len(secret) == 32
         assert secret not in applied.first and secret not in applied.second
@@ -331,6 +331,49 @@ def test_node_cannot_publish_as_another_node_or_read_its_commands(mosquitto: App
         assert all(t != "mo/v1/nodes/na-cha-01/alarm" for t, _ in list(hub.messages.queue))
     finally:
         for c in (a, b, hub):
+            c.close()
+
+
+def test_the_hubs_alarm_lane_has_a_login_of_its_own_with_only_what_it_needs(
+        applied: Applied) -> None:
+    store = json.loads((applied.root / "var/lib/mosquitto/dynamic-security.json").read_text())
+    [client] = [c for c in store["clients"] if c["username"] == "hub-test-1-alarms"]
+    assert client["roles"] == [{"rolename": "tiengmo-hub-alarms"}]
+    [role] = [r for r in store["roles"] if r["rolename"] == "tiengmo-hub-alarms"]
+    sends = {a["topic"] for a in role["acls"] if a["acltype"] == "publishClientSend"}
+    subs = {a["topic"] for a in role["acls"] if a["acltype"] == "subscribePattern"}
+    assert sends == {"mo/v1/nodes/+/cmd", "mo/v1/nodes/+/ack", "mo/v1/areas/#", "mo/v1/hub/time"}
+    assert subs == {"mo/v1/nodes/+/alarm", "mo/v1/nodes/+/cancel",
+                    "$share/+/mo/v1/nodes/+/alarm", "$share/+/mo/v1/nodes/+/cancel"}
+    assert len(applied.password("hub-test-1-alarms")) == 32
+    assert applied.password("hub-test-1-alarms") != applied.password("hub-test-1")
+
+
+def test_the_alarm_lane_gets_a_nodes_alarm_and_a_node_cannot_take_its_place(
+        mosquitto: Applied) -> None:
+    lane = Client("127.0.0.1", mosquitto.ports["plain"], "hub-test-1-alarms",
+                  mosquitto.password("hub-test-1-alarms"))
+    # The node's own login with the lane's client id: the broker names it after its login.
+    node = Client("localhost", mosquitto.ports["tls"], "na-sang-01",
+                  mosquitto.password("na-sang-01"), ca_file=str(
+                      mosquitto.work / "credentials/pki/ca.crt"),
+                  client_id="hub-test-1-alarms")
+    posing = tls_client(mosquitto, "hub-test-1-alarms", password=mosquitto.password("na-sang-01"))
+    try:
+        assert lane.wait_connected() and node.wait_connected()
+        assert not posing.wait_connected()           # its password is not the node's
+        lane.subscribe("mo/v1/nodes/+/alarm")
+        lane.subscribe("mo/v1/nodes/+/state")         # not granted to the lane
+        time.sleep(0.5)
+        node.publish("mo/v1/nodes/na-sang-01/state", b'{"not": "for the lane"}')
+        node.publish("mo/v1/nodes/na-sang-01/alarm", b'{"lane": true}')
+        assert lane.messages.get(timeout=15) == ("mo/v1/nodes/na-sang-01/alarm",
+                                                 b'{"lane": true}')
+        time.sleep(1.0)
+        assert lane.messages.empty()
+        assert not lane.dropped.is_set()             # never taken over by the node
+    finally:
+        for c in (lane, node, posing):
             c.close()
 
 

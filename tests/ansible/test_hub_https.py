@@ -220,7 +220,13 @@ def test_tls_files_are_installed_with_the_right_modes(applied: Applied) -> None:
     uid = int(in_root(applied, "id", "-u", "tiengmo").stdout)
     pw = (applied.root / "etc/tiengmo/hub.password").stat()
     assert pw.st_mode & 0o777 == 0o600 and pw.st_uid == uid
+    # The alarm lane's own login (docs/alarm-lane.md): its password like the hub's.
+    apw = applied.root / "etc/tiengmo/hub-alarms.password"
+    assert apw.stat().st_mode & 0o777 == 0o600 and apw.stat().st_uid == uid
+    assert apw.read_text().strip() == (
+        applied.work / "credentials/mqtt/hub-test-1-alarms").read_text().strip()
     conf = tomllib.loads((applied.root / "etc/tiengmo/hub.toml").read_text())
+    assert conf["alarm_connection"] is True and conf["alarm_username"] == "hub-test-1-alarms"
     assert conf["trusted_proxies"] == ["127.0.0.1"]
     assert conf["http_host"] == "127.0.0.1"
     assert not (applied.root / "etc/nginx/sites-enabled/default").exists()

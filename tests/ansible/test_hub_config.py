@@ -1,0 +1,56 @@
+"""The hub role's hub.toml, rendered by Ansible from the role's own defaults and template
+(no apply: a local play with the template module), then read by the hub's own settings
+loader: the alarm lane's own connection is on, with its own login and password file
+(docs/alarm-lane.md). The full apply (tests/ansible/test_hub_https.py) installs the same
+file and the password with mode 0600."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from hub.settings import load_settings
+from tests.ansible import support
+
+
+def render(tmp_path: Path, **extra: object) -> str:
+    out = tmp_path / "hub.toml"
+    play = [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars_files": [str(support.ANSIBLE_DIR / "roles/tiengmo_hub/defaults/main.yml")],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "tasks": [{"name": "Render the hub's configuration",
+                   "ansible.builtin.template": {
+                       "src": str(support.ANSIBLE_DIR / "roles/tiengmo_hub/templates/"
+                                  "hub.toml.j2"),
+                       "dest": str(out), "mode": "0640"}}],
+    }]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    # As the inventory's host variables would (extra vars: above the role's defaults).
+    (tmp_path / "vars.json").write_text(json.dumps({"tiengmo_hub_id": "hub-test-1", **extra}))
+    proc = subprocess.run([support.tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
+                          env=support.ansible_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return out.read_text()
+
+
+def test_the_hub_role_turns_the_alarm_lanes_own_connection_on(tmp_path: Path) -> None:
+    text = render(tmp_path)
+    conf = tmp_path / "hub.toml"
+    s = load_settings(conf, env={})
+    assert s.alarm_connection is True
+    assert s.alarm_username == "hub-test-1-alarms"
+    assert s.alarm_password_file == Path("/etc/tiengmo/hub-alarms.password")
+    assert s.username == "hub-test-1" and s.password_file == Path("/etc/tiengmo/hub.password")
+    assert "password =" not in text   # only paths to the secrets, never one
+
+
+def test_an_inventory_can_turn_it_off_once_without_a_duplicate_key(tmp_path: Path) -> None:
+    render(tmp_path, tiengmo_hub_settings={"alarm_connection": False, "heartbeat_s": 12})
+    s = load_settings(tmp_path / "hub.toml", env={})
+    assert s.alarm_connection is False and s.heartbeat_s == 12
