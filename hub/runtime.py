@@ -216,7 +216,8 @@ class Hub:
                            bulk_queue_max=s.bulk_queue_max, alarm_queue_max=s.alarm_queue_max,
                            bulk_read_max_per_s=(s.bulk_read_max_per_s if s.alarm_connection
                                                 else None),
-                           alarm_workers=s.alarm_workers)
+                           alarm_workers=s.alarm_workers or (
+                               1 if self._store.engine.dialect.name == "sqlite" else 2))
         self.lanes.start()
         self._tick_at = time.monotonic()
         self._threads = [threading.Thread(target=self._tick_loop, daemon=True,
