@@ -45,6 +45,7 @@ TIERS: dict[str, str] = {
     "ansible/test_apply.py": "long",
     "ansible/test_site.py": "long",
     "ansible/test_hub_https.py": "long",
+    "ansible/test_site_rollout.py": "long",
     "ansible/test_offline_install.py": "quick",
     "faults": "long",
     # tests/scale (replicas, leadership, federation) takes about 25 s: default tier.
@@ -69,12 +70,22 @@ def _check_tiers() -> None:
         raise pytest.UsageError(f"tests/conftest.py TIERS names what does not exist: {missing}")
 
 
-def _shares_fixtures_beyond_a_test(item: pytest.Item) -> bool:
+def _shared_fixtures_group(item: pytest.Item) -> str | None:
+    """The xdist group of a test whose fixtures outlive it (None: it has none). A
+    package-scoped fixture (tests/ansible's applied site) is shared by several modules:
+    they all go to the fixture's package's group, so one worker makes it once; a module-
+    or class-scoped one keeps its module on one worker."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
-        return False
-    return any(d.scope in ("module", "class", "package")
-               for defs in info.name2fixturedefs.values() for d in defs)
+        return None
+    defs = [d for ds in info.name2fixturedefs.values() for d in ds]
+    package = sorted(d.baseid or "tests" for d in defs if d.scope == "package")
+    if package:
+        return f"package:{package[0]}"
+    if any(d.scope in ("module", "class") for d in defs):
+        module = getattr(item, "module", None)
+        return module.__name__ if module else item.path.stem
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -92,11 +103,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid} is marked both quick and long")
         if not own and (tier := tier_of(item.path)) is not None:
             item.add_marker(getattr(pytest.mark, tier))
-        # Under xdist (--dist loadgroup), a module whose fixtures outlive one test (the
-        # Ansible apply, the TLS broker) runs on one worker, so they are made once.
-        if _shares_fixtures_beyond_a_test(item):
-            module = getattr(item, "module", None)
-            item.add_marker(pytest.mark.xdist_group(module.__name__ if module else item.path.stem))
+        # Under xdist (--dist loadgroup), the tests sharing fixtures that outlive one
+        # test (the Ansible applies, the TLS broker) run on one worker, so they are made
+        # once.
+        if (group := _shared_fixtures_group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     # The long rigs first: under xdist they start at once and the short tests fill the
     # other workers meanwhile, instead of one long rig being left alone at the end.
     items.sort(key=lambda it: 0 if it.get_closest_marker("long") is not None else 1)

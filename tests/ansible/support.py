@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -235,9 +236,12 @@ NODE_VARS: dict[str, Any] = {
 
 
 def run_playbooks(inventory: Path, playbooks: list[str], limit: str, log: Path,
-                  timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook, its output in `log` (and returned); progress said meanwhile."""
+                  timeout: float = 900, extra_vars: dict[str, Any] | None = None,
+                  ) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook, its output in `log` (and returned); progress said meanwhile.
+    `extra_vars` go in with -e (as JSON: they win over the inventory)."""
     cmd = [tool("ansible-playbook"), "-i", str(inventory), "--limit", limit,
+           *(["-e", json.dumps(extra_vars)] if extra_vars else []),
            *[str(ANSIBLE_DIR / p) for p in playbooks]]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ANSIBLE_DIR, env=ansible_env(), stdout=out,
