@@ -79,36 +79,46 @@ def _output(*cmd: str) -> str:
         return ""
 
 
-def rootfs_inputs() -> dict[str, str]:
-    """What the cached root is made of: a change to any of these makes a new root."""
-    return {"format": ROOTFS_FORMAT, "suite": SUITE, "variant": VARIANT,
-            "arch": _output("dpkg", "--print-architecture"), "mirror": debian_mirror(),
-            "debootstrap": _output("dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+def rootfs_inputs(arch: str | None = None, include: tuple[str, ...] = ()) -> dict[str, str]:
+    """What the cached root is made of: a change to any of these makes a new root.
+
+    `arch` is a foreign Debian architecture (arm64, run through qemu-user-static and
+    binfmt_misc; None is this machine's), `include` packages debootstrap adds."""
+    inputs = {"format": ROOTFS_FORMAT, "suite": SUITE, "variant": VARIANT,
+              "arch": arch or _output("dpkg", "--print-architecture"),
+              "mirror": debian_mirror(),
+              "debootstrap": _output("dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+    if include:
+        inputs["include"] = ",".join(sorted(include))
+    return inputs
 
 
-def rootfs_cache() -> Path:
+def rootfs_cache(arch: str | None = None, include: tuple[str, ...] = ()) -> Path:
     """The tarball of the root for this machine's inputs (see the module's docstring)."""
-    if os.environ.get("TIENGMO_ROOTFS_CACHE"):
+    if os.environ.get("TIENGMO_ROOTFS_CACHE") and arch is None and not include:
         return Path(os.environ["TIENGMO_ROOTFS_CACHE"])
     folder = os.environ.get("TIENGMO_ROOTFS_CACHE_DIR")
     if not folder:
         system = Path("/var/cache/tiengmo-ci")
         writable = os.access(system if system.exists() else system.parent, os.W_OK)
         folder = str(system if writable else Path.home() / ".cache" / "tiengmo-ci")
-    key = hashlib.sha256(repr(sorted(rootfs_inputs().items())).encode()).hexdigest()[:16]
-    return Path(folder) / f"{SUITE}-{VARIANT}-{key}.tgz"
+    key = hashlib.sha256(repr(sorted(rootfs_inputs(arch, include).items())).encode())
+    name = f"{SUITE}-{VARIANT}-{arch + '-' if arch else ''}{key.hexdigest()[:16]}.tgz"
+    return Path(folder) / name
 
 
-def _build_rootfs(cache: Path) -> None:
+def _build_rootfs(cache: Path, arch: str | None = None, include: tuple[str, ...] = ()) -> None:
     """debootstrap a root and pack it as `cache` (the caller holds the lock)."""
     build = cache.parent / f"build-{os.getpid()}"
     shutil.rmtree(build, ignore_errors=True)
     log = cache.parent / f"build-{os.getpid()}.log"
+    options = [f"--variant={VARIANT}", *([f"--arch={arch}"] if arch else []),
+               *([f"--include={','.join(include)}"] if include else [])]
     with log.open("wb") as out:
-        proc = subprocess.Popen(["debootstrap", f"--variant={VARIANT}", SUITE, str(build),
-                                 debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
-    code = progress.wait_saying(proc, f"debootstrap {SUITE} (once; cached as {cache})", log,
-                                DEBOOTSTRAP_TIMEOUT_S)
+        proc = subprocess.Popen(["debootstrap", *options, SUITE, str(build), debian_mirror()],
+                                stdout=out, stderr=subprocess.STDOUT)
+    code = progress.wait_saying(proc, f"debootstrap {' '.join(options)} {SUITE} (once; cached "
+                                      f"as {cache})", log, DEBOOTSTRAP_TIMEOUT_S)
     if code != 0:
         raise RuntimeError(f"debootstrap failed ({code}):\n{progress.last_line(log)}\n"
                            f"see {log}")
@@ -119,9 +129,11 @@ def _build_rootfs(cache: Path) -> None:
     log.unlink(missing_ok=True)
 
 
-def make_root(dest: Path) -> None:
-    """Unpack a minbase Debian root at `dest`, making and caching it first if needed."""
-    cache = rootfs_cache()
+def make_root(dest: Path, arch: str | None = None, include: tuple[str, ...] = ()) -> None:
+    """Unpack a minbase Debian root at `dest`, making and caching it first if needed.
+
+    A foreign `arch` needs qemu-user-static registered with binfmt_misc (.ci/setup)."""
+    cache = rootfs_cache(arch, include)
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         with (cache.parent / (cache.name + ".lock")).open("w") as lock:
@@ -131,7 +143,10 @@ def make_root(dest: Path) -> None:
                 progress.say(f"waiting for another run building {cache.name}")
                 fcntl.flock(lock, fcntl.LOCK_EX)
             if not cache.exists():
-                _build_rootfs(cache)
+                if arch is None and not include:
+                    _build_rootfs(cache)        # (the form tests/ansible's cache test fakes)
+                else:
+                    _build_rootfs(cache, arch, include)
     progress.say(f"unpacking the cached Debian root {cache}")
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)
