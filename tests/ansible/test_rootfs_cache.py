@@ -33,6 +33,7 @@ def test_the_cache_is_named_by_its_inputs(cache_dir: Path,
     arm = support.rootfs_cache("arm64", ("python3-venv",))       # tests/hil's arm64 root
     assert arm.name.startswith("bookworm-minbase-arm64-")
     assert arm != support.rootfs_cache("arm64") != first          # each input counts
+    assert support.rootfs_cache("arm64", ("python3-venv",), unpack_only=True) != arm
     monkeypatch.setattr(support, "debian_mirror", lambda: "http://elsewhere.example/debian")
     assert support.rootfs_cache() != first                       # another mirror
     monkeypatch.setattr(support, "ROOTFS_FORMAT", "other")
