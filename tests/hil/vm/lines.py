@@ -83,9 +83,12 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
+            values = {name: self.chip.value(line) for name, line in self.lines.items()}
+            # Stamped after the reads: a change is never dated before it could be seen
+            # (an edge the agent makes right after SIGCONT must not fall in the window
+            # the rig counts as stopped).
             now = time.monotonic()
-            for name, line in self.lines.items():
-                v = self.chip.value(line)
+            for name, v in values.items():
                 if self._last.get(name) != v:
                     self._last[name] = v
                     self.changes.append((now, name, v))

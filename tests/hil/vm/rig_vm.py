@@ -253,8 +253,8 @@ def run() -> None:
     os.kill(pid, signal.SIGSTOP)
     b = time.monotonic()
     time.sleep(window + 0.2)
+    c = time.monotonic()                    # before SIGCONT: the stopped window ends here
     os.kill(pid, signal.SIGCONT)
-    c = time.monotonic()
     time.sleep(window)
     d = time.monotonic()
     phases["main_loop_stopped"] = {
