@@ -48,6 +48,7 @@ TIERS: dict[str, str] = {
     "ansible/test_site_rollout.py": "long",
     "ansible/test_offline_install.py": "quick",
     "faults": "long",
+    "hil": "long",          # Debian's kernel in QEMU with gpio-sim (docs/hil.md)
     # tests/scale (replicas, leadership, federation) takes about 25 s: default tier.
 }
 TIER_MARKS = ("quick", "long")

@@ -80,39 +80,65 @@ def _output(*cmd: str) -> str:
         return ""
 
 
-def rootfs_inputs() -> dict[str, str]:
-    """What the cached root is made of: a change to any of these makes a new root."""
-    return {"format": ROOTFS_FORMAT, "suite": SUITE, "variant": VARIANT,
-            "arch": _output("dpkg", "--print-architecture"), "mirror": debian_mirror(),
-            "debootstrap": _output("dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+def rootfs_inputs(arch: str | None = None, include: tuple[str, ...] = (),
+                  unpack_only: bool = False) -> dict[str, str]:
+    """What the cached root is made of: a change to any of these makes a new root.
+
+    `arch` is a foreign Debian architecture (arm64, run through qemu-user-static and
+    binfmt_misc; None is this machine's), `include` packages debootstrap adds;
+    `unpack_only`: see _build_rootfs."""
+    inputs = {"format": ROOTFS_FORMAT, "suite": SUITE, "variant": VARIANT,
+              "arch": arch or _output("dpkg", "--print-architecture"),
+              "mirror": debian_mirror(),
+              "debootstrap": _output("dpkg-query", "-W", "-f=${Version}", "debootstrap")}
+    if include:
+        inputs["include"] = ",".join(sorted(include))
+    if unpack_only:
+        inputs["unpack_only"] = "1"
+    return inputs
 
 
-def rootfs_cache() -> Path:
+def rootfs_cache(arch: str | None = None, include: tuple[str, ...] = (),
+                 unpack_only: bool = False) -> Path:
     """The tarball of the root for this machine's inputs (see the module's docstring)."""
-    if os.environ.get("TIENGMO_ROOTFS_CACHE"):
+    if os.environ.get("TIENGMO_ROOTFS_CACHE") and arch is None and not include:
         return Path(os.environ["TIENGMO_ROOTFS_CACHE"])
     folder = os.environ.get("TIENGMO_ROOTFS_CACHE_DIR")
     if not folder:
         system = Path("/var/cache/tiengmo-ci")
         writable = os.access(system if system.exists() else system.parent, os.W_OK)
         folder = str(system if writable else Path.home() / ".cache" / "tiengmo-ci")
-    key = hashlib.sha256(repr(sorted(rootfs_inputs().items())).encode()).hexdigest()[:16]
-    return Path(folder) / f"{SUITE}-{VARIANT}-{key}.tgz"
+    inputs = rootfs_inputs(arch, include, unpack_only)
+    key = hashlib.sha256(repr(sorted(inputs.items())).encode())
+    name = f"{SUITE}-{VARIANT}-{arch + '-' if arch else ''}{key.hexdigest()[:16]}.tgz"
+    return Path(folder) / name
 
 
-def _build_rootfs(cache: Path) -> None:
-    """debootstrap a root and pack it as `cache` (the caller holds the lock)."""
+def _build_rootfs(cache: Path, arch: str | None = None, include: tuple[str, ...] = (),
+                  unpack_only: bool = False) -> None:
+    """debootstrap a root and pack it as `cache` (the caller holds the lock).
+
+    `unpack_only`: debootstrap's first stage (download, unpack the essential packages)
+    and every other package's files unpacked with dpkg-deb, natively, without their
+    maintainer scripts: the files of the root, not a configured system. For a foreign
+    architecture the second stage runs every maintainer script under emulation: a whole
+    arm64 debootstrap took 165 to 276 s here, its first stage 19 s."""
     build = cache.parent / f"build-{os.getpid()}"
     shutil.rmtree(build, ignore_errors=True)
     log = cache.parent / f"build-{os.getpid()}.log"
+    options = [f"--variant={VARIANT}", *([f"--arch={arch}"] if arch else []),
+               *([f"--include={','.join(include)}"] if include else []),
+               *(["--foreign"] if unpack_only else [])]
     with log.open("wb") as out:
-        proc = subprocess.Popen(["debootstrap", f"--variant={VARIANT}", SUITE, str(build),
-                                 debian_mirror()], stdout=out, stderr=subprocess.STDOUT)
-    code = progress.wait_saying(proc, f"debootstrap {SUITE} (once; cached as {cache})", log,
-                                DEBOOTSTRAP_TIMEOUT_S)
+        proc = subprocess.Popen(["debootstrap", *options, SUITE, str(build), debian_mirror()],
+                                stdout=out, stderr=subprocess.STDOUT)
+    code = progress.wait_saying(proc, f"debootstrap {' '.join(options)} {SUITE} (once; cached "
+                                      f"as {cache})", log, DEBOOTSTRAP_TIMEOUT_S)
     if code != 0:
         raise RuntimeError(f"debootstrap failed ({code}):\n{progress.last_line(log)}\n"
                            f"see {log}")
+    if unpack_only:
+        _unpack_the_rest(build)
     tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")
     subprocess.run(["tar", "-C", str(build), "-czf", str(tmp), "."], check=True)
     tmp.rename(cache)            # atomic: a reader sees no tarball or a whole one
@@ -120,9 +146,25 @@ def _build_rootfs(cache: Path) -> None:
     log.unlink(missing_ok=True)
 
 
-def make_root(dest: Path) -> None:
-    """Unpack a minbase Debian root at `dest`, making and caching it first if needed."""
-    cache = rootfs_cache()
+def _unpack_the_rest(build: Path) -> None:
+    """After debootstrap --foreign: every downloaded package's files, and the users and
+    groups base-passwd's maintainer script would have written."""
+    archives = build / "var/cache/apt/archives"
+    for deb in sorted(archives.glob("*.deb")):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(build)], check=True, timeout=300)
+        deb.unlink()
+    for name in ("passwd", "group"):
+        target = build / "etc" / name
+        if not target.exists():
+            shutil.copy(build / "usr/share/base-passwd" / f"{name}.master", target)
+
+
+def make_root(dest: Path, arch: str | None = None, include: tuple[str, ...] = (),
+              unpack_only: bool = False) -> None:
+    """Unpack a minbase Debian root at `dest`, making and caching it first if needed.
+
+    A foreign `arch` needs qemu-user-static registered with binfmt_misc (.ci/setup)."""
+    cache = rootfs_cache(arch, include, unpack_only)
     if not cache.exists():
         cache.parent.mkdir(parents=True, exist_ok=True)
         with (cache.parent / (cache.name + ".lock")).open("w") as lock:
@@ -132,7 +174,10 @@ def make_root(dest: Path) -> None:
                 progress.say(f"waiting for another run building {cache.name}")
                 fcntl.flock(lock, fcntl.LOCK_EX)
             if not cache.exists():
-                _build_rootfs(cache)
+                if arch is None and not include and not unpack_only:
+                    _build_rootfs(cache)        # (the form tests/ansible's cache test fakes)
+                else:
+                    _build_rootfs(cache, arch, include, unpack_only)
     progress.say(f"unpacking the cached Debian root {cache}")
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)

@@ -30,12 +30,17 @@ def test_the_cache_is_named_by_its_inputs(cache_dir: Path,
     first = support.rootfs_cache()
     assert first.parent == cache_dir and first.name.startswith("bookworm-minbase-")
     assert support.rootfs_cache() == first                       # stable
+    arm = support.rootfs_cache("arm64", ("python3-venv",))       # tests/hil's arm64 root
+    assert arm.name.startswith("bookworm-minbase-arm64-")
+    assert arm != support.rootfs_cache("arm64") != first          # each input counts
+    assert support.rootfs_cache("arm64", ("python3-venv",), unpack_only=True) != arm
     monkeypatch.setattr(support, "debian_mirror", lambda: "http://elsewhere.example/debian")
     assert support.rootfs_cache() != first                       # another mirror
     monkeypatch.setattr(support, "ROOTFS_FORMAT", "other")
     assert support.rootfs_cache().parent == cache_dir
     monkeypatch.setenv("TIENGMO_ROOTFS_CACHE", "/somewhere/root.tgz")
     assert support.rootfs_cache() == Path("/somewhere/root.tgz")
+    assert support.rootfs_cache("arm64") != Path("/somewhere/root.tgz")   # names amd64's
 
 
 def test_two_runs_at_once_build_the_root_once(cache_dir: Path, tmp_path: Path,
