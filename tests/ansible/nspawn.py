@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import hashlib
 import os
 import shutil
@@ -95,16 +94,7 @@ def make_sdroot(dest: Path, hostname: str, hosts: dict[str, str]) -> None:
     """Unpack a root that boots systemd at `dest` (building and caching it first if
     needed), named `hostname`, with `hosts` (name -> address) in its /etc/hosts."""
     cache = sdroot_cache()
-    if not cache.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with (cache.parent / (cache.name + ".lock")).open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                progress.say(f"waiting for another run building {cache.name}")
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            if not cache.exists():
-                _build_sdroot(cache)
+    support.build_once(cache, lambda: _build_sdroot(cache))
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)
     (dest / "etc/hostname").write_text(hostname + "\n")

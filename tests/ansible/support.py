@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -159,25 +160,38 @@ def _unpack_the_rest(build: Path) -> None:
             shutil.copy(build / "usr/share/base-passwd" / f"{name}.master", target)
 
 
+def build_once(target: Path, build: Callable[[], None], done: Path | None = None) -> None:
+    """Run `build` unless `done` (default: `target`) exists, holding a lock beside
+    `target`: parallel runs (xdist workers, another CI job) build a cache once, and the
+    others wait for it."""
+    done = done or target
+    if done.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with (target.parent / (target.name + ".lock")).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:             # another run is building it now
+            progress.say(f"waiting for another run building {target.name}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            build()
+
+
 def make_root(dest: Path, arch: str | None = None, include: tuple[str, ...] = (),
               unpack_only: bool = False) -> None:
     """Unpack a minbase Debian root at `dest`, making and caching it first if needed.
 
     A foreign `arch` needs qemu-user-static registered with binfmt_misc (.ci/setup)."""
     cache = rootfs_cache(arch, include, unpack_only)
-    if not cache.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        with (cache.parent / (cache.name + ".lock")).open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:             # another run is building it now
-                progress.say(f"waiting for another run building {cache.name}")
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            if not cache.exists():
-                if arch is None and not include and not unpack_only:
-                    _build_rootfs(cache)        # (the form tests/ansible's cache test fakes)
-                else:
-                    _build_rootfs(cache, arch, include, unpack_only)
+
+    def build() -> None:
+        if arch is None and not include and not unpack_only:
+            _build_rootfs(cache)        # (the form tests/ansible's cache test fakes)
+        else:
+            _build_rootfs(cache, arch, include, unpack_only)
+
+    build_once(cache, build)
     progress.say(f"unpacking the cached Debian root {cache}")
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)

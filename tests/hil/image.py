@@ -25,7 +25,6 @@ folder, naming and locking, tests/ansible/support.py). Made for a cold CI machin
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -75,17 +74,7 @@ def image_dir() -> Path:
 def ensure_image() -> Path:
     """The folder holding root/, vmlinuz, initrd.img and build.json: built if missing."""
     folder = image_dir()
-    if (folder / "done").exists():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / (folder.name + ".lock")).open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            progress.say(f"waiting for another run building {folder.name}")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / "done").exists():
-            build(folder)
+    support.build_once(folder, lambda: build(folder), done=folder / "done")
     return folder
 
 
