@@ -33,7 +33,7 @@ def render(tmp_path: Path, **extra: object) -> str:
     (tmp_path / "vars.json").write_text(json.dumps({"tiengmo_hub_id": "hub-test-1", **extra}))
     proc = subprocess.run([support.tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
                            "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
-                          env=support.ansible_env(),
+                          env=support.ansible_env(), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return out.read_text()

@@ -57,6 +57,9 @@ def start(stack: Stack, modem: SimModem, tmp_path: Path, **inbound: Any) -> Hub:
         "inbound": {"enabled": True, "poll_s": 0.1, "confirm_s": 30.0,
                     "second_call_after_s": 0.5, **inbound}}}, registry_file=str(reg))
     assert stack.hub is not None
+    # A call is only seen with its caller id once the hub's modem listens (AT+CLIP=1,
+    # AT+CNMI): a RING before that is a withheld number (failed once in CI under load).
+    modem.wait_until(lambda: modem.clip and modem.cnmi, what="the hub's modem listening")
     return stack.hub
 
 
