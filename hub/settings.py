@@ -370,24 +370,14 @@ class HubSettings(BaseSettings):
         """The first line of `dynsec_password_file`, or None when dynamic security is off."""
         if self.dynsec_password_file is None:
             return None
-        try:
-            return self.dynsec_password_file.read_text(encoding="utf-8").splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise SettingsError(f"{self.source}: dynsec_password_file "
-                                f"{self.dynsec_password_file}: cannot read a password "
-                                f"({exc})") from None
+        return self._secret("dynsec_password_file", self.dynsec_password_file)
 
     def alarm_password(self) -> str | None:
         """The alarm lane's broker password: `alarm_password_file`'s first line, else the
         hub's own."""
         if self.alarm_password_file is None:
             return self.mqtt_password()
-        try:
-            return self.alarm_password_file.read_text(encoding="utf-8").splitlines()[0].strip()
-        except (OSError, IndexError) as exc:
-            raise SettingsError(f"{self.source}: alarm_password_file "
-                                f"{self.alarm_password_file}: cannot read a password "
-                                f"({exc})") from None
+        return self._secret("alarm_password_file", self.alarm_password_file)
 
     def mqtt_password(self) -> str | None:
         """The broker password: `password`, else the first line of `password_file`."""
@@ -395,11 +385,16 @@ class HubSettings(BaseSettings):
             return self.password
         if self.password_file is None:
             return None
+        return self._secret("password_file", self.password_file)
+
+    def _secret(self, name: str, path: Path) -> str:
+        """The first line of the password file `path` (setting `name`); an unreadable or
+        empty file is a settings error that names it."""
         try:
-            return self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+            return path.read_text(encoding="utf-8").splitlines()[0].strip()
         except (OSError, IndexError) as exc:
-            raise SettingsError(f"{self.source}: password_file {self.password_file}: "
-                                f"cannot read a password ({exc})") from None
+            raise SettingsError(f"{self.source}: {name} {path}: cannot read a password "
+                                f"({exc})") from None
 
 
 def _rule(text: str) -> PydanticCustomError:

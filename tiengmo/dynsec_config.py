@@ -109,6 +109,14 @@ def _reads(topics: Iterable[str]) -> list[Acl]:
     return out
 
 
+def _replica_reads(topics: Iterable[str]) -> list[Acl]:
+    """`_reads` of these, and their replicas' shared subscription ($share/+/...)."""
+    topics = list(topics)
+    return [*_reads(topics),
+            *(a for t in topics for a in (_acl("subscribePattern", f"$share/+/{t}"),
+                                          _acl("unsubscribePattern", f"$share/+/{t}")))]
+
+
 def node_role(topics: Topics, node_id: str, area: str) -> dict[str, Any]:
     """What one node may do: PROTOCOL.md rule 8, and never a shared subscription."""
     p = topics.prefix
@@ -126,12 +134,8 @@ def node_role(topics: Topics, node_id: str, area: str) -> dict[str, Any]:
 def hub_roles(topics: Topics, hubs: Sequence[str]) -> list[dict[str, Any]]:
     """The role every hub replica shares, and one per hub for its own state."""
     p = topics.prefix
-    reads = [f"{p}/nodes/#", topics.all_hub_states()]
-    shared_reads = [f"$share/+/{t}" for t in reads]
     common = {"rolename": HUB_ROLE, "textname": "tiengmo hub (every replica)",
-              "acls": [*_reads(reads),
-                       *(a for t in shared_reads for a in (_acl("subscribePattern", t),
-                                                           _acl("unsubscribePattern", t))),
+              "acls": [*_replica_reads([f"{p}/nodes/#", topics.all_hub_states()]),
                        *(_acl("publishClientSend", t) for t in hub_writes(topics))]}
     own = [{"rolename": f"hub-{h}", "textname": f"tiengmo hub {h}: its own state",
             "acls": [_acl("publishClientSend", topics.hub_state(h))]} for h in hubs]
@@ -141,14 +145,11 @@ def hub_roles(topics: Topics, hubs: Sequence[str]) -> list[dict[str, Any]]:
 def alarm_lane_role(topics: Topics) -> dict[str, Any]:
     """Every hub's alarm connection (docs/alarm-lane.md): alarms and cancels in, plainly
     or as the replicas' shared subscription; out, what the hub publishes on it."""
-    reads = [topics.node_wildcard("alarm"), topics.node_wildcard("cancel")]
-    shared_reads = [f"$share/+/{t}" for t in reads]
     return {"rolename": ALARM_ROLE,
             "textname": "tiengmo hub's alarm lane: alarms and cancels in, commands, acks "
                         "and the beacon out",
-            "acls": [*_reads(reads),
-                     *(a for t in shared_reads for a in (_acl("subscribePattern", t),
-                                                         _acl("unsubscribePattern", t))),
+            "acls": [*_replica_reads([topics.node_wildcard("alarm"),
+                                      topics.node_wildcard("cancel")]),
                      *(_acl("publishClientSend", t) for t in hub_writes(topics))]}
 
 
