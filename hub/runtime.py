@@ -137,9 +137,9 @@ class Hub:
 
     def _link_config(self) -> LinkConfig:
         s = self.settings
+        own = self.mqtt_options()   # reads the password file: once
         alarm_mqtt = None
         if s.alarm_connection:
-            own = self.mqtt_options()
             alarm_mqtt = replace(own, username=s.alarm_username or own.username,
                                  password=s.alarm_password())
             if alarm_mqtt.username == own.username:
@@ -148,7 +148,7 @@ class Hub:
                 log.warning("alarm_connection with the hub's own login %s: the broker must "
                             "not set use_username_as_clientid (set alarm_username, "
                             "docs/hub-config.md)", own.username)
-        return LinkConfig(hub_id=s.hub_id, mqtt=self.mqtt_options(),
+        return LinkConfig(hub_id=s.hub_id, mqtt=own,
                           shared_group=self.shared_group, alarm_mqtt=alarm_mqtt)
 
     def start(self, wait_connected_s: float | None = 10.0) -> Hub:
@@ -506,7 +506,7 @@ class Hub:
         # Alarms and cancels are subscribed on that connection only: while it is down
         # they wait at the broker (a whole broker down is said once, as `broker`).
         if self.started and not alarm_up and (main_up or alarm_refused is not None):
-            login = s.alarm_username or self.mqtt_options().username
+            login = s.alarm_username or s.username or s.hub_id   # no password file read
             why["alarm_link"] = (
                 f"the alarm lane's own connection (login {login}) is down: "
                 + (f"the broker refused it ({alarm_refused.reason})" if alarm_refused
