@@ -205,3 +205,20 @@ def test_a_late_alarm_shows_a_late_badge_and_rings_no_gong_in_the_village(
         page.shot("late-incident")
     finally:
         wire.close()
+
+
+def test_an_alarm_by_phone_names_the_number_it_came_from_not_a_node(
+        page: Any, stack: Stack) -> None:
+    from hub.store.phone import PhoneAlarm, PhoneSource, phone_origin
+    from protocol import Kind, new_id
+
+    page.login("operator")
+    assert stack.hub is not None and stack.hub.ingest is not None
+    now = int(time.time() * 1000)
+    stack.hub.ingest.store_phone_alarm((phone_origin("+84900000201"), PhoneAlarm(
+        new_id(), Kind.SOS, now, PhoneSource.CALL, NA_SANG), now))
+    card = page.page.locator("#incident-list .incident").first
+    card.wait_for(timeout=5000)
+    text = card.inner_text()
+    assert "điện thoại +84900000201" in text and "tel:" not in text, text
+    page.shot("phone-incident")

@@ -167,8 +167,11 @@ export function fill(c, inc) {
   r.esc.hidden = !inc.escalation_level;
   r.esc.textContent = t("escalated", { n: inc.escalation_level || 0 });
   r.area.textContent = inc.area_name || areaName(inc.area);
-  r.nodeLabel.textContent = t("origin_node");
-  r.origin.textContent = inc.origin_node ? nodeName(inc.origin_node) : "–";
+  // An alarm by phone (hub/integrations/phone.py) comes from `tel:<number>`, not a node.
+  const phone = (inc.origin_node || "").startsWith("tel:");
+  r.nodeLabel.textContent = t(phone ? "origin_phone" : "origin_node");
+  r.origin.textContent = phone ? inc.origin_node.slice(4)
+    : inc.origin_node ? nodeName(inc.origin_node) : "–";
   const from = inc.first_press_ms || inc.opened_ms;
   r.elapsed.dataset.from = String(from || "");
   r.elapsed.textContent = elapsed(from);
