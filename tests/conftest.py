@@ -13,6 +13,7 @@ in the default tier, so a new test always lands in one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # tryfirst: xdist's own hook turns the xdist_group marks into scheduling groups, so
 # they must be on the items before it runs.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under CI (CI=true), a skipped test is a failure: nothing may be skipped there for
+    want of a service, a package or a privilege (.ci/setup installs them all)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (report.skipped and not hasattr(report, "wasxfail")
+            and os.environ.get("CI", "").lower() in ("1", "true", "yes")):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which must run every test: {report.longrepr}"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _check_tiers()
