@@ -92,7 +92,10 @@ def test_the_hamlet_sounds_while_the_database_is_down_and_is_acked_once_stored(
             beacons_later(wire, 4)
             assert not [m for m in wire.messages if "/ack" in m.topic], "acked unstored"
             assert len(cmds(wire)) == 1
-        assert hub.store.alarms.get(a.alarm_id) is None
+            # Not stored while the database is down (read here, inside the outage: once it
+            # ends, the re-send still in the hub's hands on a loaded machine may be stored
+            # at once, under the incident that sounded, as asserted below; failed in CI).
+            assert hub.store.alarms.get(a.alarm_id) is None
         # the database is back: the node re-sends, and is acked with the incident that
         # sounded; one incident, the alarm once, no second sound
         send_alarm(wire, "na-sang-01", alarm("fire", a.alarm_id, attempt=3))
