@@ -47,6 +47,17 @@ def tool(name: str) -> str:
     return found
 
 
+def run_tool(name: str, *args: str, cwd: Path = ANSIBLE_DIR, timeout: float = 120,
+             ) -> subprocess.CompletedProcess[str]:
+    """An Ansible tool run to completion, output captured. Its stdin is /dev/null: Ansible
+    refuses a non-blocking stdin, and the suite's stdin may have been made non-blocking by
+    another child sharing it (a CI run failed so, once in ansible-playbook, once in
+    ansible-lint)."""
+    return subprocess.run([tool(name), *args], cwd=cwd, env=ansible_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def ansible_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({
@@ -304,7 +315,7 @@ def run_playbooks(inventory: Path, playbooks: list[str], limit: str, log: Path,
            *[str(ANSIBLE_DIR / p) for p in playbooks]]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ANSIBLE_DIR, env=ansible_env(), stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     code = progress.wait_saying(proc, f"ansible-playbook {' '.join(playbooks)} ({log.name})",
                                 log, timeout, marker="TASK [")
     return subprocess.CompletedProcess(cmd, code, log.read_text(errors="replace"))

@@ -7,7 +7,6 @@ file and the password with mode 0600."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -31,10 +30,9 @@ def render(tmp_path: Path, **extra: object) -> str:
     (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
     # As the inventory's host variables would (extra vars: above the role's defaults).
     (tmp_path / "vars.json").write_text(json.dumps({"tiengmo_hub_id": "hub-test-1", **extra}))
-    proc = subprocess.run([support.tool("ansible-playbook"), "-i", "localhost,", "-c", "local",
-                           "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml")],
-                          env=support.ansible_env(), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=120)
+    proc = support.run_tool("ansible-playbook", "-i", "localhost,", "-c", "local",
+                            "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml"),
+                            cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     return out.read_text()
 
