@@ -65,6 +65,23 @@ def test_the_installed_units_run_under_the_machines_systemd(site: Site) -> None:
     assert ro.returncode != 0 and "Read-only file system" in ro.stderr, ro
 
 
+def test_the_alarm_path_runs_before_other_work_on_a_busy_machine(site: Site) -> None:
+    """The hub and Mosquitto carry every alarm: their units run them, every thread, at the
+    roles' nice and CPU weight (bench/flood_isolation.py --busy 2: during a flood, received
+    p99 36-39 ms at nice 0, 16-19 ms at -10; docs/alarm-lane.md)."""
+    for machine, unit in (("hub", "tiengmo-hub"), ("broker", "mosquitto")):
+        m = site.machine(machine)
+        props = m.run("systemctl", "show", "-p", "Nice", "-p", "CPUWeight", unit).stdout
+        assert {"Nice=-10", "CPUWeight=1000"} <= set(props.split()), (unit, props)
+        pid = m.run("systemctl", "show", "-p", "MainPID", "--value", unit).stdout.strip()
+        stats = m.run("sh", "-c", f"cat /proc/{pid}/task/*/stat").stdout.splitlines()
+        # A thread's nice is the 19th field of its stat; its name (2nd) may hold spaces.
+        nices = {int(line.rsplit(")", 1)[1].split()[16]) for line in stats}
+        assert stats and nices == {-10}, (unit, pid, nices)
+        if unit == "tiengmo-hub":   # the lanes and paho's threads too, not only the first
+            assert len(stats) >= 5, stats
+
+
 def test_the_nodes_are_online_at_the_hubs_api_with_their_version(site: Site) -> None:
     nodes = site_rig.wait_nodes_online(site, NODES)
     for node in NODES:
