@@ -18,6 +18,11 @@ system over the phase) come from /proc; its health at the end (messages handled,
 dropped by node and reason) from its own report.
 
     python -m bench.flood_isolation --presses 200 [--production-broker] [--one-connection]
+        [--busy N --nice K]
+
+`--busy N` keeps N other processes spinning a CPU each through the run (a machine busy
+with other work); `--nice K` runs the hub and the broker at nice K, as their units do
+(the hub and broker roles: `Nice=-10`, `CPUWeight=1000`).
 
 `--production-broker`: the production Mosquitto config with the dynamic-security store
 of tiengmo.dynsec_config (a login per node, the hub's and its alarm lane's own,
@@ -36,6 +41,7 @@ import logging
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -313,13 +319,29 @@ def start_broker(work: Path, production: bool) -> tuple[Mosquitto, dict[str, str
     return ProductionMosquitto(work / "broker", users, store).start(), users
 
 
+def renice(pid: int, nice: int) -> None:
+    """Every thread of `pid` at `nice` (Linux's nice is per thread, as systemd's `Nice=`
+    gives it to the unit's first one and so to all it starts). Below 0 needs root."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+
+
+def busy(n: int) -> list[subprocess.Popen[bytes]]:
+    """`n` processes each spinning a CPU at nice 0: other work on the hub's machine."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
 def run(work: Path, presses: int = 200, gap_ms: float = 50.0, timeout: float = 30.0,
-        one_connection: bool = False, production: bool = False) -> dict[str, Any]:
+        one_connection: bool = False, production: bool = False, busy_cpus: int = 0,
+        nice: int = 0) -> dict[str, Any]:
     """The whole bench in `work` (registry, broker, hub database): the baseline, then the
-    flood; returns the result (what main writes), `counts` for the fault table."""
+    flood; returns the result (what main writes), `counts` for the fault table.
+    `busy_cpus` processes spin through the whole run; the hub and the broker run at
+    `nice` (the hub and broker roles' `Nice=`)."""
     result: dict[str, Any] = {"presses": presses, "gap_ms": gap_ms,
                               "alarm_connection": not one_connection,
                               "broker": "production" if production else "plain",
+                              "busy_cpus": busy_cpus, "hub_and_broker_nice": nice,
                               "cpus": os.cpu_count(), "loadavg_start": load()}
     gap = gap_ms / 1000
     work.mkdir(parents=True, exist_ok=True)
@@ -327,10 +349,15 @@ def run(work: Path, presses: int = 200, gap_ms: float = 50.0, timeout: float = 3
     broker, logins = start_broker(work, production)
     hub: Server | None = None
     probes: Probes | None = None
+    spinners = busy(busy_cpus)
     try:
         hub = Server(MODULE, ["--serve", "hub", "--port", str(broker.port),
                               "--work", str(work)]
                      + (["--one-connection"] if one_connection else []))
+        if nice:
+            assert broker.proc is not None
+            renice(broker.proc.pid, nice)
+            renice(hub.proc.pid, nice)
         probes = Probes(broker.port, logins)
         for i in range(10):   # warm-up: first connections, first queries
             probes.press(list(PROBES)[i % len(PROBES)], timeout)
@@ -347,6 +374,9 @@ def run(work: Path, presses: int = 200, gap_ms: float = 50.0, timeout: float = 3
         print(_line("during flood", result["flood"]), flush=True)
         time.sleep(1.0)   # a late ack or sound still counts in the table
     finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
         if probes is not None:
             probes.close()
         if hub is not None:
@@ -371,7 +401,8 @@ def run(work: Path, presses: int = 200, gap_ms: float = 50.0, timeout: float = 3
           f"{result.get('hub_health', {}).get('handled')}")
     print(f"target p99 <= {TARGET_P99_MS:g} ms and 0 lost during the flood: "
           f"{'met' if result['met'] else 'NOT met'}; load {result['loadavg_start']} -> "
-          f"{result['loadavg_end']} on {os.cpu_count()} cpus")
+          f"{result['loadavg_end']} on {os.cpu_count()} cpus; {busy_cpus} busy processes, "
+          f"hub and broker at nice {nice}")
     return result
 
 
@@ -426,6 +457,11 @@ def main() -> None:
     ap.add_argument("--production-broker", action="store_true",
                     help="the production Mosquitto config with its dynamic-security store "
                          "(a login per node, the hub's and its alarm lane's)")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="N processes spinning a CPU each through the run (a busy machine)")
+    ap.add_argument("--nice", type=int, default=0, metavar="K",
+                    help="the hub's and the broker's nice (the roles set -10; below 0 needs "
+                         "root)")
     ap.add_argument("--serve", choices=["hub", "flood"], help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--work", type=Path, help=argparse.SUPPRESS)
@@ -437,7 +473,7 @@ def main() -> None:
         return serve_flood(args.port, args.work)
     with tempfile.TemporaryDirectory() as tmp:
         result = run(Path(tmp), args.presses, args.gap_ms, args.timeout, args.one_connection,
-                     args.production_broker)
+                     args.production_broker, args.busy, args.nice)
     result.pop("counts", None)
     result.pop("hub_exit", None)
     if not args.no_write:
