@@ -58,6 +58,27 @@ def run_tool(name: str, *args: str, cwd: Path = ANSIBLE_DIR, timeout: float = 12
                           timeout=timeout)
 
 
+def render_template(tmp_path: Path, role: str, template: str, **extra: object) -> str:
+    """A role's template rendered by Ansible itself (a local play with the template module,
+    the role's defaults loaded; no apply), `extra` as the inventory's host variables."""
+    out = tmp_path / Path(template).stem
+    play = [{
+        "hosts": "localhost", "gather_facts": False,
+        "vars_files": [str(ANSIBLE_DIR / "roles" / role / "defaults/main.yml")],
+        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "tasks": [{"name": f"Render {template}", "ansible.builtin.template": {
+            "src": str(ANSIBLE_DIR / "roles" / role / "templates" / template),
+            "dest": str(out), "mode": "0640"}}],
+    }]
+    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
+    # Extra vars: above the role's defaults, as host variables are.
+    (tmp_path / "vars.json").write_text(json.dumps(extra))
+    proc = run_tool("ansible-playbook", "-i", "localhost,", "-c", "local",
+                    "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return out.read_text()
+
+
 def ansible_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update({

@@ -6,35 +6,15 @@ file and the password with mode 0600."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import yaml
 
 from hub.settings import load_settings
 from tests.ansible import support
 
 
 def render(tmp_path: Path, **extra: object) -> str:
-    out = tmp_path / "hub.toml"
-    play = [{
-        "hosts": "localhost", "gather_facts": False,
-        "vars_files": [str(support.ANSIBLE_DIR / "roles/tiengmo_hub/defaults/main.yml")],
-        "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
-        "tasks": [{"name": "Render the hub's configuration",
-                   "ansible.builtin.template": {
-                       "src": str(support.ANSIBLE_DIR / "roles/tiengmo_hub/templates/"
-                                  "hub.toml.j2"),
-                       "dest": str(out), "mode": "0640"}}],
-    }]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play))
-    # As the inventory's host variables would (extra vars: above the role's defaults).
-    (tmp_path / "vars.json").write_text(json.dumps({"tiengmo_hub_id": "hub-test-1", **extra}))
-    proc = support.run_tool("ansible-playbook", "-i", "localhost,", "-c", "local",
-                            "-e", f"@{tmp_path / 'vars.json'}", str(tmp_path / "play.yml"),
-                            cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    return out.read_text()
+    return support.render_template(tmp_path, "tiengmo_hub", "hub.toml.j2",
+                                   tiengmo_hub_id="hub-test-1", **extra)
 
 
 def test_the_hub_role_turns_the_alarm_lanes_own_connection_on(tmp_path: Path) -> None:

@@ -1,0 +1,61 @@
+"""The hub's and Mosquitto's units run before other work (Nice=-10, CPUWeight=1000;
+docs/alarm-lane.md, "A busy machine") wherever the machine allows it, and still start
+where it does not.
+
+systemd refuses to start a unit whose `Nice=` it cannot apply (status 201/NICE), and an
+unprivileged container cannot lower a nice (CAP_SYS_NICE is only the host's). So each
+role first asks the machine, with the same command in both roles, and writes `Nice=`
+only where it worked; `CPUWeight=` is harmless everywhere. Here: the probe run as root
+on this machine and inside an unprivileged user namespace (as such a container is), and
+both templates rendered by Ansible for either answer. The applied site
+(tests/ansible/test_site.py) checks the running units' threads.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.ansible import support
+
+PROBE_NAME = "Find whether this machine lets a service run at a negative nice"
+ROLES = {"tiengmo_hub": ("tasks/main.yml", "tiengmo-hub.service.j2", "tiengmo_hub"),
+         "tiengmo_broker": ("tasks/limits.yml", "limits.conf.j2", "tiengmo_broker")}
+
+
+def probe_command(role: str) -> str:
+    tasks = yaml.safe_load((support.ANSIBLE_DIR / "roles" / role / ROLES[role][0]).read_text())
+    [task] = [t for t in tasks if t.get("name", "").startswith(PROBE_NAME)]
+    return str(task["ansible.builtin.command"])
+
+
+def test_both_roles_ask_alike_and_the_answer_tells_the_two_machines_apart() -> None:
+    commands = {probe_command(role) for role in ROLES}
+    assert len(commands) == 1, commands
+    argv = shlex.split(commands.pop())
+    allowed = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert allowed.returncode == 0, allowed.stderr       # root on a machine of its own
+    contained = subprocess.run(["unshare", "--user", "--map-root-user", *argv],
+                               capture_output=True, text=True, timeout=30)
+    assert contained.returncode != 0 and "Permission denied" in contained.stderr, contained
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("probe_rc", [0, 1], ids=["allowed", "refused"])
+def test_nice_is_written_only_where_the_machine_allows_it(tmp_path: Path, role: str,
+                                                           probe_rc: int) -> None:
+    _, template, prefix = ROLES[role]
+    extra: dict[str, object] = {f"__{prefix}_nice_probe": {"rc": probe_rc}}
+    if role == "tiengmo_hub":
+        extra["tiengmo_hub_id"] = "hub-test-1"
+    else:   # computed from the inventory's logins in the role's vars
+        extra |= {"__tiengmo_broker_nofile": 4200, "__tiengmo_broker_logins": 52}
+    lines = support.render_template(tmp_path, role, template, **extra).splitlines()
+    assert "CPUWeight=1000" in lines
+    assert ("Nice=-10" in lines) is (probe_rc == 0)
+    assert not [line for line in lines if line.startswith("Nice=") and line != "Nice=-10"]
+    assert "" not in lines[lines.index("CPUWeight=1000") - 2:lines.index("CPUWeight=1000")]
