@@ -277,7 +277,7 @@ def _run_hub(args: argparse.Namespace, settings: Any, app: Any, stop: threading.
         print(f"tiengmo hub: {exc}", file=sys.stderr)
         return 2
     broker = preflight.check_broker(
-        s.broker_url, client_id=s.hub_id, username=s.username or s.hub_id,
+        s.broker_url, client_id=s.hub_id, username=s.mqtt_username(),
         password=password, ca_file=str(s.ca_file) if s.ca_file else None,
         cert_file=str(s.cert_file) if s.cert_file else None,
         key_file=str(s.key_file) if s.key_file else None,

@@ -130,7 +130,7 @@ class Hub:
         with their own login."""
         s = self.settings
         return MqttOptions(
-            broker_url=s.broker_url, username=s.username or s.hub_id,
+            broker_url=s.broker_url, username=s.mqtt_username(),
             password=s.mqtt_password(), ca_file=str(s.ca_file) if s.ca_file else None,
             cert_file=self._tls[0], key_file=self._tls[1], keepalive_s=int(s.keepalive_s),
             reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s)
@@ -140,7 +140,7 @@ class Hub:
         own = self.mqtt_options()   # reads the password file: once
         alarm_mqtt = None
         if s.alarm_connection:
-            alarm_mqtt = replace(own, username=s.alarm_username or own.username,
+            alarm_mqtt = replace(own, username=s.alarm_login(),
                                  password=s.alarm_password())
             if alarm_mqtt.username == own.username:
                 # Fine on a broker that keeps client ids (the lane's is `<hub_id>-alarms`);
@@ -506,7 +506,7 @@ class Hub:
         # Alarms and cancels are subscribed on that connection only: while it is down
         # they wait at the broker (a whole broker down is said once, as `broker`).
         if self.started and not alarm_up and (main_up or alarm_refused is not None):
-            login = s.alarm_username or s.username or s.hub_id   # no password file read
+            login = s.alarm_login()   # no password file read
             why["alarm_link"] = (
                 f"the alarm lane's own connection (login {login}) is down: "
                 + (f"the broker refused it ({alarm_refused.reason})" if alarm_refused

@@ -379,6 +379,14 @@ class HubSettings(BaseSettings):
             return self.mqtt_password()
         return self._secret("alarm_password_file", self.alarm_password_file)
 
+    def mqtt_username(self) -> str:
+        """The hub's broker login: `username`, else its hub id."""
+        return self.username or self.hub_id
+
+    def alarm_login(self) -> str:
+        """The alarm lane's broker login: `alarm_username`, else the hub's own."""
+        return self.alarm_username or self.mqtt_username()
+
     def mqtt_password(self) -> str | None:
         """The broker password: `password`, else the first line of `password_file`."""
         if self.password is not None:
