@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.ansible import support
-from tests.support import progress
 
 SDROOT_FORMAT = "1"      # bump when _build_sdroot changes what it puts in the tarball
 # What the roles' apt tasks install (their vars/main.yml; nginx: the hub's HTTPS),
@@ -57,30 +56,20 @@ def sdroot_cache() -> Path:
     return support.rootfs_cache().parent / f"{support.SUITE}-systemd-{key}.tgz"
 
 
-def _chroot(root: Path, *cmd: str, log: Path, what: str) -> None:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(["nice", "chroot", str(root), *cmd], stdout=out,
-                                stderr=subprocess.STDOUT,
-                                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                                     "DEBIAN_FRONTEND": "noninteractive"})
-    code = progress.wait_saying(proc, what, log, APT_TIMEOUT_S)
-    if code != 0:
-        raise RuntimeError(f"{what} failed ({code}):\n{progress.last_line(log)}\nsee {log}")
-
-
 def _build_sdroot(cache: Path) -> None:
     """Minbase root + PACKAGES, packed as `cache` (the caller holds the lock)."""
     build = cache.parent / f"sdbuild-{os.getpid()}"
     log = cache.parent / f"sdbuild-{os.getpid()}.log"
     shutil.rmtree(build, ignore_errors=True)
     support.make_root(build)
-    _chroot(build, "apt-get", "update", "-q", log=log, what="apt-get update in the root")
-    _chroot(build, "apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES,
-            log=log, what=f"installing systemd and the roles' packages ({cache.name})")
-    # Only the broker runs Mosquitto; the role enables it there. Each machine gets
-    # its own machine id at first boot.
-    _chroot(build, "systemctl", "disable", "mosquitto", log=log, what="disabling mosquitto")
-    _chroot(build, "apt-get", "clean", log=log, what="apt-get clean")
+    for cmd, what in ((["apt-get", "update", "-q"], "apt-get update in the root"),
+                      (["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
+                       f"installing systemd and the roles' packages ({cache.name})"),
+                      # Only the broker runs Mosquitto; the role enables it there. Each
+                      # machine gets its own machine id at first boot.
+                      (["systemctl", "disable", "mosquitto"], "disabling mosquitto"),
+                      (["apt-get", "clean"], "apt-get clean")):
+        support.in_chroot(build, *cmd, log=log, what=what, timeout_s=APT_TIMEOUT_S)
     (build / "etc/machine-id").write_text("")
     (build / "usr/sbin/policy-rc.d").unlink(missing_ok=True)   # a booted machine starts daemons
     tmp = cache.with_name(cache.name + f".tmp-{os.getpid()}")

@@ -192,6 +192,23 @@ def _unpack_the_rest(build: Path) -> None:
             shutil.copy(build / "usr/share/base-passwd" / f"{name}.master", target)
 
 
+# What a command in a chroot sees of its environment: nothing of the caller's (a CI
+# runner's pip config or locale must not leak into the root being built).
+CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
+              "DEBIAN_FRONTEND": "noninteractive", "PIP_CONFIG_FILE": "/dev/null"}
+
+
+def in_chroot(root: Path, *cmd: str, log: Path, what: str, timeout_s: float) -> None:
+    """`cmd` in the root at `root` (at a lower priority than the tests), its output
+    appended to `log`, progress said meanwhile; raises with its last line if it fails."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(["nice", "chroot", str(root), *cmd], stdout=out,
+                                stderr=subprocess.STDOUT, env=CHROOT_ENV)
+    code = progress.wait_saying(proc, what, log, timeout_s)
+    if code != 0:
+        raise RuntimeError(f"{what} failed ({code}):\n{progress.last_line(log)}\nsee {log}")
+
+
 def build_once(target: Path, build: Callable[[], None], done: Path | None = None) -> None:
     """Run `build` unless `done` (default: `target`) exists, holding a lock beside
     `target`: parallel runs (xdist workers, another CI job) build a cache once, and the
@@ -216,14 +233,7 @@ def make_root(dest: Path, arch: str | None = None, include: tuple[str, ...] = ()
 
     A foreign `arch` needs qemu-user-static registered with binfmt_misc (.ci/setup)."""
     cache = rootfs_cache(arch, include, unpack_only)
-
-    def build() -> None:
-        if arch is None and not include and not unpack_only:
-            _build_rootfs(cache)        # (the form tests/ansible's cache test fakes)
-        else:
-            _build_rootfs(cache, arch, include, unpack_only)
-
-    build_once(cache, build)
+    build_once(cache, lambda: _build_rootfs(cache, arch, include, unpack_only))
     progress.say(f"unpacking the cached Debian root {cache}")
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(dest), "-xzf", str(cache)], check=True)

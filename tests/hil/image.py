@@ -79,14 +79,7 @@ def ensure_image() -> Path:
 
 
 def chroot(root: Path, *cmd: str, log: Path, what: str) -> None:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
-           "LANG": "C.UTF-8", "HOME": "/root", "PIP_CONFIG_FILE": "/dev/null"}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(["chroot", str(root), *cmd], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-    code = progress.wait_saying(proc, what, log, BUILD_TIMEOUT_S)
-    if code != 0:
-        raise RuntimeError(f"{what} failed ({code}): {progress.last_line(log)}; see {log}")
+    support.in_chroot(root, *cmd, log=log, what=what, timeout_s=BUILD_TIMEOUT_S)
 
 
 class Steps:

@@ -51,9 +51,7 @@ def ensure_binfmt() -> None:
 
 def in_root(root: Path, *cmd: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["chroot", str(root), *cmd], capture_output=True, text=True,
-                          timeout=timeout, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                                                "LANG": "C.UTF-8", "HOME": "/root",
-                                                "PIP_CONFIG_FILE": "/dev/null"})
+                          timeout=timeout, env=support.CHROOT_ENV)
 
 
 def test_the_node_installs_and_checks_on_an_arm64_root(tmp_path: Path) -> None:
