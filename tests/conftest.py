@@ -94,8 +94,6 @@ def pytest_configure(config: pytest.Config) -> None:
     progress.bind(config)   # long fixtures say how far they are, past the capture
 
 
-# tryfirst: xdist's own hook turns the xdist_group marks into scheduling groups, so
-# they must be on the items before it runs.
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Under CI (CI=true), a skipped test is a failure: nothing may be skipped there for
@@ -108,6 +106,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped under CI, which must run every test: {report.longrepr}"
 
 
+# tryfirst: xdist's own hook turns the xdist_group marks into scheduling groups, so
+# they must be on the items before it runs.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     _check_tiers()

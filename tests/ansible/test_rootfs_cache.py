@@ -48,7 +48,7 @@ def test_two_runs_at_once_build_the_root_once(cache_dir: Path, tmp_path: Path,
     builds: list[float] = []
     inside = threading.Event()
 
-    def fake_build(cache: Path) -> None:
+    def fake_build(cache: Path, *inputs: object) -> None:
         builds.append(time.monotonic())
         inside.set()
         time.sleep(0.5)                       # the other run arrives meanwhile
