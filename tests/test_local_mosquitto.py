@@ -4,6 +4,12 @@ loopback, from files the demo writes itself, seen by plain paho clients."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,3 +90,48 @@ def test_a_missing_program_is_a_clear_error(tmp_path: Path,
     monkeypatch.setattr("tiengmo.local_mosquitto.find_mosquitto", lambda: None)
     with pytest.raises(LocalMosquittoError, match="--broker-backend amqtt"):
         LocalMosquitto(tmp_path, USERS, "")
+
+
+def test_it_outlives_a_ctrl_c_to_its_group_and_not_a_killed_parent(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the terminal's foreground group) must leave the broker to the demo,
+    which stops it after the nodes' goodbyes; a parent killed outright takes it along."""
+    code = ("import sys, time\n"
+            "from pathlib import Path\n"
+            "from tiengmo.local_mosquitto import LocalMosquitto\n"
+            "b = LocalMosquitto(Path(sys.argv[1]), {'u': 'p'}, '').start()\n"
+            "print(b._proc.pid, flush=True)\n"
+            "try:\n"
+            "    time.sleep(60)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted', flush=True)\n"
+            "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "broker")],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    pid = 0
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        os.killpg(parent.pid, signal.SIGINT)          # as the terminal does on Ctrl-C
+        assert parent.stdout.readline().strip() == "interrupted"
+        time.sleep(0.5)
+        assert _alive(pid), "the broker died with the demo's Ctrl-C"
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "the broker outlived its killed parent"
+    finally:
+        parent.kill()
+        if pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Running (not a zombie: an orphan is reaped by init, but not at once)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
