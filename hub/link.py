@@ -36,7 +36,7 @@ from protocol.timing import wall_ms
 from protocol.topics import QOS, RETAINED
 
 from .logins import alarm_login
-from .mqtt import Inbound, MqttClient, MqttEvent, MqttOptions, Outgoing, Refused
+from .mqtt import Inbound, MqttClient, MqttEvent, MqttOptions, Outgoing, Published, Refused
 
 __all__ = ["Inbound", "Link", "LinkConfig"]
 
@@ -154,26 +154,27 @@ class Link:
 
     # ---- publishing -------------------------------------------------------
 
-    def publish_raw(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
+    def publish_raw(self, topic: str, payload: bytes, qos: int,
+                    retain: bool = False) -> Published:
         """Hand one message to the client; it is sent now or after the next reconnect.
 
         With the alarm lane's own connection, everything the hub publishes (acks, sounds,
         beacons) goes out on it: the other connection's thread may be pacing a flood
         (hub.lanes.ReadPace), and paho writes on its loop thread."""
-        (self.alarm_client or self.client).publish(topic, payload, qos, retain)
+        return (self.alarm_client or self.client).publish(topic, payload, qos, retain)
 
     def publish_message(self, topic: str, msg: Message) -> None:
         """Publish with the QoS and retain flag PROTOCOL.md gives the topic."""
         match = self.topics.parse(topic)
         self._publish_as(match.kind, topic, msg)
 
-    def _publish_as(self, kind: TopicKind, topic: str, msg: Message) -> None:
+    def _publish_as(self, kind: TopicKind, topic: str, msg: Message) -> Published:
         # The hub's own topics: their kind is known, the topic need not be parsed
         # back (an ack per alarm, a sound per incident, a beacon every 10 s).
-        self.publish_raw(topic, encode(msg), QOS[kind], kind in RETAINED)
+        return self.publish_raw(topic, encode(msg), QOS[kind], kind in RETAINED)
 
-    def publish_area_cmd(self, area: str, cmd: Command) -> None:
-        self._publish_as(TopicKind.AREA_CMD, self.topics.area_cmd(area), cmd)
+    def publish_area_cmd(self, area: str, cmd: Command) -> Published:
+        return self._publish_as(TopicKind.AREA_CMD, self.topics.area_cmd(area), cmd)
 
     def publish_node_cmd(self, node_id: str, cmd: Command) -> None:
         self._publish_as(TopicKind.NODE_CMD, self.topics.node_cmd(node_id), cmd)

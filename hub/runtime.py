@@ -178,7 +178,8 @@ class Hub:
         self.link = Link(self._link_config(), self.topics, on_message=self.submit)
         out: Publisher = self._publisher or self.link
         self.fanout = FanOut(self._store, out, sound_expiry_s=s.sound_expiry_s,
-                             failed_to_sound_s=s.failed_to_sound_s)
+                             failed_to_sound_s=s.failed_to_sound_s,
+                             sound_handoff_s=s.sound_handoff_s)
         self.supervisor = Supervisor(SupervisionTimers(
             heartbeat_s=s.heartbeat_s, missing_after_heartbeats=s.missing_after_heartbeats,
             loss_debounce_s=s.loss_debounce_s, report_within_s=s.report_within_s,

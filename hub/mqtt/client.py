@@ -88,6 +88,11 @@ class Published:
             self._info.wait_for_publish(timeout)
         except (RuntimeError, ValueError):
             return False
+        return self.done
+
+    @property
+    def done(self) -> bool:
+        """The broker has it (QoS 1: its PUBACK came)."""
         return bool(self._info.is_published())
 
 
