@@ -44,6 +44,7 @@ import protocol
 from ..db import models as m
 from . import alarm_sql as sql
 from . import convert
+from .alarm_cursor import statements_for
 from .base import Work
 from .ids import incident_id, window_start
 from .nodes import ensure_node
@@ -84,6 +85,7 @@ class _Batch:
                  window_ms: int, noisy_max: int | None, noisy_ms: int,
                  pinned: Pinned | None = None, late: frozenset[str] = frozenset()) -> None:
         self.s, self.conn = s, s.connection()
+        self.sql = statements_for(self.conn)
         self.pinned: Pinned = pinned or {}
         self.late = late   # alarm ids too old to sound (hub.freshness): stored, never sounded
         self.items, self.hamlet_area = items, hamlet_area
@@ -99,9 +101,9 @@ class _Batch:
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
-        rows = self.conn.execute(sql.SEL_NODES, {"ids": list(node_ids)}).all()
         self.nodes: dict[str, tuple[str | None, bool, bool]] = {
-            r.id: (r.area, bool(r.registered), bool(r.registered and r.enabled)) for r in rows}
+            i: (area, registered, registered and enabled)
+            for i, area, registered, enabled in self.sql.nodes(list(node_ids))}
         for node_id, alarm, received_ms in self.items:
             if isinstance(alarm, PhoneAlarm):   # a registered household: its hamlet's
                 self.nodes[node_id] = (alarm.area, True, True)
@@ -109,8 +111,8 @@ class _Batch:
                 ensure_node(self.s, node_id, received_ms)
                 self.nodes[node_id] = (None, False, False)
         ids = {a.alarm_id for _, a, _ in self.items}
-        for r in self.conn.execute(sql.SEL_ALARMS, {"ids": list(ids)}):
-            self.alarms[r.alarm_id] = {**r._mapping, "_stored": True}
+        for r in self.sql.alarms(list(ids)):
+            self.alarms[r["alarm_id"]] = {**r, "_stored": True}
         new = [(n, a, r) for n, a, r in self.items if a.alarm_id not in self.alarms]
         keys = {self._key(n, a)[0] for n, a, _ in new}
         # With the open incidents of the keys, the ids a new incident would take (first
@@ -119,14 +121,14 @@ class _Batch:
                for n, a, r in new}
         ids.update(p[0] for a, p in self.pinned.items() if a not in self.alarms)
         if keys:
-            for r in self.conn.execute(sql.SEL_INC_KEYS, {"keys": list(keys), "ids": list(ids)}):
-                self._keep(dict(r._mapping))
+            for r in self.sql.incidents(list(keys), list(ids)):
+                self._keep(r)
             # a new incident's id is then known free without another round trip
             self.absent = ids - self.incidents.keys()
         if self.noisy_max is not None:
             since = min(r for _, _, r in self.items) - self.noisy_ms
-            for r in self.conn.execute(sql.SEL_FANNED, {"ids": list(node_ids), "since": since}):
-                self.fanned.setdefault(r.origin_node, []).append(r.opened_ms)
+            for origin, opened_ms in self.sql.fanned(list(node_ids), since):
+                self.fanned.setdefault(origin, []).append(opened_ms)
 
     def _keep(self, inc: dict[str, Any]) -> None:
         self.incidents[inc["incident_id"]] = inc
@@ -143,8 +145,10 @@ class _Batch:
 
     def _incident(self, inc_id: str) -> dict[str, Any]:
         if inc_id not in self.incidents:
-            row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).one()
-            self._keep(dict(row._mapping))
+            row = self.sql.incident(inc_id)
+            if row is None:
+                raise LookupError(f"incident {inc_id} of a stored alarm is missing")
+            self._keep(row)
         return self.incidents[inc_id]
 
     def _exists(self, inc_id: str) -> bool:
@@ -152,9 +156,9 @@ class _Batch:
             return True
         if inc_id in self.absent:
             return False
-        row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).first()
+        row = self.sql.incident(inc_id)
         if row is not None:
-            self._keep(dict(row._mapping))
+            self._keep(row)
         return row is not None
 
     def _new_id(self, key: str, received_ms: int) -> str:
@@ -227,7 +231,7 @@ class _Batch:
                        drill=False, escalation_level=0, flagged=flagged,
                        fanout_held=noisy and not sounded and not late, late=late,
                        fanned_out=sounded or (not flagged and not noisy and not late))
-            self.conn.execute(sql.INS_INC, inc)   # the UNIQUE corr_key decides a race
+            self.sql.insert_incident(inc)   # the UNIQUE corr_key decides a race
             self._keep(inc)
             self.absent.discard(inc["incident_id"])
             fan_out = bool(inc["fanned_out"])
@@ -291,14 +295,15 @@ class _Batch:
     def write(self) -> None:
         """The batch's set-wise writes: joined incidents, new alarm rows, nodes' last seen."""
         if self.joined:
-            self.conn.execute(sql.JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
-                                      for i, (n, ms) in self.joined.items()])
+            self.sql.join({i: (n, ms, self.incidents[i]["alarm_count"],
+                               self.incidents[i]["last_alarm_ms"])
+                           for i, (n, ms) in self.joined.items()})
         if self.new_rows:
             # the alarm_id primary key decides a copy racing on another replica
             by_id = {r["alarm_id"]: r for r in self.new_rows}   # in-batch copies updated it
-            self.conn.execute(sql.INS_ALARM, [
+            self.sql.insert_alarms([
                 {k: v for k, v in self.alarms[i].items() if k != "_stored"} for i in by_id])
-        self.conn.execute(sql.SEEN, [{"b_id": n, "b_ms": ms} for n, ms in self.seen.items()])
+        self.sql.seen(self.seen)
 
 
 A = m.Alarm

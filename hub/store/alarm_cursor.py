@@ -1,0 +1,194 @@
+"""The alarm transaction's statements (hub.store.alarms._Batch), on the fastest faithful path.
+
+Between a press and the gongs the alarm worker runs a handful of small statements:
+the batch's nodes, its alarm ids, the open incidents of its keys, the origin nodes'
+recent fan-outs, a new incident's insert; after the sound, the batch's writes.
+Through SQLAlchemy Core each costs 0.1-0.2 ms of Python on an idle hub, against
+~0.03 ms on the bare `sqlite3` cursor of the same connection (docs/alarm-lane.md,
+"Against a bare relay"), and a real alarm comes to an idle hub. So on SQLite they
+run on that cursor, inside the transaction SQLAlchemy began (`BEGIN IMMEDIATE`,
+hub.db.engine).
+
+Errors stay SQLAlchemy's: a statement that fails on the cursor is run again, the
+same text with the same parameters, through SQLAlchemy (`exec_driver_sql`), which
+raises it wrapped (`DBAPIError`, `IntegrityError`) and runs the engine's
+`handle_error` (a read-only or full SQLite file drops the pool: hub.db.engine),
+exactly as before. Running it again is safe: a failed statement changed nothing,
+and a failed `executemany` that applied some rows either fails again (an insert:
+the rows are there, so the whole transaction is retried as a race) or applies the
+same values again (the updates set absolute values, see `join`). If it then
+succeeds its result is used.
+
+Other databases (PostgreSQL) keep SQLAlchemy Core: there the network round trip,
+not Python, is the cost, and several replicas write at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, Connection, Table
+
+from . import alarm_sql as sql
+
+# (id, area, registered, enabled) of a node
+NodeRow = tuple[str, "str | None", bool, bool]
+# incident id -> (alarms joined in this batch, the latest receipt, its alarm_count and
+# last_alarm_ms after them, as read and counted in this transaction)
+Joined = dict[str, tuple[int, int, int, int]]
+
+
+class CoreStatements:
+    """The statements through SQLAlchemy Core (every dialect)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def nodes(self, ids: list[str]) -> list[NodeRow]:
+        return [(r.id, r.area, bool(r.registered), bool(r.enabled))
+                for r in self.conn.execute(sql.SEL_NODES, {"ids": ids})]
+
+    def alarms(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(sql.SEL_ALARMS, {"ids": ids})]
+
+    def incidents(self, keys: list[str], ids: list[str]) -> list[dict[str, Any]]:
+        """The incidents holding `keys`, and those of `ids`, in one round trip."""
+        return [dict(r._mapping)
+                for r in self.conn.execute(sql.SEL_INC_KEYS, {"keys": keys, "ids": ids})]
+
+    def fanned(self, ids: list[str], since: int) -> list[tuple[str, int]]:
+        """(origin node, opened_ms) of the fanned-out incidents of `ids` opened after `since`."""
+        return [(r.origin_node, r.opened_ms)
+                for r in self.conn.execute(sql.SEL_FANNED, {"ids": ids, "since": since})]
+
+    def incident(self, inc_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(sql.SEL_INC, {"b_id": inc_id}).first()
+        return dict(row._mapping) if row is not None else None
+
+    def insert_incident(self, row: dict[str, Any]) -> None:
+        self.conn.execute(sql.INS_INC, row)   # the UNIQUE corr_key decides a race
+
+    def join(self, joined: Joined) -> None:
+        # Relative, in SQL: copies of one incident's alarms may join on two replicas.
+        self.conn.execute(sql.JOIN, [{"b_id": i, "b_n": n, "b_ms": ms}
+                                     for i, (n, ms, _, _) in joined.items()])
+
+    def insert_alarms(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.conn.execute(sql.INS_ALARM, list(rows))   # the primary key decides a race
+
+    def seen(self, last: dict[str, int]) -> None:
+        self.conn.execute(sql.SEEN, [{"b_id": n, "b_ms": ms} for n, ms in last.items()])
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Shape:
+    """One table's columns for the cursor: their list, and which are booleans (SQLite
+    stores 0/1; SQLAlchemy's rows give bool, and so must these)."""
+
+    def __init__(self, table: Table) -> None:
+        self.names = [c.name for c in table.columns]
+        self.cols = ", ".join(_q(n) for n in self.names)
+        self.table = _q(table.name)
+        self.bools = [i for i, c in enumerate(table.columns) if isinstance(c.type, Boolean)]
+        self.insert = (f"INSERT INTO {self.table} ({self.cols}) "
+                       f"VALUES ({', '.join('?' for _ in self.names)})")
+
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(self.names, values, strict=True))
+        for i in self.bools:
+            v = values[i]
+            out[self.names[i]] = None if v is None else bool(v)
+        return out
+
+    def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[n] for n in self.names)
+
+
+_INC = _Shape(sql.INCIDENTS)
+_ALARM = _Shape(sql.ALARMS)
+_NODES = _q(sql.NODES.name)
+# Absolute values (counted in this transaction, which holds SQLite's one write lock
+# since BEGIN IMMEDIATE): running it twice changes nothing more.
+_JOIN = f"UPDATE {_INC.table} SET alarm_count = ?, last_alarm_ms = ? WHERE incident_id = ?"
+_SEEN = (f"UPDATE {_NODES} SET last_seen_ms = ? WHERE id = ? "
+         f"AND (last_seen_ms IS NULL OR last_seen_ms < ?)")
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n) if n else "NULL"   # IN (NULL) matches nothing
+
+
+class SqliteStatements(CoreStatements):
+    """The same statements on the connection's own `sqlite3` cursor (see the module)."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        self.raw: sqlite3.Connection = raw
+
+    def _all(self, text: str, params: Sequence[Any]) -> list[Sequence[Any]]:
+        try:
+            return self.raw.execute(text, tuple(params)).fetchall()
+        except sqlite3.Error:   # again through SQLAlchemy: raised as it would raise it
+            return [tuple(r) for r in self.conn.exec_driver_sql(text, tuple(params))]
+
+    def _many(self, text: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        try:
+            self.raw.executemany(text, rows)
+        except sqlite3.Error:
+            self.conn.exec_driver_sql(text, rows)
+
+    def nodes(self, ids: list[str]) -> list[NodeRow]:
+        rows = self._all(f"SELECT id, area, registered, enabled FROM {_NODES} "
+                         f"WHERE id IN ({_marks(len(ids))})", ids)
+        return [(i, a, bool(r), bool(e)) for i, a, r, e in rows]
+
+    def alarms(self, ids: list[str]) -> list[dict[str, Any]]:
+        return [_ALARM.row(r) for r in self._all(
+            f"SELECT {_ALARM.cols} FROM {_ALARM.table} "
+            f"WHERE alarm_id IN ({_marks(len(ids))})", ids)]
+
+    def incidents(self, keys: list[str], ids: list[str]) -> list[dict[str, Any]]:
+        return [_INC.row(r) for r in self._all(
+            f"SELECT {_INC.cols} FROM {_INC.table} WHERE corr_key IN ({_marks(len(keys))}) "
+            f"UNION ALL SELECT {_INC.cols} FROM {_INC.table} "
+            f"WHERE incident_id IN ({_marks(len(ids))})", [*keys, *ids])]
+
+    def fanned(self, ids: list[str], since: int) -> list[tuple[str, int]]:
+        rows = self._all(
+            f"SELECT origin_node, opened_ms FROM {_INC.table} WHERE origin_node IN "
+            f"({_marks(len(ids))}) AND fanned_out = 1 AND drill = 0 AND opened_ms > ?",
+            [*ids, since])
+        return [(n, t) for n, t in rows]
+
+    def incident(self, inc_id: str) -> dict[str, Any] | None:
+        rows = self._all(f"SELECT {_INC.cols} FROM {_INC.table} WHERE incident_id = ?",
+                         [inc_id])
+        return _INC.row(rows[0]) if rows else None
+
+    def insert_incident(self, row: dict[str, Any]) -> None:
+        self._many(_INC.insert, [_INC.values(row)])
+
+    def join(self, joined: Joined) -> None:
+        self._many(_JOIN, [(count, last, i) for i, (_, _, count, last) in joined.items()])
+
+    def insert_alarms(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._many(_ALARM.insert, [_ALARM.values(r) for r in rows])
+
+    def seen(self, last: dict[str, int]) -> None:
+        self._many(_SEEN, [(ms, n, ms) for n, ms in last.items()])
+
+
+def statements_for(conn: Connection) -> CoreStatements:
+    """The fastest faithful statements for this connection's database."""
+    if conn.dialect.name == "sqlite":
+        return SqliteStatements(conn)
+    return CoreStatements(conn)

@@ -1,0 +1,171 @@
+"""The alarm transaction on SQLite's own cursor (hub/store/alarm_cursor.py).
+
+What operators and the rest of the hub rely on: the cursor reads the same rows,
+with the same types, as SQLAlchemy did; a statement that fails on it fails as
+SQLAlchemy would raise it (the race retry and the store's health depend on the
+exception's class); and a batch stored on it leaves the same database as one
+stored through SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy.exc
+from pytest_mock import MockerFixture
+from sqlalchemy.orm import Session
+
+import protocol
+from hub.alarm_batch import store_alarm_batch
+from hub.correlation import Memory
+from hub.store import Store, alarm_cursor
+from hub.store.alarm_cursor import CoreStatements, SqliteStatements, statements_for
+
+HAMLETS = ["bach-thong/vi-huong/na-sang", "bach-thong/vi-huong/ban-ven"]
+REGISTRY = protocol.parse_registry({
+    "areas": [{"path": h, "name": h.rsplit("/", 1)[-1]} for h in HAMLETS],
+    "nodes": [{"id": f"n-{i}", "area": HAMLETS[i % 2]} for i in range(4)],
+})
+T0 = 1_700_000_000_000
+
+
+def press(kind: str = "fire", alarm_id: str | None = None) -> protocol.Alarm:
+    return protocol.Alarm(alarm_id or protocol.new_id(), protocol.Kind(kind), T0,
+                          protocol.Source.BUTTON, 1, button=1)
+
+
+def fill(store: Store) -> list[str]:
+    """A few batches: new incidents, joins, an unknown node, a noisy window. Their ids."""
+    items = [(f"n-{i % 4}", press(("fire", "theft")[i % 2]), T0 + i) for i in range(10)]
+    items.append(("stranger", press(), T0 + 20))
+    for k in range(0, len(items), 4):
+        store_alarm_batch(store, items[k:k + 4], window_s=600, noisy_max_fanouts=3,
+                          noisy_window_s=600, publish=None, memory=Memory())
+    return [a.alarm_id for _, a, _ in items]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'hub.db'}")
+    s.nodes.sync_registry(REGISTRY)
+    yield s
+    s.close()
+
+
+@contextmanager
+def both(store: Store) -> Iterator[tuple[CoreStatements, CoreStatements]]:
+    """The cursor's statements and Core's, on one connection in one transaction."""
+    with Session(store.engine) as s, s.begin():
+        conn = s.connection()
+        fast = statements_for(conn)
+        assert isinstance(fast, SqliteStatements)
+        yield fast, CoreStatements(conn)
+
+
+def typed(rows: Any) -> Any:
+    """Rows with each value's type beside it: 1 is not True for the API's JSON."""
+    if isinstance(rows, dict):
+        return {k: (v, type(v)) for k, v in rows.items()}
+    if isinstance(rows, (list, tuple)):
+        return [typed(r) for r in rows]
+    return rows, type(rows)
+
+
+def test_the_cursor_reads_what_sqlalchemy_reads_with_the_same_types(store: Store) -> None:
+    ids = fill(store)
+    nodes = [f"n-{i}" for i in range(4)] + ["stranger", "nobody"]
+    with store.engine.connect() as c:
+        keys = [r[0] for r in c.exec_driver_sql(
+            "SELECT corr_key FROM incidents WHERE corr_key IS NOT NULL")]
+        incs = [r[0] for r in c.exec_driver_sql("SELECT incident_id FROM incidents")]
+    assert keys and len(incs) >= 2
+    with both(store) as (fast, core):
+        assert typed(fast.nodes(nodes)) == typed(core.nodes(nodes))
+        assert typed(fast.alarms([*ids, "missing"])) == typed(core.alarms([*ids, "missing"]))
+        got = fast.incidents(keys, incs[:1])
+        assert typed(got) == typed(core.incidents(keys, incs[:1]))
+        assert got and all(type(r["fanned_out"]) is bool for r in got)
+        assert typed(fast.fanned(nodes, T0 - 1)) == typed(core.fanned(nodes, T0 - 1))
+        assert typed(fast.incident(incs[0])) == typed(core.incident(incs[0]))
+        assert fast.incident("missing") is None and fast.alarms([]) == []
+
+
+def rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    with store.engine.connect() as c:
+        return {t: [tuple(r) for r in c.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1, 2")]
+                for t in ("incidents", "alarms")} | {
+            "seen": [tuple(r) for r in c.exec_driver_sql(
+                "SELECT id, last_seen_ms FROM nodes ORDER BY id")]}
+
+
+def test_batches_stored_on_the_cursor_leave_what_sqlalchemy_core_leaves(
+        tmp_path: Path, mocker: MockerFixture) -> None:
+    """The same alarms (same ids), once on the cursor, once with Core forced."""
+    ids = [protocol.new_id() for _ in range(11)]
+    results = []
+    for name, force_core in (("fast.db", False), ("core.db", True)):
+        if force_core:
+            mocker.patch.object(alarm_cursor, "SqliteStatements", CoreStatements)
+        st = Store.open(f"sqlite:///{tmp_path / name}")
+        st.nodes.sync_registry(REGISTRY)
+        items = [(f"n-{i % 4}", press(("fire", "theft")[i % 2], ids[i]), T0 + i)
+                 for i in range(11)]
+        for k in range(0, 11, 4):
+            store_alarm_batch(st, items[k:k + 4], window_s=600, noisy_max_fanouts=3,
+                              noisy_window_s=600, publish=None, memory=Memory())
+        # copies again, in one batch: counted on the stored rows, nothing joined twice
+        store_alarm_batch(st, items[:3], window_s=600, noisy_max_fanouts=3,
+                          noisy_window_s=600, publish=None, memory=Memory())
+        results.append(rows(st))
+        st.close()
+    fast, core = results
+    assert fast == core
+    assert sum(r[8] for r in fast["incidents"]) == 11   # alarm_count: each alarm once
+
+
+def test_a_statement_failing_on_the_cursor_is_raised_as_sqlalchemy_raises_it(
+        store: Store) -> None:
+    """A race on the alarm_id primary key must reach alarm_batch as IntegrityError (it
+    retries the whole transaction then), not as the driver's own exception."""
+    ids = fill(store)
+    with Session(store.engine) as s, s.begin():
+        fast = statements_for(s.connection())
+        row = fast.alarms(ids[:1])[0]
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            fast.insert_alarms([row])
+
+
+def test_a_statement_the_cursor_failed_is_answered_through_sqlalchemy(
+        store: Store, mocker: MockerFixture) -> None:
+    ids = fill(store)
+    with Session(store.engine) as s, s.begin():
+        fast = statements_for(s.connection())
+        assert isinstance(fast, SqliteStatements)
+        want = fast.alarms(ids)
+        broken = mocker.MagicMock(wraps=fast.raw)
+        broken.execute.side_effect = sqlite3.OperationalError("disk I/O error")
+        mocker.patch.object(fast, "raw", broken)
+        assert fast.alarms(ids) == want
+        assert broken.execute.call_count == 1
+
+
+def test_joining_twice_on_the_cursor_counts_once(store: Store) -> None:
+    """A failed executemany may have applied some rows before it is run again (module
+    docstring): the join's values are absolute, so the second run changes nothing."""
+    fill(store)
+    with Session(store.engine) as s, s.begin():
+        fast = statements_for(s.connection())
+        inc_id, count, last = s.connection().exec_driver_sql(
+            "SELECT incident_id, alarm_count, last_alarm_ms FROM incidents "
+            "ORDER BY alarm_count DESC LIMIT 1").one()
+        joined = {inc_id: (2, last + 5, count + 2, last + 5)}
+        fast.join(joined)
+        fast.join(joined)
+        after = fast.incident(inc_id)
+        assert after is not None
+        assert (after["alarm_count"], after["last_alarm_ms"]) == (count + 2, last + 5)
