@@ -43,13 +43,16 @@ log = logging.getLogger("tiengmo.hub.alarm_batch")
 Sounds = dict[str, tuple[Sound, Command]]
 # Choose and publish a new incident's sound (the incident has an area).
 Publish = Callable[[IncidentInfo], tuple[Sound, Command]]
+# Called once the batch's sounds are published, before its bookkeeping (FanOut.settle).
+Settle = Callable[[], None]
 
 
 def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: float,
                       noisy_max_fanouts: int | None, noisy_window_s: float,
                       publish: Publish | None,
                       memory: Memory | None = None,
-                      late: frozenset[str] = frozenset()) -> tuple[list[AlarmOutcome], Sounds]:
+                      late: frozenset[str] = frozenset(),
+                      settle: Settle | None = None) -> tuple[list[AlarmOutcome], Sounds]:
     """Store `items` in one transaction and sound their new incidents (see the module);
     one outcome per item, in order, and the sounds published (now or before, for an
     alarm decided in memory). `publish` None (an observer hub) sounds nothing; nor does
@@ -64,7 +67,8 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
         rest = [it for i, it in enumerate(items) if i not in foreign]
         stored, sounds = (store_alarm_batch(
             store, rest, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
-            noisy_window_s=noisy_window_s, publish=publish, memory=mem, late=late)
+            noisy_window_s=noisy_window_s, publish=publish, memory=mem, late=late,
+            settle=settle)
             if rest else ([], {}))
         it = iter(stored)
         return [_foreign(items[i], foreign[i]) if i in foreign else next(it)
@@ -77,7 +81,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
     was_down = mem.db_down
     if publish is not None and was_down:
         # The last write failed: sound first, as correlation would decide, then try.
-        _decide_in_memory(store, mem, items, window_ms, publish, late)
+        _decide_in_memory(store, mem, items, window_ms, publish, late, settle)
 
     def unit(uow: Repositories) -> tuple[list[AlarmOutcome], Sounds]:
         sounds: Sounds = {}
@@ -86,6 +90,7 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
         def decided(outcomes: list[AlarmOutcome]) -> None:
             if publish is None:
                 return
+            sounded = False
             for out, (_, _, received_ms) in zip(outcomes, items, strict=True):
                 if not (out.fan_out and out.node_known and out.node_enabled
                         and out.incident.area):
@@ -95,10 +100,13 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
                     sounds[out.alarm_id] = prior   # published before: never again
                     continue
                 sounds[out.alarm_id] = sent = publish(out.incident)
+                sounded = True
                 # Pinned before the commit: a retry, or the node's re-send after a
                 # failed commit, is stored under this very incident.
                 mem.sounded(out, Pin(out.incident_id, received_ms, out.incident.opened_ms,
                                      sent, out.alarm.node_id))
+            if sounded and settle is not None:
+                settle()   # the gongs first: the broker has the sounds, then the rows
 
         outcomes = uow.alarms.record_batch(
             items, window_s=window_s, noisy_max_fanouts=noisy_max_fanouts,
@@ -125,13 +133,13 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
             # ago): nothing was tried, and the gongs must not wait for the next probe.
             mem.failed()
             if publish is not None:
-                _decide_in_memory(store, mem, items, window_ms, publish, late)
+                _decide_in_memory(store, mem, items, window_ms, publish, late, settle)
             raise
         except DBAPIError as exc:
             mem.failed()
             if publish is not None:
                 # Not written (the database is down, full, locked): the gongs first.
-                _decide_in_memory(store, mem, items, window_ms, publish, late)
+                _decide_in_memory(store, mem, items, window_ms, publish, late, settle)
             if was_down:
                 # Still down: no back-off loop holding the alarm lane (other hamlets'
                 # alarms wait behind it); the node re-sends until acked.
@@ -149,7 +157,8 @@ def store_alarm_batch(store: Store, items: Sequence[AlarmItem], *, window_s: flo
 
 
 def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], window_ms: int,
-                      publish: Publish, late: frozenset[str] = frozenset()) -> None:
+                      publish: Publish, late: frozenset[str] = frozenset(),
+                      settle: Settle | None = None) -> None:
     """Sound each not yet pinned alarm that opens an incident, decided without the
     database (hub.correlation.Memory.decide), and pin it to that incident. A late
     alarm is only ever stored (as late): it sounds nothing, database or not."""
@@ -188,6 +197,8 @@ def _decide_in_memory(store: Store, mem: Memory, items: Sequence[AlarmItem], win
         mem.pin(alarm.alarm_id, Pin(inc_id, received_ms, opened_ms, sent, node_id))
         log.warning("BÁO ĐỘNG / ALARM %s from %s sounded as incident %s before it could "
                     "be stored (database unwritable)", alarm.kind.value, node_id, inc_id)
+    if settle is not None:
+        settle()   # then the store is tried: the broker has the sounds first
 
 
 def _foreign(item: AlarmItem, pin: Pin) -> AlarmOutcome:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -92,12 +94,15 @@ def kind_label(kind: str) -> str:
 
 class FanOut:
     def __init__(self, store: Store, publisher: Publisher, *, sound_expiry_s: float,
-                 failed_to_sound_s: float, sound_handoff_s: float = 0.0) -> None:
+                 failed_to_sound_s: float, sound_handoff_s: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.publisher = publisher
         self.sound_expiry_s = sound_expiry_s
         self.failed_to_sound_s = failed_to_sound_s
         self.sound_handoff_s = sound_handoff_s
+        self._handoffs = threading.local()   # each alarm worker's sounds not yet settled
+        self._monotonic = monotonic
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
 
@@ -119,20 +124,32 @@ class FanOut:
         node's result that races the commit is stored anyway (results need no command
         row). Its cmd_id is derived from the incident's: a second replica or a retry
         sounding the same incident publishes the same command, which nodes play once.
-
-        Then it waits, at most `sound_handoff_s`, for the broker to have it (its
-        PUBACK: Mosquitto has written it to the subscribers by then). The caller's
-        bookkeeping after this is pure Python that holds the GIL; paho writes on its
-        own thread, which otherwise waited behind it (measured: press -> sound p90
-        +1.8 ms). A broker that is down answers at once (not sent: nothing to wait
-        for), a slow one costs the alarm lane this bound."""
+        The caller then `settle`s, once for all the sounds of its batch."""
         cmd = sound_command(sound, now_ms, self.sound_expiry_s,
                             incident_id=incident.incident_id, drill=incident.drill,
                             cmd_id=first_sound_id(incident.incident_id))
         sent = self.publisher.publish_area_cmd(sound.area, cmd)
-        if sent is not None and self.sound_handoff_s > 0:
-            sent.wait(self.sound_handoff_s)
+        if sent is not None:
+            pending: list[Handoff] = self._handoffs.__dict__.setdefault("pending", [])
+            pending.append(sent)
         return cmd
+
+    def settle(self) -> None:
+        """Wait, at most `sound_handoff_s` in all, for the broker to have the sounds this
+        thread published with `sound_early` (their PUBACKs: Mosquitto has written them to
+        the subscribers by then). The alarm transaction's bookkeeping after its sounds is
+        Python that holds the GIL, and paho writes on its own thread, which otherwise
+        waited behind it (measured: press -> sound p90 +1.8 ms). A broker that is down
+        answers at once (not sent: nothing to wait for); a slow one, or a dead connection
+        paho has not noticed yet, costs a batch this bound once, however many sounds."""
+        pending: list[Handoff] = self._handoffs.__dict__.pop("pending", [])
+        if self.sound_handoff_s <= 0:
+            return
+        deadline = self._monotonic() + self.sound_handoff_s
+        for sent in pending:
+            left = deadline - self._monotonic()
+            if left <= 0 or not sent.wait(left):
+                return   # not had in time: the rest is not waited for either
 
     def silence(self, incident: IncidentInfo, area: str, now_ms: int, *,
                 issued_by: str = "hub", note: str | None = None) -> Command:

@@ -250,7 +250,7 @@ class Ingest:
                 self.store, items, window_s=self.window_s,
                 noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
                 publish=None if self.observer else self._publish_sound,
-                late=self.freshness.late_ids(items))
+                late=self.freshness.late_ids(items), settle=self.fanout.settle)
         except Exception as exc:
             self.store_error = f"{type(exc).__name__}: {exc}"[:300]
             if len(batch) == 1:
@@ -295,7 +295,8 @@ class Ingest:
         outcomes, early = store_alarm_batch(
             self.store, [item], window_s=self.window_s,
             noisy_max_fanouts=self.noisy_max_fanouts, noisy_window_s=self.noisy_window_s,
-            publish=None if self.observer else self._publish_sound)
+            publish=None if self.observer else self._publish_sound,
+            settle=self.fanout.settle)
         if not self.observer:
             self._after_store(item[0], item[1], outcomes[0], item[2],
                               early.get(item[1].alarm_id))

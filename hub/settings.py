@@ -214,7 +214,7 @@ class HubSettings(BaseSettings):
     # this) for the broker's PUBACK before its bookkeeping: the gongs first. Without
     # it the MQTT thread that writes the sound waited for the GIL behind that
     # bookkeeping, p90 1.8 ms more on press -> sound (docs/alarm-lane.md). 0: no wait.
-    sound_handoff_s: float = Field(0.01, ge=0.0, le=1.0)
+    sound_handoff_s: float = Field(0.01, ge=0.0, le=0.1)
     # The leader's look for incidents stored but never sounded (a replica died between
     # deciding and sounding), and how old one must be first: the normal path records
     # its `sound` within milliseconds.

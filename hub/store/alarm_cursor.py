@@ -13,11 +13,17 @@ Errors stay SQLAlchemy's: a statement that fails on the cursor is run again, the
 same text with the same parameters, through SQLAlchemy (`exec_driver_sql`), which
 raises it wrapped (`DBAPIError`, `IntegrityError`) and runs the engine's
 `handle_error` (a read-only or full SQLite file drops the pool: hub.db.engine),
-exactly as before. Running it again is safe: a failed statement changed nothing,
-and a failed `executemany` that applied some rows either fails again (an insert:
-the rows are there, so the whole transaction is retried as a race) or applies the
-same values again (the updates set absolute values, see `join`). If it then
-succeeds its result is used.
+exactly as before; if it then succeeds, its result is used. Running it again must
+not change what the transaction does, so:
+- the writes run inside a SAVEPOINT: a failed `executemany` that applied some rows
+  is rolled back to it first (else the re-run's first row would fail as a duplicate,
+  and a full disk be taken for a race);
+- after some errors (a full disk, an I/O error, SQLITE_BUSY) SQLite rolls the whole
+  transaction back itself, and with pysqlite's `isolation_level = None` nothing would
+  begin another: a re-run, and every statement after it, would commit on its own,
+  half a batch. So when the transaction is gone (or the savepoint cannot be rolled
+  back to) nothing runs again: the error is raised wrapped as SQLAlchemy wraps it,
+  and a file failure invalidates the connection as `handle_error` does.
 
 Other databases (PostgreSQL) keep SQLAlchemy Core: there the network round trip,
 not Python, is the cost, and several replicas write at once.
@@ -27,10 +33,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Boolean, Connection, Table
+from sqlalchemy.exc import DBAPIError
 
+from ..db.engine import sqlite_file_failure
 from . import alarm_sql as sql
 
 # (id, area, registered, enabled) of a node
@@ -135,16 +143,35 @@ class SqliteStatements(CoreStatements):
     def _all(self, text: str, params: Sequence[Any]) -> list[Sequence[Any]]:
         try:
             return self.raw.execute(text, tuple(params)).fetchall()
-        except sqlite3.Error:   # again through SQLAlchemy: raised as it would raise it
-            return [tuple(r) for r in self.conn.exec_driver_sql(text, tuple(params))]
+        except sqlite3.Error as err:
+            if not self.raw.in_transaction:
+                self._lost(err, text, params)
+        # again through SQLAlchemy: raised as it would raise it (see the module)
+        return [tuple(r) for r in self.conn.exec_driver_sql(text, tuple(params))]
 
     def _many(self, text: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         try:
+            self.raw.execute("SAVEPOINT alarm_cursor")
             self.raw.executemany(text, rows)
-        except sqlite3.Error:
-            self.conn.exec_driver_sql(text, rows)
+            self.raw.execute("RELEASE alarm_cursor")
+            return
+        except sqlite3.Error as err:
+            if not self.raw.in_transaction:
+                self._lost(err, text, rows)
+            try:   # undo the rows it applied before failing
+                self.raw.execute("ROLLBACK TO alarm_cursor")
+                self.raw.execute("RELEASE alarm_cursor")
+            except sqlite3.Error:
+                self._lost(err, text, rows)
+        self.conn.exec_driver_sql(text, rows)
+
+    def _lost(self, err: sqlite3.Error, text: str, params: Sequence[Any]) -> NoReturn:
+        """Raise `err` as SQLAlchemy would, without running anything again."""
+        if sqlite_file_failure(err):
+            self.conn.invalidate(err)   # what hub.db.engine's handle_error asks for
+        raise DBAPIError.instance(text, params, err, sqlite3.Error) from err
 
     def nodes(self, ids: list[str]) -> list[NodeRow]:
         rows = self._all(f"SELECT id, area, registered, enabled FROM {_NODES} "

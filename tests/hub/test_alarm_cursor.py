@@ -148,6 +148,7 @@ def test_a_statement_the_cursor_failed_is_answered_through_sqlalchemy(
         assert isinstance(fast, SqliteStatements)
         want = fast.alarms(ids)
         broken = mocker.MagicMock(wraps=fast.raw)
+        broken.in_transaction = True
         broken.execute.side_effect = sqlite3.OperationalError("disk I/O error")
         mocker.patch.object(fast, "raw", broken)
         assert fast.alarms(ids) == want
@@ -169,3 +170,78 @@ def test_joining_twice_on_the_cursor_counts_once(store: Store) -> None:
         after = fast.incident(inc_id)
         assert after is not None
         assert (after["alarm_count"], after["last_alarm_ms"]) == (count + 2, last + 5)
+
+
+def test_a_full_disk_midway_through_the_alarm_rows_is_a_full_disk_not_a_race(
+        store: Store) -> None:
+    """Rows the cursor applied before failing are rolled back before the statement runs
+    again: else the re-run failed on its first row as a duplicate, a race to retry (five
+    times) instead of the full disk that makes the store's health say `database`."""
+    fill(store)
+    new = [{"alarm_id": protocol.new_id(), "node_id": "n-0", "kind": "fire",
+            "pressed_ms": T0, "received_ms": T0, "source": "button", "button": 1,
+            "attempts": 1, "copies": 1, "incident_id": None, "area": HAMLETS[0],
+            "unknown_node": False, "disabled_node": False, "fanout_held": False,
+            "drill": False, "cancelled": False, "cancelled_ms": None, "late": False}
+           for _ in range(400)]
+    with Session(store.engine) as s, s.begin():
+        conn = s.connection()
+        fast = statements_for(conn)
+        new_inc = conn.exec_driver_sql("SELECT incident_id FROM incidents LIMIT 1").scalar()
+        for r in new:
+            r["incident_id"] = new_inc
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {int(pages) + 3}")
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="full"):
+            fast.insert_alarms(new)
+        s.rollback()
+
+
+class _Dropped:
+    """A sqlite3 connection on which one statement fails after SQLite rolled the whole
+    transaction back (as it may on a full disk or an I/O error)."""
+
+    def __init__(self, raw: sqlite3.Connection, fail: str) -> None:
+        self.raw, self.fail = raw, fail
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def execute(self, text: str, params: Any = ()) -> Any:
+        if self.fail == "execute" and not text.startswith(("SAVEPOINT", "RELEASE")):
+            self._drop()
+        return self.raw.execute(text, params)
+
+    def executemany(self, text: str, rows: Any) -> Any:
+        if self.fail == "executemany":
+            self._drop()
+        return self.raw.executemany(text, rows)
+
+    def _drop(self) -> None:
+        self.raw.execute("ROLLBACK")
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+@pytest.mark.parametrize("fail", ["execute", "executemany"])
+def test_a_transaction_sqlite_rolled_back_is_never_run_on_without_it(
+        store: Store, mocker: MockerFixture, fail: str) -> None:
+    """Nothing runs again outside the transaction (it would commit on its own, half a
+    batch): the error is raised as SQLAlchemy raises it, the connection invalidated."""
+    ids = fill(store)
+    with Session(store.engine) as s:
+        conn = s.connection()
+        fast = statements_for(conn)
+        assert isinstance(fast, SqliteStatements)
+        rerun = mocker.spy(conn, "exec_driver_sql")
+        mocker.patch.object(fast, "raw", _Dropped(fast.raw, fail))
+        with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
+            if fail == "execute":
+                fast.alarms(ids)
+            else:
+                fast.seen({"n-0": T0 + 10_000})
+        assert rerun.call_count == 0 and conn.invalidated
+        s.rollback()
+    with store.engine.connect() as c:
+        assert c.exec_driver_sql("SELECT last_seen_ms FROM nodes WHERE id = 'n-0'").scalar() \
+            != T0 + 10_000

@@ -44,27 +44,70 @@ def incident() -> IncidentInfo:
     return memory_incident(INC, "fire", HAMLET, "na-sang-01", 1_700_000_000_000)
 
 
-@pytest.mark.parametrize("handoff_s", [0.01, 0.0])
-def test_sound_early_waits_for_the_broker_at_most_the_setting(
-        mocker: MockerFixture, handoff_s: float) -> None:
-    publisher = mocker.Mock()
-    fan = FanOut(mocker.Mock(), publisher, sound_expiry_s=60, failed_to_sound_s=15,
-                 sound_handoff_s=handoff_s)
-    cmd = fan.sound_early(incident(), SOUND, 1_700_000_000_000)
-    publisher.publish_area_cmd.assert_called_once_with(HAMLET, cmd)
-    handoff = publisher.publish_area_cmd.return_value
-    if handoff_s:
-        handoff.wait.assert_called_once_with(handoff_s)
-    else:
-        handoff.wait.assert_not_called()
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
 
 
-def test_a_publisher_that_cannot_say_when_sent_is_not_waited_for(mocker: MockerFixture) -> None:
+def fanout(mocker: MockerFixture, handoff_s: float, *handoffs: Any,
+           clock: Clock | None = None) -> FanOut:
     publisher = mocker.Mock()
-    publisher.publish_area_cmd.return_value = None   # test doubles, hub.services' users
-    fan = FanOut(mocker.Mock(), publisher, sound_expiry_s=60, failed_to_sound_s=15,
-                 sound_handoff_s=0.01)
+    publisher.publish_area_cmd.side_effect = list(handoffs)
+    return FanOut(mocker.Mock(), publisher, sound_expiry_s=60, failed_to_sound_s=15,
+                  sound_handoff_s=handoff_s, monotonic=clock or Clock())
+
+
+def handoff(mocker: MockerFixture, had: bool = True, clock: Clock | None = None,
+            takes_s: float = 0.0) -> Any:
+    """A publish handed to the client: its wait takes `takes_s` on `clock`."""
+    h = mocker.Mock()
+
+    def wait(timeout: float) -> bool:
+        if clock is not None:
+            clock.t += min(takes_s, timeout)
+        return had and takes_s <= timeout
+
+    h.wait.side_effect = wait
+    return h
+
+
+def test_settle_waits_for_every_sound_of_the_batch_within_one_bound(
+        mocker: MockerFixture) -> None:
+    """Four new incidents in one batch cost the alarm lane at most the bound once, not
+    four times (a slow broker must not hold the last hamlet's gongs 40 ms)."""
+    clock = Clock()
+    hs = [handoff(mocker, clock=clock, takes_s=0.004) for _ in range(4)]
+    fan = fanout(mocker, 0.01, *hs, clock=clock)
+    for _ in hs:
+        fan.sound_early(incident(), SOUND, 1_700_000_000_000)
+    fan.settle()
+    waits = [h.wait.call_args.args[0] if h.wait.called else None for h in hs]
+    assert waits == [pytest.approx(0.01), pytest.approx(0.006), pytest.approx(0.002), None]
+    assert clock.t - 100.0 == pytest.approx(0.01)
+    fan.settle()   # settled: nothing is waited for twice
+    assert [h.wait.call_count for h in hs] == [1, 1, 1, 0]
+
+
+def test_a_sound_not_had_in_time_ends_the_wait(mocker: MockerFixture) -> None:
+    hs = [handoff(mocker, had=False), handoff(mocker)]
+    fan = fanout(mocker, 0.01, *hs)
+    for _ in hs:
+        fan.sound_early(incident(), SOUND, 1_700_000_000_000)
+    fan.settle()
+    assert (hs[0].wait.call_count, hs[1].wait.call_count) == (1, 0)
+
+
+def test_no_wait_when_the_setting_is_zero_or_the_publisher_cannot_say(
+        mocker: MockerFixture) -> None:
+    h = handoff(mocker)
+    fan = fanout(mocker, 0.0, h, None)   # None: test doubles, hub.services' users
+    fan.sound_early(incident(), SOUND, 1_700_000_000_000)
     assert fan.sound_early(incident(), SOUND, 1_700_000_000_000).incident_id == INC
+    fan.settle()
+    h.wait.assert_not_called()
 
 
 def test_the_broker_has_the_sound_before_the_alarm_rows_are_written(
@@ -83,7 +126,7 @@ def test_the_broker_has_the_sound_before_the_alarm_rows_are_written(
         write(self)
 
     mocker.patch.object(store_alarms._Batch, "write", watched)
-    settings = hub_settings(broker, tmp_path, alarm_connection=True, sound_handoff_s=1.0,
+    settings = hub_settings(broker, tmp_path, alarm_connection=True, sound_handoff_s=0.1,
                             noisy_max_fanouts=10)
     with running_hub(settings):
         for i, kind in enumerate(KINDS):   # each kind its own incident: its own sound
