@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import termios
 import threading
 import time
 from typing import Any
@@ -85,6 +86,11 @@ def split_sms(text: str, limit: int = UCS2_LIMIT) -> list[str]:
         n = len(parts)
 
 
+# What a serial port raises when its device goes away (a USB modem unplugged mid-send):
+# pyserial's flush and buffer resets call termios directly, whose error is no OSError.
+PORT_ERRORS: tuple[type[Exception], ...] = (OSError, termios.error)
+
+
 class Modem:
     """One modem on one serial port; not thread-safe (the SMS worker owns it)."""
 
@@ -131,7 +137,7 @@ class Modem:
 
     def close(self) -> None:
         if self._ser is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(*PORT_ERRORS):
                 self._ser.close()
             self._ser = None
 
@@ -139,7 +145,7 @@ class Modem:
         try:
             self._ser.write(data)
             self._ser.flush()
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             raise ModemError(f"writing to the modem failed: {exc}") from None
 
     def _read_until(self, done: re.Pattern[bytes], what: str) -> bytes:
@@ -157,7 +163,7 @@ class Modem:
                                  f"(got {self._buf[-80:]!r})")
             try:
                 chunk = self._ser.read(max(1, getattr(self._ser, "in_waiting", 0) or 1))
-            except OSError as exc:
+            except PORT_ERRORS as exc:
                 raise ModemError(f"reading from the modem failed: {exc}") from None
             self._buf += chunk or b""
 
@@ -204,7 +210,7 @@ class Modem:
                     break
                 try:
                     chunk = self._ser.read(max(1, getattr(self._ser, "in_waiting", 0) or 1))
-                except OSError as exc:
+                except PORT_ERRORS as exc:
                     raise ModemError(f"reading from the modem failed: {exc}") from None
                 self._buf += chunk or b""
             self._take_lines()

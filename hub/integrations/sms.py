@@ -17,6 +17,7 @@ its AT commands with a poll.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -204,10 +205,17 @@ class SmsNotifier:
                 item = None if self._stop.is_set() else Sms("", "", "")
             if item is None:
                 return
-            if item.phone:
-                self._deliver(item)
-            if self.phone is not None and self.ready():
-                self._listen()
+            try:   # this thread is the SMS and phone-alarm lane: it must not end
+                if item.phone:
+                    self._deliver(item)
+                if self.phone is not None and self.ready():
+                    self._listen()
+            except Exception:
+                log.exception("sms: the modem worker failed; carrying on")
+                if self._modem is not None:
+                    with contextlib.suppress(Exception):
+                        self._modem.close()
+                self._modem = None
 
     def _open_modem(self) -> Any:
         if self._modem is None:
