@@ -202,7 +202,9 @@ class SqliteStatements(CoreStatements):
         return _INC.row(rows[0]) if rows else None
 
     def insert_incident(self, row: dict[str, Any]) -> None:
-        self._many(_INC.insert, [_INC.values(row)])
+        # Before the sound: one statement, which applies nothing when it fails, so no
+        # savepoint (two more statements on the press -> sound path) is needed.
+        self._all(_INC.insert, _INC.values(row))
 
     def join(self, joined: Joined) -> None:
         self._many(_JOIN, [(count, last, i) for i, (_, _, count, last) in joined.items()])
