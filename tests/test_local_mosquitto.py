@@ -99,8 +99,8 @@ def test_it_outlives_a_ctrl_c_to_its_group_and_not_a_killed_parent(tmp_path: Pat
             "from pathlib import Path\n"
             "from tiengmo.local_mosquitto import LocalMosquitto\n"
             "b = LocalMosquitto(Path(sys.argv[1]), {'u': 'p'}, '').start()\n"
-            "print(b._proc.pid, flush=True)\n"
-            "try:\n"
+            "try:\n"                     # the pid's print inside: Ctrl-C may land during it
+            "    print(b._proc.pid, flush=True)\n"
             "    time.sleep(60)\n"
             "except KeyboardInterrupt:\n"
             "    print('interrupted', flush=True)\n"
