@@ -113,12 +113,14 @@ class _Batch:
         ids = {a.alarm_id for _, a, _ in self.items}
         for r in self.sql.alarms(list(ids)):
             self.alarms[r["alarm_id"]] = {**r, "_stored": True}
-        new = [(n, a, r) for n, a, r in self.items if a.alarm_id not in self.alarms]
-        keys = {self._key(n, a)[0] for n, a, _ in new}
+        # The keys and buckets of the new alarms (a batch holds few of each: derived ids
+        # are computed once per bucket, not per alarm).
+        buckets = {(self._key(n, a)[0], window_start(r, self.window_ms))
+                   for n, a, r in self.items if a.alarm_id not in self.alarms}
+        keys = {k for k, _ in buckets}
         # With the open incidents of the keys, the ids a new incident would take (first
         # generation of its bucket) and the pinned ones: all in the same one query.
-        ids = {incident_id(self._key(n, a)[0], window_start(r, self.window_ms))
-               for n, a, r in new}
+        ids = {incident_id(k, start) for k, start in buckets}
         ids.update(p[0] for a, p in self.pinned.items() if a not in self.alarms)
         if keys:
             for r in self.sql.incidents(list(keys), list(ids)):

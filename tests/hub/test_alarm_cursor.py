@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from pytest_mock import MockerFixture
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 import protocol
@@ -103,15 +104,27 @@ def rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT id, last_seen_ms FROM nodes ORDER BY id")]}
 
 
+def limit_variables(store: Store, n: int) -> None:
+    """SQLite's own cap on a statement's parameters (999 before 3.32), on every connection
+    of `store`: the cursor's writes then take several statements each."""
+    event.listen(store.engine, "connect",
+                 lambda dbapi, _: dbapi.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, n))
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("variables", [None, 40], ids=["one-statement", "in-chunks"])
 def test_batches_stored_on_the_cursor_leave_what_sqlalchemy_core_leaves(
-        tmp_path: Path, mocker: MockerFixture) -> None:
-    """The same alarms (same ids), once on the cursor, once with Core forced."""
+        tmp_path: Path, mocker: MockerFixture, variables: int | None) -> None:
+    """The same alarms (same ids), once on the cursor, once with Core forced; the cursor's
+    writes in one statement each, or (SQLite's parameter cap at 40) two rows at a time."""
     ids = [protocol.new_id() for _ in range(11)]
     results = []
     for name, force_core in (("fast.db", False), ("core.db", True)):
         if force_core:
             mocker.patch.object(alarm_cursor, "SqliteStatements", CoreStatements)
         st = Store.open(f"sqlite:///{tmp_path / name}")
+        if variables is not None:
+            limit_variables(st, variables)
         st.nodes.sync_registry(REGISTRY)
         items = [(f"n-{i % 4}", press(("fire", "theft")[i % 2], ids[i]), T0 + i)
                  for i in range(11)]
@@ -153,10 +166,65 @@ def test_a_statement_the_cursor_failed_is_answered_through_sqlalchemy(
         mocker.patch.object(fast, "raw", broken)
         assert fast.alarms(ids) == want
         assert broken.execute.call_count == 1
+        fast.seen({"n-0": T0 + 10_000})   # a write, too: answered, and applied
+        assert broken.execute.call_count == 2
+        assert s.connection().exec_driver_sql(
+            "SELECT last_seen_ms FROM nodes WHERE id = 'n-0'").scalar() == T0 + 10_000
+
+
+class _Steps:
+    """A sqlite3 connection that counts, per statement text, how often SQLite is asked
+    to run it (`executemany` runs it once per row)."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+        self.runs: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def _count(self, text: str, n: int) -> None:
+        head = " ".join(text.split()[:3])
+        self.runs[head] = self.runs.get(head, 0) + n
+
+    def execute(self, text: str, params: Any = ()) -> Any:
+        self._count(text, 1)
+        return self.raw.execute(text, params)
+
+    def executemany(self, text: str, rows: Any) -> Any:
+        rows = list(rows)
+        self._count(text, len(rows))
+        return self.raw.executemany(text, rows)
+
+
+def test_a_batchs_writes_are_one_statement_each(store: Store, monkeypatch: Any) -> None:
+    """Not one per row (`executemany`): each step of SQLite releases the GIL and takes
+    it back against paho's thread; one statement a write raised ingest 10-23%
+    (docs/alarm-lane.md, "Against a bare relay")."""
+    fill(store)
+    items = [(f"n-{i % 4}", press(("fire", "theft")[i % 2]), T0 + 1000 + i)
+             for i in range(40)]   # joining the incidents `fill` opened
+    made: list[_Steps] = []
+    init = SqliteStatements.__init__
+
+    def counting(self: SqliteStatements, conn: Any) -> None:
+        init(self, conn)
+        made.append(_Steps(self.raw))
+        self.raw = made[-1]   # type: ignore[assignment]
+
+    monkeypatch.setattr(SqliteStatements, "__init__", counting)
+    outs, _ = store_alarm_batch(store, items, window_s=600, noisy_max_fanouts=None,
+                                noisy_window_s=600, publish=None, memory=Memory())
+    assert len(outs) == 40 and not any(o.new_incident for o in outs)
+    assert len(made) == 1
+    runs = made[0].runs
+    assert (runs['INSERT INTO "alarms"'], runs['UPDATE "nodes" SET'],
+            runs['UPDATE "incidents" SET']) == (1, 1, 1)
+    assert "SAVEPOINT alarm_cursor" not in runs
 
 
 def test_joining_twice_on_the_cursor_counts_once(store: Store) -> None:
-    """A failed executemany may have applied some rows before it is run again (module
+    """A failed write in chunks may have applied some before it is run again (module
     docstring): the join's values are absolute, so the second run changes nothing."""
     fill(store)
     with Session(store.engine) as s, s.begin():
@@ -172,11 +240,15 @@ def test_joining_twice_on_the_cursor_counts_once(store: Store) -> None:
         assert (after["alarm_count"], after["last_alarm_ms"]) == (count + 2, last + 5)
 
 
+@pytest.mark.parametrize("variables", [None, 999], ids=["one-statement", "in-chunks"])
 def test_a_full_disk_midway_through_the_alarm_rows_is_a_full_disk_not_a_race(
-        store: Store) -> None:
+        store: Store, variables: int | None) -> None:
     """Rows the cursor applied before failing are rolled back before the statement runs
     again: else the re-run failed on its first row as a duplicate, a race to retry (five
-    times) instead of the full disk that makes the store's health say `database`."""
+    times) instead of the full disk that makes the store's health say `database`. In one
+    statement, or in chunks of 52 rows (999 parameters, SQLite's cap before 3.32)."""
+    if variables is not None:
+        limit_variables(store, variables)
     fill(store)
     new = [{"alarm_id": protocol.new_id(), "node_id": "n-0", "kind": "fire",
             "pressed_ms": T0, "received_ms": T0, "source": "button", "button": 1,
@@ -190,40 +262,35 @@ def test_a_full_disk_midway_through_the_alarm_rows_is_a_full_disk_not_a_race(
         new_inc = conn.exec_driver_sql("SELECT incident_id FROM incidents LIMIT 1").scalar()
         for r in new:
             r["incident_id"] = new_inc
-        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
-        conn.exec_driver_sql(f"PRAGMA max_page_count = {int(pages) + 3}")
+        pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {pages + 3}")
         with pytest.raises(sqlalchemy.exc.OperationalError, match="full"):
             fast.insert_alarms(new)
         s.rollback()
 
 
 class _Dropped:
-    """A sqlite3 connection on which one statement fails after SQLite rolled the whole
-    transaction back (as it may on a full disk or an I/O error)."""
+    """A sqlite3 connection on which every statement fails after SQLite rolled the
+    whole transaction back (as it may on a full disk or an I/O error)."""
 
-    def __init__(self, raw: sqlite3.Connection, fail: str) -> None:
-        self.raw, self.fail = raw, fail
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
 
     @property
     def in_transaction(self) -> bool:
         return self.raw.in_transaction
 
+    def getlimit(self, category: int) -> int:
+        return self.raw.getlimit(category)
+
     def execute(self, text: str, params: Any = ()) -> Any:
-        if self.fail == "execute" and not text.startswith(("SAVEPOINT", "RELEASE")):
-            self._drop()
+        if not text.startswith(("SAVEPOINT", "RELEASE")):
+            self.raw.execute("ROLLBACK")
+            raise sqlite3.OperationalError("disk I/O error")
         return self.raw.execute(text, params)
 
-    def executemany(self, text: str, rows: Any) -> Any:
-        if self.fail == "executemany":
-            self._drop()
-        return self.raw.executemany(text, rows)
 
-    def _drop(self) -> None:
-        self.raw.execute("ROLLBACK")
-        raise sqlite3.OperationalError("disk I/O error")
-
-
-@pytest.mark.parametrize("fail", ["execute", "executemany"])
+@pytest.mark.parametrize("fail", ["read", "write"])
 def test_a_transaction_sqlite_rolled_back_is_never_run_on_without_it(
         store: Store, mocker: MockerFixture, fail: str) -> None:
     """Nothing runs again outside the transaction (it would commit on its own, half a
@@ -234,9 +301,9 @@ def test_a_transaction_sqlite_rolled_back_is_never_run_on_without_it(
         fast = statements_for(conn)
         assert isinstance(fast, SqliteStatements)
         rerun = mocker.spy(conn, "exec_driver_sql")
-        mocker.patch.object(fast, "raw", _Dropped(fast.raw, fail))
+        mocker.patch.object(fast, "raw", _Dropped(fast.raw))
         with pytest.raises(sqlalchemy.exc.OperationalError, match="disk I/O"):
-            if fail == "execute":
+            if fail == "read":
                 fast.alarms(ids)
             else:
                 fast.seen({"n-0": T0 + 10_000})
