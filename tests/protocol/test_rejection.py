@@ -75,6 +75,12 @@ def test_truncated_payloads_are_refused(cut: int) -> None:
     (json.dumps(dict(GOOD_ALARM, ts_ms=2**80)).encode(), "out_of_range"),
     (json.dumps(dict(GOOD_ALARM, attempt=0)).encode(), "out_of_range"),
     (json.dumps(dict(GOOD_ALARM, alarm_id="not-a-uuid")).encode(), "bad_value"),
+    # 36 characters that uuid.UUID() takes, but no canonical UUID: hyphens moved, an
+    # underscore for a digit (int(..., 16) allows it)
+    (json.dumps(dict(GOOD_ALARM, alarm_id="12345678123412341234123456789abc----")).encode(),
+     "bad_value"),
+    (json.dumps(dict(GOOD_ALARM, alarm_id="0123456_-1234-1234-1234-123456789abc")).encode(),
+     "bad_value"),
     (json.dumps(dict(GOOD_ALARM, ts_ms=1.5)).encode(), "wrong_type"),
     (json.dumps(dict(GOOD_ALARM, clock_synced="no")).encode(), "wrong_type"),
     (json.dumps(dict(GOOD_ALARM, clock_synced=0)).encode(), "wrong_type"),
