@@ -13,7 +13,7 @@ Under load, what costs is how often SQLite is stepped: each step releases the GI
 and takes it back, against paho's thread busy with the next alarms. So each write
 is one statement for all of the batch's rows (a multi-row INSERT, `UPDATE ... FROM
 (VALUES ...)`), not an `executemany` that steps once per row, and the batch's nodes
-come back as one JSON row (ingest +10-23%, docs/alarm-lane.md).
+come back as one JSON row (ingest +9-24%, docs/alarm-lane.md).
 
 Errors stay SQLAlchemy's: a statement that fails on the cursor is run again, the
 same text with the same parameters, through SQLAlchemy (`exec_driver_sql`), which

@@ -199,7 +199,7 @@ class _Steps:
 
 def test_a_batchs_writes_are_one_statement_each(store: Store, monkeypatch: Any) -> None:
     """Not one per row (`executemany`): each step of SQLite releases the GIL and takes
-    it back against paho's thread; one statement a write raised ingest 10-23%
+    it back against paho's thread; one statement a write raised ingest 9-24%
     (docs/alarm-lane.md, "Against a bare relay")."""
     fill(store)
     items = [(f"n-{i % 4}", press(("fire", "theft")[i % 2]), T0 + 1000 + i)
