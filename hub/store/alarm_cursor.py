@@ -13,7 +13,9 @@ Under load, what costs is how often SQLite is stepped: each step releases the GI
 and takes it back, against paho's thread busy with the next alarms. So each write
 is one statement for all of the batch's rows (a multi-row INSERT, `UPDATE ... FROM
 (VALUES ...)`), not an `executemany` that steps once per row, and the batch's nodes
-come back as one JSON row (ingest +9-24%, docs/alarm-lane.md).
+come back as one JSON row (ingest +9-24%, docs/alarm-lane.md). One difference: the
+`events` rows the update triggers write (migration 0002) come in the table's row
+order, not the batch's, and share one `ts_ms`; each only says "this changed".
 
 Errors stay SQLAlchemy's: a statement that fails on the cursor is run again, the
 same text with the same parameters, through SQLAlchemy (`exec_driver_sql`), which
@@ -187,20 +189,21 @@ class SqliteStatements(CoreStatements):
         if len(stmts) == 1:   # one statement that fails applies nothing: no savepoint
             self._all(*stmts[0])
             return
+        text, params = stmts[0]
         try:
             self.raw.execute("SAVEPOINT alarm_cursor")
             for text, params in stmts:
                 self.raw.execute(text, params)
             self.raw.execute("RELEASE alarm_cursor")
             return
-        except sqlite3.Error as err:
+        except sqlite3.Error as err:   # `text` is the statement that failed
             if not self.raw.in_transaction:
-                self._lost(err, stmts[0][0], stmts[0][1])
+                self._lost(err, text, params)
             try:   # undo the statements it applied before failing
                 self.raw.execute("ROLLBACK TO alarm_cursor")
                 self.raw.execute("RELEASE alarm_cursor")
             except sqlite3.Error:
-                self._lost(err, stmts[0][0], stmts[0][1])
+                self._lost(err, text, params)
         for text, params in stmts:
             self.conn.exec_driver_sql(text, params)
 

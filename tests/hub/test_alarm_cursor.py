@@ -101,7 +101,11 @@ def rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         return {t: [tuple(r) for r in c.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1, 2")]
                 for t in ("incidents", "alarms")} | {
             "seen": [tuple(r) for r in c.exec_driver_sql(
-                "SELECT id, last_seen_ms FROM nodes ORDER BY id")]}
+                "SELECT id, last_seen_ms FROM nodes ORDER BY id")],
+            # what the triggers told the event stream; within one statement in the
+            # table's row order (hub/store/alarm_cursor.py), so compared as a set
+            "events": [tuple(r) for r in c.exec_driver_sql(
+                "SELECT type, subject, count(*) FROM events GROUP BY 1, 2 ORDER BY 1, 2")]}
 
 
 def limit_variables(store: Store, n: int) -> None:
