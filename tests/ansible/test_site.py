@@ -66,10 +66,12 @@ def test_the_installed_units_run_under_the_machines_systemd(site: Site) -> None:
 
 
 def test_the_alarm_path_runs_before_other_work_on_a_busy_machine(site: Site) -> None:
-    """The hub and Mosquitto carry every alarm: their units run them, every thread, at the
-    roles' nice and CPU weight (bench/flood_isolation.py --busy 2: during a flood, received
-    p99 36-39 ms at nice 0, 16-19 ms at -10; docs/alarm-lane.md)."""
-    for machine, unit in (("hub", "tiengmo-hub"), ("broker", "mosquitto")):
+    """The hub and Mosquitto carry every alarm, and each node agent its hamlet's presses:
+    their units run them, every thread, at the roles' nice and CPU weight
+    (bench/flood_isolation.py --busy 2: during a flood, received p99 36-39 ms at nice 0,
+    16-19 ms at -10; docs/alarm-lane.md)."""
+    for machine, unit in (("hub", "tiengmo-hub"), ("broker", "mosquitto"),
+                          *((node, "tiengmo-node") for node in NODES)):
         m = site.machine(machine)
         props = m.run("systemctl", "show", "-p", "Nice", "-p", "CPUWeight", unit).stdout
         assert {"Nice=-10", "CPUWeight=1000"} <= set(props.split()), (unit, props)

@@ -1,4 +1,4 @@
-"""The hub's and Mosquitto's units run before other work (Nice=-10, CPUWeight=1000;
+"""The hub's, Mosquitto's and the node agent's units run before other work (Nice=-10, CPUWeight=1000;
 docs/alarm-lane.md, "A busy machine") wherever the machine allows it, and still start
 where it does not.
 
@@ -24,7 +24,8 @@ from tests.ansible import support
 
 PROBE_NAME = "Find whether this machine lets a service run at a negative nice"
 ROLES = {"tiengmo_hub": ("tasks/main.yml", "tiengmo-hub.service.j2", "tiengmo_hub"),
-         "tiengmo_broker": ("tasks/limits.yml", "limits.conf.j2", "tiengmo_broker")}
+         "tiengmo_broker": ("tasks/limits.yml", "limits.conf.j2", "tiengmo_broker"),
+         "tiengmo_node": ("tasks/service.yml", "tiengmo-node.service.j2", "tiengmo_node")}
 
 
 def probe_command(role: str) -> str:
@@ -52,6 +53,8 @@ def test_nice_is_written_only_where_the_machine_allows_it(tmp_path: Path, role: 
     extra: dict[str, object] = {f"__{prefix}_nice_probe": {"rc": probe_rc}}
     if role == "tiengmo_hub":
         extra["tiengmo_hub_id"] = "hub-test-1"
+    elif role == "tiengmo_node":
+        extra |= {"tiengmo_node_id": "node-test-1", "tiengmo_node_gpio_group": "gpio"}
     else:   # computed from the inventory's logins in the role's vars
         extra |= {"__tiengmo_broker_nofile": 4200, "__tiengmo_broker_logins": 52}
     lines = support.render_template(tmp_path, role, template, **extra).splitlines()
