@@ -1,6 +1,6 @@
-"""The hub's, Mosquitto's and the node agent's units run before other work (Nice=-10, CPUWeight=1000;
-docs/alarm-lane.md, "A busy machine") wherever the machine allows it, and still start
-where it does not.
+"""The hub's, Mosquitto's and the node agent's units run before other work (Nice=-10,
+CPUWeight=1000; docs/alarm-lane.md, "A busy machine") wherever the machine allows it,
+and still start where it does not.
 
 systemd refuses to start a unit whose `Nice=` it cannot apply (status 201/NICE), and an
 unprivileged container cannot lower a nice (CAP_SYS_NICE is only the host's). So each
