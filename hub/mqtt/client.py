@@ -1,4 +1,5 @@
-"""The hub's one MQTT client (hub.mqtt.client is the ONLY hub module that imports paho).
+"""The hub's one MQTT client (hub.mqtt.client and its hub.mqtt.puback are the ONLY hub
+modules that import paho).
 
 Every MQTT connection the hub opens is an `MqttClient`: the protocol link
 (hub.link), the dynamic-security control session (hub.dynsec) and the Home
@@ -42,6 +43,9 @@ issues eclipse-paho/paho.mqtt.python#195, #218 and #307 describe the same):
   wait can take up to a second.
 - Without paho's own network thread, `publish()` from another thread writes to
   the socket itself, racing the loop: hence `loop_start()`, not a loop of ours.
+- Every PUBACK costs paho a `ReasonCode` and a `Properties`, even on MQTT 3.1.1
+  whose PUBACK is a packet id: 10 µs of its thread per `received` ack. The client is
+  hub.mqtt.puback's, which reads that packet id itself (pinned to paho 2.2.0).
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from protocol.timing import backoff_s, wall_ms
 
+from .puback import Client
 from .types import (
     Inbound,
     Lost,
@@ -139,11 +144,11 @@ class MqttClient:
         # A hub's sessions are clean: what it must know lives in its database, and
         # retained messages re-arrive on subscribe.
         if options.mqtt5:
-            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                            protocol=MQTTProtocolVersion.MQTTv5)
+            c = Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                       protocol=MQTTProtocolVersion.MQTTv5)
         else:
-            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                            protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)
+            c = Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                       protocol=MQTTProtocolVersion.MQTTv311, clean_session=True)
         self._client = c
         user = options.username or url.username
         if user:

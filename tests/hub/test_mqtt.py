@@ -75,8 +75,9 @@ def test_only_hub_mqtt_imports_paho() -> None:
     importers = sorted(str(p.relative_to(HUB_ROOT)) for p in HUB_ROOT.rglob("*.py")
                        if re.search(r"^\s*(import|from)\s+paho\b", p.read_text(encoding="utf-8"),
                                     re.MULTILINE))
-    # paho stays inside hub/mqtt: the client, and the one-shot knock of `tiengmo hub`.
-    assert importers == ["mqtt/client.py", "mqtt/knock.py"]
+    # paho stays inside hub/mqtt: the client, its PUBACK reader (hub.mqtt.puback) and the
+    # one-shot knock of `tiengmo hub`.
+    assert importers == ["mqtt/client.py", "mqtt/knock.py", "mqtt/puback.py"]
 
 
 def test_two_clients_each_get_their_own_subscriptions_birth_and_farewell(
