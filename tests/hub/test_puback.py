@@ -18,6 +18,7 @@ import pytest
 from paho.mqtt import _packet
 from paho.mqtt.client import MQTTMessageInfo
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.exception import MalformedPacket
 from paho.mqtt.packettypes import PacketTypes
 from pytest_mock import MockerFixture
 
@@ -94,21 +95,29 @@ def test_a_puback_of_another_length_is_pahos_to_refuse() -> None:
     # paho's decode raises (and paho then drops the connection), never a packet id.
     c = Client(CallbackAPIVersion.VERSION2, client_id="puback-bad", protocol=V311)
     for packet in (b"\x00\x05\x00", b"\x05"):
-        c._in_packet["packet"] = packet
-        with pytest.raises(_packet.MalformedPacket):
+        c._in_packet["packet"] = bytearray(packet)
+        with pytest.raises(MalformedPacket):
             c._handle_pubackcomp("PUBACK")
 
 
 def test_a_client_that_logs_gets_pahos_log_lines(broker: Mosquitto,
                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # Either way paho logs: its logging module logger, or an on_log callback.
     c = Client(CallbackAPIVersion.VERSION2, client_id="puback-logs", protocol=V311)
     c.enable_logger(logging.getLogger("test.puback"))
-    c.connect("127.0.0.1", broker.port)
-    c.loop_start()
+    lines: list[str] = []
+    d = Client(CallbackAPIVersion.VERSION2, client_id="puback-on-log", protocol=V311)
+    d.on_log = lambda cl, u, level, buf: lines.append(buf)
+    for cl in (c, d):
+        cl.connect("127.0.0.1", broker.port)
+        cl.loop_start()
     try:
         with caplog.at_level(logging.DEBUG, logger="test.puback"):
             c.publish("t/log", b"x", qos=1).wait_for_publish(10)
+        d.publish("t/log", b"x", qos=1).wait_for_publish(10)
     finally:
-        c.disconnect()
-        c.loop_stop()
+        for cl in (c, d):
+            cl.disconnect()
+            cl.loop_stop()
     assert any("Received PUBACK (Mid: 1)" in r.getMessage() for r in caplog.records)
+    assert "Received PUBACK (Mid: 1)" in lines
