@@ -98,6 +98,7 @@ class _Batch:
         self.seen: dict[str, int] = {}                 # node -> last received_ms
         self.fanned: dict[str, list[int]] = {}         # node -> opened_ms of its fan-outs
         self.absent: set[str] = set()   # incident ids the load looked for and did not find
+        self.keys: dict[tuple[str, str], tuple[str, str | None, bool, bool]] = {}
 
     def load(self) -> None:
         node_ids = {n for n, _, _ in self.items}
@@ -139,11 +140,17 @@ class _Batch:
 
     def _key(self, node_id: str,
              alarm: protocol.Alarm | PhoneAlarm) -> tuple[str, str | None, bool, bool]:
-        area, known, enabled = self.nodes[node_id]
-        hamlet = self.hamlet_area or area
-        late = alarm.alarm_id in self.late and alarm.alarm_id not in self.pinned
-        return (corr_key(alarm.kind.value, hamlet, node_id, not enabled, late), hamlet, known,
+        # Asked by `load` for each new alarm, then by `one`: computed once per alarm (the
+        # nodes, late and pinned ids it reads are fixed once the batch is loaded).
+        got = self.keys.get((node_id, alarm.alarm_id))
+        if got is None:
+            area, known, enabled = self.nodes[node_id]
+            hamlet = self.hamlet_area or area
+            late = alarm.alarm_id in self.late and alarm.alarm_id not in self.pinned
+            got = self.keys[node_id, alarm.alarm_id] = (
+                corr_key(alarm.kind.value, hamlet, node_id, not enabled, late), hamlet, known,
                 enabled)
+        return got
 
     def _incident(self, inc_id: str) -> dict[str, Any]:
         if inc_id not in self.incidents:
