@@ -4,9 +4,9 @@ and still start where it does not.
 
 systemd refuses to start a unit whose `Nice=` it cannot apply (status 201/NICE), and an
 unprivileged container cannot lower a nice (CAP_SYS_NICE is only the host's). So each
-role first asks the machine, with the same command in both roles, and writes `Nice=`
-only where it worked; `CPUWeight=` is harmless everywhere. Here: the probe run as root
-on this machine and inside an unprivileged user namespace (as such a container is), and
+role first asks the machine, through the one probe of the `tiengmo_priority` role, and
+writes `Nice=` only where it worked; `CPUWeight=` is harmless everywhere. Here: the probe
+run as root on this machine and inside an unprivileged user namespace (as such a container is), and
 both templates rendered by Ansible for either answer. The applied site
 (tests/ansible/test_site.py) checks the running units' threads.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -28,16 +29,28 @@ ROLES = {"tiengmo_hub": ("tasks/main.yml", "tiengmo-hub.service.j2", "tiengmo_hu
          "tiengmo_node": ("tasks/service.yml", "tiengmo-node.service.j2", "tiengmo_node")}
 
 
-def probe_command(role: str) -> str:
-    tasks = yaml.safe_load((support.ANSIBLE_DIR / "roles" / role / ROLES[role][0]).read_text())
-    [task] = [t for t in tasks if t.get("name", "").startswith(PROBE_NAME)]
-    return str(task["ansible.builtin.command"])
+def tasks_of(role: str, path: str) -> list[dict[str, Any]]:
+    tasks: list[dict[str, Any]] = yaml.safe_load(
+        (support.ANSIBLE_DIR / "roles" / role / path).read_text())
+    return tasks
+
+
+def asks_the_probe(role: str) -> bool:
+    """The role asks tiengmo_priority, with its own unit's nice, before its unit's template."""
+    tasks = tasks_of(role, ROLES[role][0])
+    [ask] = [i for i, t in enumerate(tasks)
+             if t.get("ansible.builtin.include_role", {}).get("name") == "tiengmo_priority"]
+    [unit] = [i for i, t in enumerate(tasks)
+              if t.get("ansible.builtin.template", {}).get("src") == ROLES[role][1]]
+    nice = tasks[ask]["vars"]["tiengmo_priority_nice"]
+    return ask < unit and nice == "{{ " + ROLES[role][2] + "_nice }}"
 
 
 def test_both_roles_ask_alike_and_the_answer_tells_the_two_machines_apart() -> None:
-    commands = {probe_command(role) for role in ROLES}
-    assert len(commands) == 1, commands
-    argv = shlex.split(commands.pop())
+    assert [role for role in ROLES if not asks_the_probe(role)] == []
+    [probe] = [t for t in tasks_of("tiengmo_priority", "tasks/main.yml")
+               if t.get("name", "").startswith(PROBE_NAME)]
+    argv = shlex.split(str(probe["ansible.builtin.command"]))
     allowed = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert allowed.returncode == 0, allowed.stderr       # root on a machine of its own
     contained = subprocess.run(["unshare", "--user", "--map-root-user", *argv],
@@ -49,8 +62,8 @@ def test_both_roles_ask_alike_and_the_answer_tells_the_two_machines_apart() -> N
 @pytest.mark.parametrize("probe_rc", [0, 1], ids=["allowed", "refused"])
 def test_nice_is_written_only_where_the_machine_allows_it(tmp_path: Path, role: str,
                                                            probe_rc: int) -> None:
-    _, template, prefix = ROLES[role]
-    extra: dict[str, object] = {f"__{prefix}_nice_probe": {"rc": probe_rc}}
+    _, template, _ = ROLES[role]
+    extra: dict[str, object] = {"__tiengmo_priority_probe": {"rc": probe_rc}}
     if role == "tiengmo_hub":
         extra["tiengmo_hub_id"] = "hub-test-1"
     elif role == "tiengmo_node":
